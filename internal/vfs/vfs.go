@@ -1,0 +1,62 @@
+package vfs
+
+import (
+	"errors"
+	"io"
+)
+
+// File is an open file. Files in Sluice are append-only (a log segment, an
+// index) except for Truncate, which recovery and replication use to cut a tail.
+type File interface {
+	// ReadAt reads len(p) bytes at off; it is safe to call concurrently with
+	// other ReadAt calls and with the writer. It returns io.EOF when fewer
+	// bytes exist, as os.File does.
+	io.ReaderAt
+	// Write appends p at the end of the file. Not durable until Sync.
+	Write(p []byte) (int, error)
+	// Sync makes everything written so far survive a crash (fsync).
+	Sync() error
+	// Truncate changes the size; durable after the next Sync.
+	Truncate(size int64) error
+	// Size is the current size in bytes, written or not yet synced.
+	Size() (int64, error)
+	// Close releases the handle; it does not sync.
+	Close() error
+	// Name is the path the file was opened with.
+	Name() string
+}
+
+// FileInfo is what Stat reports.
+type FileInfo struct {
+	Size  int64
+	IsDir bool
+}
+
+// FS is a filesystem. Paths use the host separator (storage builds them with
+// path/filepath). Errors for missing paths satisfy errors.Is(err, fs.ErrNotExist).
+type FS interface {
+	// Create creates name, or truncates it if it exists, open for read and append.
+	Create(name string) (File, error)
+	// OpenAppend opens an existing file for read and append at its end.
+	OpenAppend(name string) (File, error)
+	// Open opens an existing file read-only.
+	Open(name string) (File, error)
+	// Remove deletes a file or an empty directory.
+	Remove(name string) error
+	// RemoveAll deletes a directory tree; a missing path is not an error.
+	RemoveAll(dir string) error
+	// Rename moves oldname to newname, replacing a file already there.
+	Rename(oldname, newname string) error
+	// MkdirAll creates dir and any missing parents.
+	MkdirAll(dir string) error
+	// ReadDir lists the names in dir, sorted.
+	ReadDir(dir string) ([]string, error)
+	// Stat describes name.
+	Stat(name string) (FileInfo, error)
+	// SyncDir makes the creates, renames and removes in dir durable.
+	SyncDir(dir string) error
+}
+
+// ErrCrashed is returned by every operation on a MemFS file opened before a
+// simulated crash: the process that held it "died" with the power.
+var ErrCrashed = errors.New("vfs: file handle predates a simulated crash")
