@@ -1,0 +1,74 @@
+// Package metadata owns the cluster metadata records and the immutable Image
+// built by replaying them.
+//
+// Every change to cluster state (brokers, topics, partitions, configs, the
+// cluster ID) is a Record appended to the replicated metadata log
+// (internal/quorum). The same replay code, Image.Apply, builds state at
+// start-up, on a follower, after failover and from a snapshot: replay is the
+// only way state changes. A snapshot is simply the records that rebuild an
+// image (Image.Records), so "snapshot + tail replay equals full replay" holds
+// by construction and is tested.
+//
+// # Who may import it
+//
+// internal/quorum, internal/controller, internal/api, internal/server and the
+// partition layers that react to metadata changes. It imports only the
+// standard library.
+//
+// # Threading contract
+//
+// An *Image is immutable once returned: Apply copies what it changes (copy on
+// write) and returns a new *Image, leaving the receiver untouched. Readers
+// hold an *Image without locks for as long as they like. The values an Image
+// hands out (*Topic, *Broker, their slices and maps) are shared with later
+// images and must never be modified by callers.
+//
+// # Record encoding (version 0 bodies)
+//
+// A record is one type byte, one version byte, then a compact binary body:
+//
+//	+------+---------+------------------------------+
+//	| type | version | body (fields in order below) |
+//	| u8   | u8      |                              |
+//	+------+---------+------------------------------+
+//
+// Field encodings inside a body:
+//
+//	int16, int32      zigzag varint (encoding/binary.AppendVarint)
+//	bool              one byte, 0 or 1
+//	uuid              16 raw bytes
+//	string            uvarint length, then the bytes
+//	nullable string   uvarint length+1, then the bytes; 0 means null
+//	[]int32, []T      uvarint count, then each element
+//
+// Bodies by type (version 0):
+//
+//	1 ClusterID       id string
+//	2 RegisterBroker  nodeID int32, endpoints [](listener string, host string,
+//	                  port int32, securityProtocol int16), rack nullable string
+//	3 Topic           name string, id uuid
+//	4 Partition       topicID uuid, index int32, replicas []int32, isr []int32,
+//	                  leader int32, leaderEpoch int32, partitionEpoch int32
+//	5 Config          resourceType int8 (as a one-byte varint: 2 topic, 4 broker),
+//	                  resourceName string, key string, value nullable string
+//	                  (null deletes the key)
+//	6 RemoveTopic     topicID uuid
+//
+// A decoder refuses an unknown type, an unknown version, a body with bytes
+// left over, and any length that runs past the end of the input: metadata
+// that cannot be understood must stop replay, never be skipped, because
+// skipping would make this node's image differ from its peers'.
+//
+// # Batch encoding
+//
+// One Raft log entry carries one batch, applied atomically (all records or
+// none). A snapshot is one batch too, holding Image.Records.
+//
+//	+----------------+-----------------+---------------------------------+
+//	| format version | record count    | count x (uvarint length, record)|
+//	| u8 (= 1)       | uvarint         |                                 |
+//	+----------------+-----------------+---------------------------------+
+//
+// The Raft log store and the snapshot store both checksum what they hold, so
+// the batch carries no checksum of its own.
+package metadata

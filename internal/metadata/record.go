@@ -1,0 +1,170 @@
+package metadata
+
+import "fmt"
+
+// RecordType identifies a record's kind in its first encoded byte. Values are
+// persisted: never renumber one.
+type RecordType uint8
+
+// The record types, numbered as persisted.
+const (
+	RecordTypeClusterID      RecordType = 1
+	RecordTypeRegisterBroker RecordType = 2
+	RecordTypeTopic          RecordType = 3
+	RecordTypePartition      RecordType = 4
+	RecordTypeConfig         RecordType = 5
+	RecordTypeRemoveTopic    RecordType = 6
+)
+
+// String names the record type for logs and errors.
+func (t RecordType) String() string {
+	switch t {
+	case RecordTypeClusterID:
+		return "ClusterID"
+	case RecordTypeRegisterBroker:
+		return "RegisterBroker"
+	case RecordTypeTopic:
+		return "Topic"
+	case RecordTypePartition:
+		return "Partition"
+	case RecordTypeConfig:
+		return "Config"
+	case RecordTypeRemoveTopic:
+		return "RemoveTopic"
+	}
+	return fmt.Sprintf("RecordType(%d)", uint8(t))
+}
+
+// Record is one change to cluster metadata. The concrete types are the
+// *Record structs of this package; the set is closed so that every record can
+// be encoded, decoded and replayed.
+type Record interface {
+	// Type is the record's persisted type byte.
+	Type() RecordType
+	// appendBody appends the version-0 body encoding to dst.
+	appendBody(dst []byte) []byte
+}
+
+// ClusterIDRecord fixes the cluster's ID, written once when the metadata log
+// is bootstrapped. Kafka clients see it in Metadata responses.
+type ClusterIDRecord struct {
+	ID string
+}
+
+// Endpoint is one listener a broker accepts connections on, as advertised to
+// clients in Metadata responses.
+type Endpoint struct {
+	// Listener is the listener name (e.g. "PLAINTEXT").
+	Listener string
+	// Host is the advertised host name or address.
+	Host string
+	// Port is the advertised TCP port.
+	Port int32
+	// SecurityProtocol is Kafka's security protocol ID (0 PLAINTEXT, 1 SSL,
+	// 2 SASL_PLAINTEXT, 3 SASL_SSL).
+	SecurityProtocol int16
+}
+
+// Broker is a registered broker as the image holds it.
+type Broker struct {
+	// NodeID is the broker's node.id.
+	NodeID int32
+	// Endpoints are the listeners the broker advertises.
+	Endpoints []Endpoint
+	// Rack is the broker's broker.rack, nil when unset.
+	Rack *string
+}
+
+// RegisterBrokerRecord registers (or re-registers) a broker: the latest
+// registration for a node ID replaces the previous one.
+type RegisterBrokerRecord struct {
+	Broker
+}
+
+// TopicRecord creates a topic. Its partitions and config overrides follow as
+// PartitionRecords and ConfigRecords, usually in the same batch.
+type TopicRecord struct {
+	Name string
+	ID   [16]byte
+}
+
+// Partition is one partition's replica assignment and leadership.
+type Partition struct {
+	// Index is the partition number within its topic, 0-based and dense.
+	Index int32
+	// Replicas are the assigned brokers, preferred leader first.
+	Replicas []int32
+	// ISR is the in-sync replica set.
+	ISR []int32
+	// Leader is the leading broker, -1 when the partition has none.
+	Leader int32
+	// LeaderEpoch increases with every leader change.
+	LeaderEpoch int32
+	// PartitionEpoch increases with every change to this partition.
+	PartitionEpoch int32
+}
+
+// PartitionRecord creates a partition or replaces its whole state. Index may
+// be the topic's current partition count (a new partition) or an existing
+// index (a change).
+type PartitionRecord struct {
+	TopicID [16]byte
+	Partition
+}
+
+// ConfigResourceType says what a ConfigRecord configures. The values are
+// Kafka's ConfigResource type IDs.
+type ConfigResourceType int8
+
+// The config resource types the metadata log stores.
+const (
+	ConfigResourceTopic  ConfigResourceType = 2
+	ConfigResourceBroker ConfigResourceType = 4
+)
+
+// String names the resource type as Kafka does.
+func (t ConfigResourceType) String() string {
+	switch t {
+	case ConfigResourceTopic:
+		return "TOPIC"
+	case ConfigResourceBroker:
+		return "BROKER"
+	}
+	return fmt.Sprintf("ConfigResourceType(%d)", int8(t))
+}
+
+// ConfigRecord sets or deletes one dynamic config override.
+type ConfigRecord struct {
+	// ResourceType is topic or broker.
+	ResourceType ConfigResourceType
+	// ResourceName is the topic name, or for brokers the node ID in decimal
+	// ("" for the cluster-wide broker default).
+	ResourceName string
+	// Key is the Kafka config name (e.g. "retention.ms").
+	Key string
+	// Value is the new value; nil deletes the override.
+	Value *string
+}
+
+// RemoveTopicRecord deletes a topic with its partitions and config overrides.
+type RemoveTopicRecord struct {
+	TopicID [16]byte
+}
+
+// Type implements Record.
+func (*ClusterIDRecord) Type() RecordType { return RecordTypeClusterID }
+
+// Type implements Record.
+func (*RegisterBrokerRecord) Type() RecordType { return RecordTypeRegisterBroker }
+
+// Type implements Record.
+func (*TopicRecord) Type() RecordType { return RecordTypeTopic }
+
+// Type implements Record.
+func (*PartitionRecord) Type() RecordType { return RecordTypePartition }
+
+// Type implements Record.
+func (*ConfigRecord) Type() RecordType { return RecordTypeConfig }
+
+// Type implements Record.
+func (*RemoveTopicRecord) Type() RecordType { return RecordTypeRemoveTopic }
