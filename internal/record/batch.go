@@ -94,22 +94,22 @@ type Header struct {
 }
 
 // Size is the batch's full size in bytes, header included.
-func (h *Header) Size() int { return int(h.BatchLength) + LogOverhead }
+func (h Header) Size() int { return int(h.BatchLength) + LogOverhead }
 
 // LastOffset is the offset of the batch's last record.
-func (h *Header) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
+func (h Header) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
 
 // Codec is the compression codec of the records section.
-func (h *Header) Codec() Codec { return Codec(h.Attributes & attrCompressionMask) }
+func (h Header) Codec() Codec { return Codec(h.Attributes & attrCompressionMask) }
 
 // IsLogAppendTime reports whether MaxTimestamp was set by the broker.
-func (h *Header) IsLogAppendTime() bool { return h.Attributes&attrLogAppendTime != 0 }
+func (h Header) IsLogAppendTime() bool { return h.Attributes&attrLogAppendTime != 0 }
 
 // IsTransactional reports whether the batch belongs to a transaction.
-func (h *Header) IsTransactional() bool { return h.Attributes&attrTransactional != 0 }
+func (h Header) IsTransactional() bool { return h.Attributes&attrTransactional != 0 }
 
 // IsControl reports whether the batch holds a control record (txn marker).
-func (h *Header) IsControl() bool { return h.Attributes&attrControl != 0 }
+func (h Header) IsControl() bool { return h.Attributes&attrControl != 0 }
 
 // ParseHeader decodes the fixed header at the start of b. It checks only that
 // the header is complete and that the length field is sane; it does not
