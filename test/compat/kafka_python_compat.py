@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""Compatibility checks of a Kafka broker with kafka-python (Debian's python3-kafka).
+
+Run with /usr/bin/python3, which has the Debian packages (kafka-python 2.0.2 and
+the snappy, lz4 and zstandard codecs). Two commands:
+
+  kafka_python_compat.py --bootstrap HOST:PORT create-topic NAME [--partitions N]
+      create a topic (used by scripts/compat.sh to prepare kcat's topics);
+  kafka_python_compat.py --bootstrap HOST:PORT suite
+      run every check; one line per check on stdout: "ok NAME",
+      "skip NAME: why" or "not ok NAME: what differed". Exit status 1 if any
+      check failed.
+
+The checks: KafkaAdminClient creates, describes and deletes a topic, and, for
+each codec, KafkaProducer writes keyed records with headers to chosen
+partitions and a KafkaConsumer without a group (assigned partitions, reading
+from the beginning) must read back exactly those records, in order, at the
+offsets the producer was told.
+"""
+
+import argparse
+import importlib
+import sys
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+# How long any one wait for the broker may take.
+DEADLINE_SECONDS = 30
+
+# Records per produce/consume check, spread over PARTITIONS partitions.
+RECORDS = 30
+PARTITIONS = 2
+
+# Codec name -> module kafka-python needs for it (None: built in).
+CODECS = {"none": None, "gzip": None, "snappy": "snappy", "lz4": "lz4.frame", "zstd": "zstandard"}
+
+
+class CheckFailed(Exception):
+    """A check saw the broker behave differently from Kafka."""
+
+
+def admin_client(bootstrap):
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sluice-compat",
+                            request_timeout_ms=DEADLINE_SECONDS * 1000)
+
+
+def create_topic(admin, name, partitions):
+    response = admin.create_topics([NewTopic(name, partitions, 1)], timeout_ms=DEADLINE_SECONDS * 1000)
+    for error in response.topic_errors:
+        # (topic, error_code) in v0, (topic, error_code, error_message) later
+        if error[1] != 0:
+            raise CheckFailed("create topic %s: error code %d (%s)" % (name, error[1], error[2:]))
+    wait_for(lambda: topic_ready(admin, name, partitions), "topic %s to have %d partitions with leaders" % (name, partitions))
+
+
+def topic_ready(admin, name, partitions):
+    described = admin.describe_topics([name])
+    if len(described) != 1 or described[0]["error_code"] != 0:
+        return False
+    parts = described[0]["partitions"]
+    return len(parts) == partitions and all(p["error_code"] == 0 and p["leader"] >= 0 for p in parts)
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise CheckFailed("timed out after %ds waiting for %s" % (DEADLINE_SECONDS, what))
+        time.sleep(0.1)  # polling the broker, not synchronising threads
+
+
+def check_admin(bootstrap):
+    """Create, describe, delete a topic; each step's result is checked."""
+    name = "compat-py-admin"
+    admin = admin_client(bootstrap)
+    try:
+        create_topic(admin, name, 3)
+        try:
+            create_topic(admin, name, 3)
+            raise CheckFailed("creating %s twice succeeded, want TOPIC_ALREADY_EXISTS (36)" % name)
+        except TopicAlreadyExistsError:
+            pass
+        if name not in admin.list_topics():
+            raise CheckFailed("list_topics does not show the created topic %s" % name)
+        described = admin.describe_topics([name])[0]
+        got = sorted(p["partition"] for p in described["partitions"])
+        if got != [0, 1, 2]:
+            raise CheckFailed("describe_topics: partitions %s, want [0, 1, 2]" % got)
+        for p in described["partitions"]:
+            if p["replicas"] != [p["leader"]] or p["isr"] != [p["leader"]]:
+                raise CheckFailed("describe_topics: partition %s, want leader == only replica == only ISR member" % p)
+        response = admin.delete_topics([name], timeout_ms=DEADLINE_SECONDS * 1000)
+        for topic, code in response.topic_error_codes:
+            if code != 0:
+                raise CheckFailed("delete topic %s: error code %d" % (topic, code))
+        wait_for(lambda: name not in admin.list_topics(), "deleted topic %s to leave list_topics" % name)
+    finally:
+        admin.close()
+
+
+def expected_records():
+    """(partition, key, value, headers) in send order."""
+    records = []
+    for i in range(RECORDS):
+        value = ("value-%d " % i).encode() * (1 + i * 7)  # some long, compressible values
+        headers = [("seq", str(i).encode()), ("origin", b"kafka-python")]
+        records.append((i % PARTITIONS, ("key-%d" % i).encode(), value, headers))
+    return records
+
+
+def check_round_trip(bootstrap, codec):
+    """Produce keyed records with headers, then read them back without a group."""
+    topic = "compat-py-" + codec
+    admin = admin_client(bootstrap)
+    try:
+        create_topic(admin, topic, PARTITIONS)
+    finally:
+        admin.close()
+    sent = produce(bootstrap, topic, codec)
+    received = consume(bootstrap, topic, len(sent))
+    compare(sent, received)
+
+
+def produce(bootstrap, topic, codec):
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                             compression_type=None if codec == "none" else codec,
+                             request_timeout_ms=DEADLINE_SECONDS * 1000)
+    try:
+        futures = [(record, producer.send(topic, key=record[1], value=record[2], headers=record[3], partition=record[0]))
+                   for record in expected_records()]
+        producer.flush(timeout=DEADLINE_SECONDS)
+        sent = []
+        for record, future in futures:
+            metadata = future.get(timeout=DEADLINE_SECONDS)
+            if metadata.partition != record[0]:
+                raise CheckFailed("produce: record for partition %d acknowledged on %d" % (record[0], metadata.partition))
+            sent.append(record + (metadata.offset,))
+        return sent
+    finally:
+        producer.close(timeout=DEADLINE_SECONDS)
+
+
+def consume(bootstrap, topic, want):
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", request_timeout_ms=DEADLINE_SECONDS * 1000 + 5000)
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        received = []
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while len(received) < want and time.monotonic() < deadline:
+            for _, records in consumer.poll(timeout_ms=500).items():
+                received.extend(records)
+        return received
+    finally:
+        consumer.close(autocommit=False)
+
+
+def compare(sent, received):
+    if len(received) != len(sent):
+        raise CheckFailed("consumed %d records, produced %d" % (len(received), len(sent)))
+    for partition in range(PARTITIONS):
+        want = [r for r in sent if r[0] == partition]
+        got = [r for r in received if r.partition == partition]
+        if len(got) != len(want):
+            raise CheckFailed("partition %d: consumed %d records, produced %d" % (partition, len(got), len(want)))
+        for w, g in zip(want, got):
+            _, key, value, headers, offset = w
+            if (g.offset, g.key, g.value, list(g.headers)) != (offset, key, value, headers):
+                raise CheckFailed("partition %d offset %d: got key %r, %d-byte value, headers %r at offset %d; "
+                                  "want key %r, %d-byte value, headers %r"
+                                  % (partition, offset, g.key, len(g.value or b""), g.headers, g.offset,
+                                     key, len(value), headers))
+
+
+def run_check(name, check, *args):
+    try:
+        check(*args)
+    except CheckFailed as failure:
+        print("not ok %s: %s" % (name, failure), flush=True)
+        return False
+    except Exception as error:  # a client exception is a failed check, reported with its type
+        print("not ok %s: %s: %s" % (name, type(error).__name__, error), flush=True)
+        return False
+    print("ok %s" % name, flush=True)
+    return True
+
+
+def suite(bootstrap):
+    passed = run_check("kafka-python admin create/describe/delete topic", check_admin, bootstrap)
+    for codec, module in CODECS.items():
+        name = "kafka-python produce/consume keyed records with headers, %s" % codec
+        if module is not None:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                print("skip %s: python module %s missing" % (name, module), flush=True)
+                continue
+        passed = run_check(name, check_round_trip, bootstrap, codec) and passed
+    return 0 if passed else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", required=True, help="host:port of a broker")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-topic", help="create a topic and wait for its leaders")
+    create.add_argument("name")
+    create.add_argument("--partitions", type=int, default=1)
+    commands.add_parser("suite", help="run every check")
+    args = parser.parse_args()
+    if args.command == "suite":
+        return suite(args.bootstrap)
+    admin = admin_client(args.bootstrap)
+    try:
+        create_topic(admin, args.name, args.partitions)
+    except CheckFailed as failure:
+        print("create-topic: %s" % failure, file=sys.stderr)
+        return 1
+    finally:
+        admin.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
