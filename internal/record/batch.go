@@ -66,6 +66,8 @@ func (c Codec) String() string {
 		return "lz4"
 	case CodecZstd:
 		return "zstd"
+	case CodecProducer:
+		return "producer"
 	}
 	return fmt.Sprintf("codec(%d)", int8(c))
 }
@@ -178,8 +180,14 @@ func SetPartitionLeaderEpoch(b []byte, epoch int32) {
 // its max timestamp and recomputes the CRC, as Kafka does for topics with
 // message.timestamp.type=LogAppendTime.
 func SetLogAppendTime(b []byte, ts int64) {
-	attrs := binary.BigEndian.Uint16(b[offsetAttributes:]) | attrLogAppendTime
-	binary.BigEndian.PutUint16(b[offsetAttributes:], attrs)
-	binary.BigEndian.PutUint64(b[offsetMaxTimestamp:], uint64(ts))
+	attrs := int16(binary.BigEndian.Uint16(b[offsetAttributes:])) | attrLogAppendTime
+	putHeaderTimestamp(b, attrs, ts)
 	SetCRC(b)
+}
+
+// putHeaderTimestamp stores the attributes and max timestamp; the caller
+// recomputes the CRC.
+func putHeaderTimestamp(b []byte, attrs int16, maxTimestamp int64) {
+	binary.BigEndian.PutUint16(b[offsetAttributes:], uint16(attrs))
+	binary.BigEndian.PutUint64(b[offsetMaxTimestamp:], uint64(maxTimestamp))
 }

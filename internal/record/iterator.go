@@ -70,11 +70,12 @@ func (h *HeaderIterator) Next() (key, value []byte, ok bool) {
 //	for rec, ok := it.Next(); ok; rec, ok = it.Next() { ... }
 //	if err := it.Err(); err != nil { ... }
 type Iterator struct {
-	header Header
-	rest   []byte // record bytes not yet decoded
-	left   int32  // records still to decode
-	index  int32  // index of the next record
-	err    error
+	header  Header
+	section []byte // the whole (decompressed) records section
+	rest    []byte // record bytes not yet decoded
+	left    int32  // records still to decode
+	index   int32  // index of the next record
+	err     error
 
 	buffer          []byte // decompression buffer, reused across batches
 	maxDecompressed int
@@ -89,7 +90,7 @@ func (it *Iterator) SetMaxDecompressedBytes(n int) { it.maxDecompressed = n }
 // ErrShortBatch when batch is cut short; ErrTooLarge when the records
 // inflate beyond the limit; otherwise an error wrapping ErrCorrupt.
 func (it *Iterator) Reset(batch []byte) error {
-	it.rest, it.left, it.index, it.err = nil, 0, 0, nil
+	it.section, it.rest, it.left, it.index, it.err = nil, nil, 0, 0, nil
 	records, h, err := recordsSection(batch)
 	if err == nil && h.Codec() != CodecNone {
 		records, err = it.decompress(h.Codec(), records)
@@ -98,7 +99,7 @@ func (it *Iterator) Reset(batch []byte) error {
 		it.err = err
 		return err
 	}
-	it.header, it.rest, it.left = h, records, h.NumRecords
+	it.header, it.section, it.rest, it.left = h, records, records, h.NumRecords
 	return nil
 }
 
