@@ -80,12 +80,27 @@ func AppendBatch(dst []byte, spec BatchSpec, records []RecordSpec) ([]byte, erro
 		BaseSequence:         spec.BaseSequence,
 		NumRecords:           int32(len(records)),
 	}
+	for _, r := range records {
+		h.MaxTimestamp = max(h.MaxTimestamp, r.Timestamp)
+	}
+	start := len(dst)
+	dst = appendHeader(dst, &h)
+	if spec.Codec == CodecNone {
+		// Records go straight into dst: no intermediate section.
+		for i, r := range records {
+			dst = appendRecord(dst, int32(i), r.Timestamp-h.BaseTimestamp, r)
+		}
+		return finishBatch(dst, start)
+	}
 	var section []byte
 	for i, r := range records {
-		h.MaxTimestamp = max(h.MaxTimestamp, r.Timestamp)
 		section = appendRecord(section, int32(i), r.Timestamp-h.BaseTimestamp, r)
 	}
-	return appendBatchWith(dst, h, section, spec.Codec, spec.CompressionLevel)
+	dst, err := Compress(spec.Codec, dst, section, spec.CompressionLevel)
+	if err != nil {
+		return dst[:start], fmt.Errorf("build record batch: %w", err)
+	}
+	return finishBatch(dst, start)
 }
 
 func specAttributes(spec BatchSpec) int16 {
@@ -147,6 +162,11 @@ func appendBatchWith(dst []byte, h Header, records []byte, codec Codec, level in
 	if err != nil {
 		return dst[:start], fmt.Errorf("build record batch: %w", err)
 	}
+	return finishBatch(dst, start)
+}
+
+// finishBatch stores the length and CRC of the batch at dst[start:].
+func finishBatch(dst []byte, start int) ([]byte, error) {
 	batch := dst[start:]
 	if len(batch)-LogOverhead > math.MaxInt32 {
 		return dst[:start], fmt.Errorf("build record batch: %d bytes", len(batch))

@@ -80,7 +80,8 @@ func Decompress(codec Codec, dst, src []byte, limit int) ([]byte, error) {
 
 // Compress appends the compressed form of src to dst. Level follows Kafka's
 // compression.<codec>.level configs (gzip 1..9, lz4 1..17, zstd -131072..22);
-// 0 picks the codec's Kafka default (gzip 6, lz4 9, zstd 3). Snappy has no
+// 0 picks the codec's Kafka default (gzip 6, lz4 9, zstd 3); lz4 at its
+// default level uses the fast compressor, as Kafka does. Snappy has no
 // levels and is written in xerial framing, like the Java client.
 func Compress(codec Codec, dst, src []byte, level int) ([]byte, error) {
 	switch codec {
@@ -362,17 +363,24 @@ type lz4Encoder struct {
 // lz4Encoders holds one pool per Kafka level 1..17 (index 0 unused).
 var lz4Encoders [18]sync.Pool
 
-// lz4Level maps Kafka's compression.lz4.level (1..17, as lz4-java) onto the
-// pierrec levels, which stop at 9.
+// lz4Level maps Kafka's compression.lz4.level (1..17, default 9) onto
+// pierrec levels. Like Kafka's Lz4BlockOutputStream, the default level uses
+// the fast compressor and any other level the high-compression one; pierrec's
+// high levels stop at 9.
 func lz4Level(level int) lz4.CompressionLevel {
+	if level == lz4DefaultLevel {
+		return lz4.Fast
+	}
 	levels := [...]lz4.CompressionLevel{lz4.Fast, lz4.Level1, lz4.Level2, lz4.Level3,
 		lz4.Level4, lz4.Level5, lz4.Level6, lz4.Level7, lz4.Level8, lz4.Level9}
 	return levels[min(level, 9)]
 }
 
+const lz4DefaultLevel = 9
+
 func compressLZ4(dst, src []byte, level int) ([]byte, error) {
 	if level == 0 {
-		level = 9
+		level = lz4DefaultLevel
 	}
 	if level < 1 || level > 17 {
 		return dst, fmt.Errorf("lz4 compression level %d outside 1..17", level)

@@ -327,3 +327,20 @@ func FuzzIterator(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendBatchAppends(t *testing.T) {
+	for _, codec := range allCodecs {
+		first := mustBatch(t, codecSpec(codec), smallRecords())
+		both, err := AppendBatch(append([]byte{}, first...), codecSpec(codec), sampleRecords())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(both[:len(first)], first) {
+			t.Fatalf("%s: AppendBatch changed the bytes already in dst", codec)
+		}
+		checkBatchHolds(t, both[len(first):], codec, sampleRecords())
+	}
+	if _, err := AppendBatch(nil, NewBatchSpec(), nil); err == nil {
+		t.Fatal("a batch without records must be refused")
+	}
+}

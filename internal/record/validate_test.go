@@ -361,3 +361,36 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestValidateConcurrent shares the codec pools between goroutines; run
+// with -race.
+func TestValidateConcurrent(t *testing.T) {
+	batches := make([][]byte, len(allCodecs))
+	for i, codec := range allCodecs {
+		batches[i] = mustBatch(t, codecSpec(codec), smallRecords())
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			var err error
+			for i := range 20 {
+				batch := append([]byte{}, batches[(g+i)%len(batches)]...)
+				opts := testOptions()
+				opts.TargetCodec = allCodecs[i%len(allCodecs)]
+				var v Validated
+				if v, err = Validate(batch, opts); err == nil && v.NumRecords != 3 {
+					err = fmt.Errorf("validated %d records, want 3", v.NumRecords)
+				}
+				if err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
