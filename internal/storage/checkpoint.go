@@ -1,0 +1,111 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+const (
+	checkpointName    = "log-offsets.checkpoint"
+	checkpointVersion = 1
+	checkpointSize    = 24
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// checkpoint is the persisted pair of offsets that bound recovery.
+type checkpoint struct {
+	logStartOffset int64
+	recoveryPoint  int64
+}
+
+func (c checkpoint) encode() []byte {
+	b := make([]byte, 0, checkpointSize)
+	b = binary.BigEndian.AppendUint16(b, checkpointVersion)
+	b = binary.BigEndian.AppendUint16(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.logStartOffset))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.recoveryPoint))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32c))
+}
+
+func decodeCheckpoint(name string, b []byte) (checkpoint, error) {
+	if len(b) != checkpointSize {
+		return checkpoint{}, corruption(name, 0, fmt.Sprintf("checkpoint is %d bytes, want %d", len(b), checkpointSize), nil)
+	}
+	if got, want := crc32.Checksum(b[:20], crc32c), binary.BigEndian.Uint32(b[20:]); got != want {
+		return checkpoint{}, corruption(name, 20, fmt.Sprintf("checkpoint crc %08x, computed %08x", want, got), nil)
+	}
+	if version := binary.BigEndian.Uint16(b); version != checkpointVersion {
+		return checkpoint{}, fmt.Errorf("checkpoint %s has version %d; this Sluice reads version %d", name, version, checkpointVersion)
+	}
+	c := checkpoint{
+		logStartOffset: int64(binary.BigEndian.Uint64(b[4:])),
+		recoveryPoint:  int64(binary.BigEndian.Uint64(b[12:])),
+	}
+	if c.logStartOffset < 0 || c.recoveryPoint < 0 {
+		return checkpoint{}, corruption(name, 4, fmt.Sprintf("checkpoint holds negative offsets %d, %d", c.logStartOffset, c.recoveryPoint), nil)
+	}
+	return c, nil
+}
+
+// readCheckpoint returns the checkpoint in dir; found is false if there is
+// none (a new log, or one whose checkpoint an operator removed).
+func readCheckpoint(fsys vfs.FS, dir string) (c checkpoint, found bool, err error) {
+	name := filepath.Join(dir, checkpointName)
+	f, err := fsys.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return checkpoint{}, false, nil
+	}
+	if err != nil {
+		return checkpoint{}, false, fmt.Errorf("open checkpoint: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, checkpointSize+1) // one extra byte detects a longer file
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return checkpoint{}, false, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	c, err = decodeCheckpoint(name, buf[:n])
+	return c, err == nil, err
+}
+
+// writeCheckpoint replaces dir's checkpoint atomically and durably.
+func writeCheckpoint(fsys vfs.FS, dir string, c checkpoint) error {
+	name := filepath.Join(dir, checkpointName)
+	return writeFileAtomic(fsys, dir, name, c.encode())
+}
+
+// writeFileAtomic writes data to name through a temporary file: after it
+// returns, name holds data even across a crash, and a crash before that
+// leaves the old contents.
+func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := fsys.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync() // fsync point: the new contents before they get the name
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := fsys.Rename(tmp, name); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	if err := fsys.SyncDir(dir); err != nil { // fsync point: the rename
+		return fmt.Errorf("sync directory of %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Config holds the per-topic settings that shape a partition's log, named
+// after their Kafka topic configs.
+type Config struct {
+	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed it
+	SegmentMs          int64 // segment.ms: roll when the active segment's first batch is older
+	IndexIntervalBytes int32 // index.interval.bytes: bytes between index entries
+	RetentionMs        int64 // retention.ms, -1 = unlimited
+	RetentionBytes     int64 // retention.bytes, -1 = unlimited
+	FlushMessages      int64 // flush.messages: 1 (Sluice default) = every ack is fsynced
+	FlushMs            int64 // flush.ms: 0 (Sluice default) = every ack is fsynced
+}
+
+// DefaultConfig is Kafka's topic defaults, except for flushing: Sluice
+// fsyncs before it acknowledges (flush.messages=1, flush.ms=0).
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * 24 * time.Hour.Milliseconds(),
+		IndexIntervalBytes: 4096,
+		RetentionMs:        7 * 24 * time.Hour.Milliseconds(),
+		RetentionBytes:     -1,
+		FlushMessages:      1,
+		FlushMs:            0,
+	}
+}
+
+// minSegmentBytes is Kafka's lower bound for segment.bytes.
+const minSegmentBytes = 14
+
+// Validate applies Kafka's bounds for these configs. Segments are capped at
+// 2 GiB because index positions are 32-bit (as in Kafka).
+func (c Config) Validate() error {
+	var errs []error
+	if c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("segment.bytes %d outside [%d, %d]", c.SegmentBytes, minSegmentBytes, math.MaxInt32))
+	}
+	if c.SegmentMs < 1 {
+		errs = append(errs, fmt.Errorf("segment.ms %d below 1", c.SegmentMs))
+	}
+	if c.IndexIntervalBytes < 0 {
+		errs = append(errs, fmt.Errorf("index.interval.bytes %d below 0", c.IndexIntervalBytes))
+	}
+	if c.RetentionMs < -1 {
+		errs = append(errs, fmt.Errorf("retention.ms %d below -1", c.RetentionMs))
+	}
+	if c.FlushMessages < 1 {
+		errs = append(errs, fmt.Errorf("flush.messages %d below 1", c.FlushMessages))
+	}
+	if c.FlushMs < 0 {
+		errs = append(errs, fmt.Errorf("flush.ms %d below 0", c.FlushMs))
+	}
+	return errors.Join(errs...)
+}
+
+// writeCaching reports whether the config asks for Kafka-style write
+// caching (acknowledge before fsync, flush by count or age).
+func (c Config) writeCaching() bool {
+	return c.FlushMessages > 1 || c.FlushMs > 0
+}
+
+// Options are the process-level collaborators of a Log.
+type Options struct {
+	// Logger receives recovery warnings and I/O failures; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for segment.ms and retention; nil means time.Now.
+	Now func() time.Time
+	// CleanShutdown skips the recovery scan: the caller found the log
+	// directory's clean-shutdown marker (TakeCleanShutdown).
+	CleanShutdown bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}

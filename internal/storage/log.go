@@ -1,0 +1,525 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// AppendResult is the offsets Append assigned.
+type AppendResult struct {
+	BaseOffset int64 // offset of the first record appended
+	LastOffset int64 // offset of the last record appended
+}
+
+// Log is one partition's log on disk. See the package doc for the locking
+// order and what each lock guards.
+type Log struct {
+	fsys   vfs.FS
+	dir    string
+	logger *slog.Logger
+	now    func() time.Time
+
+	config      atomic.Pointer[Config]
+	flushed     atomic.Int64 // every offset below is fsynced: the recovery point
+	lastFlushMs atomic.Int64 // wall time of the last fsync, for flush.ms
+	failure     atomic.Pointer[error]
+	closed      atomic.Bool
+
+	// appendMu serialises writers; the fields below it are its own.
+	appendMu      sync.Mutex
+	checkpointed  checkpoint // last checkpoint written
+	offsetScratch []byte     // index entries being appended
+	timeScratch   []byte
+
+	// syncMu is held by the group-commit leader across its fsync.
+	syncMu sync.Mutex
+
+	// mu guards the published view (and the segments' "mu" fields). The
+	// fields are written under appendMu and mu both, so the writer may read
+	// them without mu.
+	mu             sync.RWMutex
+	segments       []*segment // ascending base offsets; the last is active
+	logEndOffset   int64
+	logStartOffset int64
+}
+
+// Open opens (creating if missing) the log in dir and recovers it.
+func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	opts = opts.withDefaults()
+	l := &Log{fsys: fsys, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now}
+	l.config.Store(&cfg)
+	if err := l.load(opts.CleanShutdown); err != nil {
+		l.releaseAll()
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	l.lastFlushMs.Store(l.nowMs())
+	return l, nil
+}
+
+func (l *Log) nowMs() int64 { return l.now().UnixMilli() }
+
+// active is the segment appends go to. Callers hold appendMu or mu.
+func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
+
+// fail puts the log in the failed state (the first error wins) and returns
+// the error to report.
+func (l *Log) fail(err error) error {
+	if l.failure.CompareAndSwap(nil, &err) {
+		l.logger.Error("log failed; no more writes until it is reopened", slog.Any("error", err))
+	}
+	return fmt.Errorf("%w: %w", ErrLogFailed, err)
+}
+
+// writable reports why the log cannot take a write, if it cannot.
+func (l *Log) writable() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if failure := l.failure.Load(); failure != nil {
+		return fmt.Errorf("%w: %w", ErrLogFailed, *failure)
+	}
+	return nil
+}
+
+// raiseFlushed moves the recovery point up to offset (never down).
+func (l *Log) raiseFlushed(offset int64) {
+	for {
+		current := l.flushed.Load()
+		if offset <= current || l.flushed.CompareAndSwap(current, offset) {
+			return
+		}
+	}
+}
+
+// appendSummary is what Append needs to know about its input up front.
+type appendSummary struct {
+	bytes        int64
+	records      int64 // offsets the batches take
+	maxTimestamp int64
+}
+
+// summarize checks that batches is a run of whole v2 batch headers and
+// totals them. The batches were validated by the caller; this guards the
+// log's own arithmetic.
+func summarize(batches []byte) (appendSummary, error) {
+	s := appendSummary{bytes: int64(len(batches)), maxTimestamp: -1}
+	if len(batches) == 0 {
+		return s, errors.New("append: no batches")
+	}
+	for pos := 0; pos < len(batches); {
+		h, err := record.ParseHeader(batches[pos:])
+		if err != nil {
+			return s, fmt.Errorf("append: batch at byte %d: %w", pos, err)
+		}
+		if h.Size() > len(batches)-pos || h.LastOffsetDelta < 0 {
+			return s, fmt.Errorf("append: batch at byte %d claims %d bytes and %d offsets in %d bytes: %w",
+				pos, h.Size(), int64(h.LastOffsetDelta)+1, len(batches)-pos, record.ErrCorrupt)
+		}
+		s.records += int64(h.LastOffsetDelta) + 1
+		s.maxTimestamp = max(s.maxTimestamp, h.MaxTimestamp)
+		pos += h.Size()
+	}
+	return s, nil
+}
+
+// Append assigns offsets to batches (one or more complete, validated v2
+// batches), rewriting each base offset and partition leader epoch in place
+// (both outside the CRC), and appends them to the active segment, rolling
+// first if needed. It does not fsync: call Sync. Appends are serialised.
+func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
+	summary, err := summarize(batches)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return AppendResult{}, err
+	}
+	base := l.logEndOffset
+	if err := l.maybeRollLocked(summary, base); err != nil {
+		return AppendResult{}, err
+	}
+	assignOffsets(batches, base, leaderEpoch)
+	if err := l.writeLocked(l.active(), batches); err != nil {
+		return AppendResult{}, err
+	}
+	return AppendResult{BaseOffset: base, LastOffset: base + summary.records - 1}, nil
+}
+
+func assignOffsets(batches []byte, next int64, leaderEpoch int32) {
+	for pos := 0; pos < len(batches); {
+		h, _ := record.ParseHeader(batches[pos:]) // checked by summarize
+		record.SetBaseOffset(batches[pos:], next)
+		record.SetPartitionLeaderEpoch(batches[pos:], leaderEpoch)
+		next += int64(h.LastOffsetDelta) + 1
+		pos += h.Size()
+	}
+}
+
+// maybeRollLocked starts a new segment at base if the batches would push
+// the active one past segment.bytes, its 32-bit indexes, or segment.ms
+// (measured, as in Kafka, from the first batch's timestamp to the new
+// batches' max timestamp, or by wall clock when there is none).
+func (l *Log) maybeRollLocked(summary appendSummary, base int64) error {
+	active := l.active()
+	if active.size == 0 {
+		return nil
+	}
+	cfg := l.config.Load()
+	var waited int64
+	if active.firstTimestamp >= 0 {
+		waited = summary.maxTimestamp - active.firstTimestamp
+	} else {
+		waited = l.nowMs() - active.createdMs
+	}
+	full := active.size+summary.bytes > min(cfg.SegmentBytes, maxSegmentPosition)
+	overflow := base+summary.records-1-active.baseOffset > math.MaxInt32
+	if !full && !overflow && waited <= cfg.SegmentMs {
+		return nil
+	}
+	return l.rollLocked(base)
+}
+
+// rollLocked seals the active segment (durably) and starts a new one at
+// newBase. Afterwards only the new segment can hold unsynced bytes.
+func (l *Log) rollLocked(newBase int64) error {
+	old := l.active()
+	if err := l.sealLocked(old); err != nil {
+		return err
+	}
+	cfg := l.config.Load()
+	seg, err := createSegmentFiles(l.fsys, l.dir, newBase, cfg.IndexIntervalBytes, l.nowMs())
+	if err != nil {
+		return fmt.Errorf("roll to offset %d: %w", newBase, err)
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the new segment's name
+		seg.release(l.logger)
+		return l.fail(fmt.Errorf("roll to offset %d: sync directory: %w", newBase, err))
+	}
+	l.mu.Lock()
+	l.segments = append(l.segments, seg)
+	l.mu.Unlock()
+	if err := old.closeIndexFiles(); err != nil {
+		l.logger.Warn("close index files of sealed segment", slog.String("file", old.logName()), slog.Any("error", err))
+	}
+	l.raiseFlushed(newBase)
+	l.checkpointLocked()
+	return nil
+}
+
+// sealLocked writes the segment's final time-index entry and fsyncs its log
+// and indexes: after it, the segment never changes again (until a
+// truncation).
+func (l *Log) sealLocked(s *segment) error {
+	if entry, ok := s.indexer.timeEntry(s.baseOffset); ok {
+		l.timeScratch = appendTimeEntry(l.timeScratch[:0], entry)
+		if err := l.writeIndexLocked(s, nil, l.timeScratch); err != nil {
+			return err
+		}
+	}
+	for _, f := range []vfs.File{s.logFile, s.offsetIndexFile, s.timeIndexFile} {
+		if err := f.Sync(); err != nil { // fsync point: the sealed segment
+			return l.fail(fmt.Errorf("fsync %s: %w", f.Name(), err))
+		}
+	}
+	return nil
+}
+
+// writeLocked appends batches (offsets assigned) to segment s with their
+// index entries, then publishes them to readers. A failed write is undone
+// so the files end where they started.
+func (l *Log) writeLocked(s *segment, batches []byte) error {
+	start := s.size
+	ix := s.indexer
+	ix.interval = int64(l.config.Load().IndexIntervalBytes)
+	l.offsetScratch, l.timeScratch = l.offsetScratch[:0], l.timeScratch[:0]
+	for pos := 0; pos < len(batches); {
+		h, _ := record.ParseHeader(batches[pos:])
+		offset, addOffset, timed, addTime := ix.add(&h, start+int64(pos), s.baseOffset)
+		if addOffset {
+			l.offsetScratch = appendOffsetEntry(l.offsetScratch, offset)
+		}
+		if addTime {
+			l.timeScratch = appendTimeEntry(l.timeScratch, timed)
+		}
+		pos += h.Size()
+	}
+	if _, err := s.logFile.Write(batches); err != nil {
+		return l.undoWriteLocked(s, start, err)
+	}
+	if err := l.writeIndexLocked(s, l.offsetScratch, l.timeScratch); err != nil {
+		return l.undoWriteLocked(s, start, err)
+	}
+	if start == 0 {
+		first, _ := record.ParseHeader(batches)
+		s.firstTimestamp = first.MaxTimestamp
+	}
+	s.indexer = ix
+	l.publishAppendLocked(s, start+int64(len(batches)), batches)
+	return nil
+}
+
+// writeIndexLocked appends encoded entries to s's index files and publishes
+// them. On error the index files are cut back to where they were.
+func (l *Log) writeIndexLocked(s *segment, offsets, times []byte) error {
+	l.mu.RLock()
+	offsetSize, timeSize := int64(len(s.offsets))*offsetEntrySize, int64(len(s.times))*timeEntrySize
+	l.mu.RUnlock()
+	if err := appendIndexFile(s.offsetIndexFile, offsets, offsetSize); err != nil {
+		return err
+	}
+	if err := appendIndexFile(s.timeIndexFile, times, timeSize); err != nil {
+		if cutErr := s.offsetIndexFile.Truncate(offsetSize); cutErr != nil {
+			return l.fail(fmt.Errorf("%w; then undoing the offset index: %w", err, cutErr))
+		}
+		return err
+	}
+	l.mu.Lock()
+	s.offsets = appendDecodedOffsets(s.offsets, offsets)
+	s.times = appendDecodedTimes(s.times, times)
+	l.mu.Unlock()
+	return nil
+}
+
+func appendIndexFile(f vfs.File, entries []byte, oldSize int64) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := f.Write(entries); err != nil {
+		if cutErr := f.Truncate(oldSize); cutErr != nil {
+			return fmt.Errorf("write %s: %w; then undoing it: %w", f.Name(), err, cutErr)
+		}
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+func appendDecodedOffsets(dst []offsetEntry, b []byte) []offsetEntry {
+	for ; len(b) >= offsetEntrySize; b = b[offsetEntrySize:] {
+		dst = append(dst, decodeOffsetEntry(b))
+	}
+	return dst
+}
+
+func appendDecodedTimes(dst []timeEntry, b []byte) []timeEntry {
+	for ; len(b) >= timeEntrySize; b = b[timeEntrySize:] {
+		dst = append(dst, decodeTimeEntry(b))
+	}
+	return dst
+}
+
+// undoWriteLocked cuts the log back to size after a failed write (a short
+// write may have landed). If even that fails the log is failed.
+func (l *Log) undoWriteLocked(s *segment, size int64, cause error) error {
+	if err := s.logFile.Truncate(size); err != nil {
+		return l.fail(fmt.Errorf("append to %s: %w; then cutting it back to %d bytes: %w", s.logName(), cause, size, err))
+	}
+	return fmt.Errorf("append to %s: %w", s.logName(), cause)
+}
+
+// publishAppendLocked makes the appended batches visible to readers.
+func (l *Log) publishAppendLocked(s *segment, newSize int64, batches []byte) {
+	var last record.Header
+	for pos := 0; pos < len(batches); pos += last.Size() {
+		last, _ = record.ParseHeader(batches[pos:])
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.size = newSize
+	s.nextOffset = last.LastOffset() + 1
+	s.maxTimestamp, s.offsetOfMaxTimestamp = s.indexer.maxTimestamp, s.indexer.offsetOfMaxTimestamp
+	s.lastModifiedMs = l.nowMs()
+	l.logEndOffset = s.nextOffset
+}
+
+// Sync returns once every offset below upto is fsynced (a group commit).
+// Concurrent callers share fsyncs: one fsyncs everything appended so far
+// while the others wait, and those it covered return without another.
+// It never holds the append lock, so appends continue during the fsync.
+func (l *Log) Sync(upto int64) error {
+	if l.flushed.Load() >= upto {
+		return nil
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.flushed.Load() >= upto {
+		return nil
+	}
+	return l.flushLocked()
+}
+
+// flushLocked fsyncs the active segment up to what is published now.
+// Caller holds syncMu.
+func (l *Log) flushLocked() error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	if len(l.segments) == 0 {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	s := l.active()
+	target := s.nextOffset
+	s.acquire()
+	l.mu.RUnlock()
+	defer s.release(l.logger)
+	if err := s.logFile.Sync(); err != nil { // fsync point: acknowledged appends
+		return l.fail(fmt.Errorf("fsync %s: %w", s.logName(), err))
+	}
+	l.raiseFlushed(target)
+	l.lastFlushMs.Store(l.nowMs())
+	return nil
+}
+
+// FlushedOffset is the recovery point: every offset below it is durable.
+func (l *Log) FlushedOffset() int64 { return l.flushed.Load() }
+
+// LogEndOffset is the offset the next appended record will get.
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.logEndOffset
+}
+
+// LogStartOffset is the first offset readers may ask for.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.logStartOffset
+}
+
+// WriteCaching reports whether the config asks for Kafka-style write
+// caching (flush.messages > 1 or flush.ms > 0): acknowledge before fsync
+// and let MaybeFlush fsync by count or age.
+func (l *Log) WriteCaching() bool { return l.config.Load().writeCaching() }
+
+// MaybeFlush, in write-caching mode, fsyncs when at least flush.messages
+// offsets are unflushed or flush.ms has passed since the last fsync (Kafka's
+// flush scheduler check). It does nothing in the default durable mode.
+func (l *Log) MaybeFlush(now time.Time) error {
+	cfg := l.config.Load()
+	if !cfg.writeCaching() {
+		return nil
+	}
+	end := l.LogEndOffset()
+	unflushed := end - l.flushed.Load()
+	if unflushed <= 0 {
+		return nil
+	}
+	if unflushed >= cfg.FlushMessages || now.UnixMilli()-l.lastFlushMs.Load() >= cfg.FlushMs {
+		return l.Sync(end)
+	}
+	return nil
+}
+
+// Size is the bytes of all segment .log files.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var total int64
+	for _, s := range l.segments {
+		total += s.size
+	}
+	return total
+}
+
+// SetConfig applies a changed topic config from the next append or
+// retention pass on. The caller validates it (Config.Validate).
+func (l *Log) SetConfig(cfg Config) { l.config.Store(&cfg) }
+
+// Checkpoint persists the log start offset and recovery point if they
+// moved, bounding the next recovery scan (Kafka's periodic recovery-point
+// checkpoint, log.flush.offset.checkpoint.interval.ms).
+func (l *Log) Checkpoint() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	return l.writeCheckpointLocked()
+}
+
+// writeCheckpointLocked persists {log start offset, recovery point}.
+func (l *Log) writeCheckpointLocked() error {
+	c := checkpoint{logStartOffset: l.logStartOffset, recoveryPoint: l.flushed.Load()}
+	if c == l.checkpointed {
+		return nil
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, c); err != nil {
+		return err
+	}
+	l.checkpointed = c
+	return nil
+}
+
+// checkpointLocked writes the checkpoint where failing only costs a longer
+// recovery scan: it logs instead of failing the caller.
+func (l *Log) checkpointLocked() {
+	if err := l.writeCheckpointLocked(); err != nil {
+		l.logger.Warn("write checkpoint", slog.Any("error", err))
+	}
+}
+
+// Close fsyncs everything, writes the checkpoint and closes the files
+// (each as soon as no reader holds it).
+func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	var err error
+	if err = l.writable(); err == nil {
+		err = l.closeCleanlyLocked()
+	}
+	l.closed.Store(true)
+	l.releaseAll()
+	return err
+}
+
+func (l *Log) closeCleanlyLocked() error {
+	if err := l.sealLocked(l.active()); err != nil {
+		return err
+	}
+	l.raiseFlushed(l.logEndOffset)
+	return l.writeCheckpointLocked()
+}
+
+// releaseAll drops the log's reference on every segment.
+func (l *Log) releaseAll() {
+	l.mu.Lock()
+	segments := l.segments
+	l.segments = nil
+	l.mu.Unlock()
+	for _, s := range segments {
+		s.release(l.logger)
+	}
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrLogFailed) {
+		return err
+	}
+	if err := l.fsys.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("delete log %s: %w", l.dir, err)
+	}
+	if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
+		return fmt.Errorf("delete log %s: sync parent directory: %w", l.dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,466 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// load brings the log in l.dir to a consistent, durable state: segments
+// opened, the unflushed tail recovered (unless clean), indexes valid, and
+// the checkpoint saying recovery point = log end offset.
+func (l *Log) load(clean bool) error {
+	if err := l.ensureDir(); err != nil {
+		return err
+	}
+	names, err := l.fsys.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	l.removeStrays(names)
+	cp, found, err := readCheckpoint(l.fsys, l.dir)
+	if err != nil {
+		return err
+	}
+	if found {
+		l.checkpointed = cp
+	} else {
+		cp.recoveryPoint = 0 // no checkpoint: everything is suspect
+	}
+	bases := segmentBases(names)
+	if len(bases) == 0 {
+		return l.startAt(cp.logStartOffset)
+	}
+	if err := l.loadSegments(bases, cp.recoveryPoint, clean); err != nil {
+		return err
+	}
+	return l.finishLoad(cp, bases[0])
+}
+
+// ensureDir creates the partition directory durably if it is missing.
+func (l *Log) ensureDir() error {
+	info, err := l.fsys.Stat(l.dir)
+	if err == nil {
+		if !info.IsDir {
+			return fmt.Errorf("%s is not a directory", l.dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("stat: %w", err)
+	}
+	if err := l.fsys.MkdirAll(l.dir); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil { // fsync point: the new directory
+		return fmt.Errorf("sync parent directory: %w", err)
+	}
+	return nil
+}
+
+// removeStrays deletes what a crash can leave behind: a half-written
+// checkpoint, and index files whose segment is gone.
+func (l *Log) removeStrays(names []string) {
+	logs := map[int64]bool{}
+	for _, name := range names {
+		if base, suffix, ok := parseSegmentName(name); ok && suffix == logSuffix {
+			logs[base] = true
+		}
+	}
+	for _, name := range names {
+		base, suffix, isSegment := parseSegmentName(name)
+		stray := strings.HasSuffix(name, ".tmp") || (isSegment && suffix != logSuffix && !logs[base])
+		if !stray {
+			continue
+		}
+		path := filepath.Join(l.dir, name)
+		if err := l.fsys.Remove(path); err != nil {
+			l.logger.Warn("remove stray file", slog.String("file", path), slog.Any("error", err))
+		}
+	}
+}
+
+// segmentBases returns the base offsets of the .log files, ascending.
+func segmentBases(names []string) []int64 {
+	var bases []int64
+	for _, name := range names {
+		if base, suffix, ok := parseSegmentName(name); ok && suffix == logSuffix {
+			bases = append(bases, base)
+		}
+	}
+	slices.Sort(bases)
+	return bases
+}
+
+// startAt gives an empty directory its first segment.
+func (l *Log) startAt(base int64) error {
+	seg, err := createSegmentFiles(l.fsys, l.dir, base, l.config.Load().IndexIntervalBytes, l.nowMs())
+	if err != nil {
+		return err
+	}
+	l.segments = []*segment{seg}
+	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the first segment
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	l.logStartOffset, l.logEndOffset = base, base
+	l.flushed.Store(base)
+	return l.writeCheckpointLocked()
+}
+
+// loadSegments opens every segment: those that may hold offsets at or past
+// the recovery point are scanned (unless clean), the others trusted.
+func (l *Log) loadSegments(bases []int64, recoveryPoint int64, clean bool) error {
+	for i, base := range bases {
+		seg, err := l.openSegment(base)
+		if err != nil {
+			return err
+		}
+		l.segments = append(l.segments, seg)
+		last := i == len(bases)-1
+		switch {
+		case !clean && (last || bases[i+1] > recoveryPoint):
+			err = l.recoverSegment(seg, last, recoveryPoint)
+		case last:
+			err = l.loadActiveClean(seg, recoveryPoint)
+		default:
+			err = l.loadSealed(seg, bases[i+1])
+		}
+		if err != nil {
+			return err
+		}
+		if !last && seg.indexLoaded && seg.nextOffset != bases[i+1] {
+			return corruption(seg.logName(), seg.size, fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", seg.nextOffset, bases[i+1]), nil)
+		}
+	}
+	return nil
+}
+
+func (l *Log) openSegment(base int64) (*segment, error) {
+	f, err := l.fsys.OpenAppend(segmentFileName(l.dir, base, logSuffix))
+	if err != nil {
+		return nil, fmt.Errorf("open segment: %w", err)
+	}
+	seg := newSegment(f, base, l.config.Load().IndexIntervalBytes, l.nowMs())
+	if seg.size, err = f.Size(); err != nil {
+		seg.release(l.logger)
+		return nil, fmt.Errorf("size of %s: %w", f.Name(), err)
+	}
+	return seg, nil
+}
+
+// finishLoad sets the log's offsets, makes the recovered state durable and
+// records it in the checkpoint.
+func (l *Log) finishLoad(cp checkpoint, firstBase int64) error {
+	active := l.active()
+	if active.nextOffset < cp.recoveryPoint {
+		return corruption(active.logName(), active.size,
+			fmt.Sprintf("log ends at offset %d, below the recovery point %d: fsynced data is missing", active.nextOffset, cp.recoveryPoint), nil)
+	}
+	l.logEndOffset = active.nextOffset
+	l.logStartOffset = max(cp.logStartOffset, firstBase)
+	if l.logStartOffset > l.logEndOffset {
+		// Everything left is below the log start offset (DeleteRecords
+		// raced with a crash): start empty there, as Kafka does.
+		return l.truncateFullyLocked(l.logStartOffset)
+	}
+	if active.offsetIndexFile == nil {
+		if err := active.openIndexFiles(l.fsys, l.dir, false); err != nil {
+			return err
+		}
+	}
+	if err := active.logFile.Sync(); err != nil { // fsync point: what recovery kept
+		return fmt.Errorf("fsync %s: %w", active.logName(), err)
+	}
+	l.flushed.Store(l.logEndOffset)
+	return l.writeCheckpointLocked()
+}
+
+// recoverSegment scans seg, cuts a torn tail (only in the last segment and
+// only past the recovery point) or reports corruption, and rewrites its
+// indexes from the scan.
+func (l *Log) recoverSegment(seg *segment, last bool, recoveryPoint int64) error {
+	res, err := scanSegment(seg.logFile, seg.size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
+	if err != nil {
+		return err
+	}
+	if res.stop != nil {
+		if err := l.judgeStop(seg, &res, last, recoveryPoint); err != nil {
+			return err
+		}
+		if err := l.cutTornTail(seg, &res); err != nil {
+			return err
+		}
+	}
+	if err := writeIndexFiles(l.fsys, l.dir, seg.baseOffset, res.offsets, res.times); err != nil {
+		return err
+	}
+	seg.applyScan(&res)
+	return nil
+}
+
+// judgeStop decides whether the invalid bytes a scan stopped at are a torn
+// write (nil) or corruption (an error).
+func (l *Log) judgeStop(seg *segment, res *scanResult, last bool, recoveryPoint int64) error {
+	stop, name := res.stop, seg.logName()
+	if !last {
+		return corruption(name, stop.position, "invalid batch in a sealed (fsynced) segment: "+stop.reason, stop.cause)
+	}
+	if res.nextOffset < recoveryPoint {
+		return corruption(name, stop.position, fmt.Sprintf("invalid batch at offset %d, below the recovery point %d (fsynced data): %s",
+			res.nextOffset, recoveryPoint, stop.reason), stop.cause)
+	}
+	zero, err := tailIsZero(seg.logFile, stop.position, seg.size)
+	if err != nil || zero {
+		return err
+	}
+	at, found, err := findValidBatch(seg.logFile, stop.position, seg.size, res.nextOffset)
+	if err != nil {
+		return err
+	}
+	if found {
+		return corruption(name, stop.position, fmt.Sprintf("%s, yet a valid batch follows at byte %d", stop.reason, at), stop.cause)
+	}
+	return nil
+}
+
+// cutTornTail truncates seg after its last valid batch, durably.
+func (l *Log) cutTornTail(seg *segment, res *scanResult) error {
+	l.logger.Warn("recovery: truncating torn write at the end of the log",
+		slog.String("file", seg.logName()), slog.Int64("position", res.stop.position),
+		slog.Int64("bytes", seg.size-res.validSize), slog.String("reason", res.stop.reason),
+		slog.Any("error", res.stop.cause))
+	if err := seg.logFile.Truncate(res.validSize); err != nil {
+		return fmt.Errorf("truncate %s: %w", seg.logName(), err)
+	}
+	if err := seg.logFile.Sync(); err != nil { // fsync point: the cut
+		return fmt.Errorf("fsync %s: %w", seg.logName(), err)
+	}
+	return nil
+}
+
+// applyScan takes a scan's findings as the segment's state.
+func (seg *segment) applyScan(res *scanResult) {
+	seg.size = res.validSize
+	seg.nextOffset = res.nextOffset
+	seg.offsets, seg.times = res.offsets, res.times
+	seg.indexLoaded = true
+	seg.indexer = res.indexer
+	seg.maxTimestamp, seg.offsetOfMaxTimestamp = res.indexer.maxTimestamp, res.indexer.offsetOfMaxTimestamp
+	seg.firstTimestamp = res.firstTimestamp
+}
+
+// writeIndexFiles replaces a segment's index files with entries, durably.
+func writeIndexFiles(fsys vfs.FS, dir string, base int64, offsets []offsetEntry, times []timeEntry) error {
+	var offsetBytes, timeBytes []byte
+	for _, e := range offsets {
+		offsetBytes = appendOffsetEntry(offsetBytes, e)
+	}
+	for _, e := range times {
+		timeBytes = appendTimeEntry(timeBytes, e)
+	}
+	if err := writeWholeFile(fsys, segmentFileName(dir, base, indexSuffix), offsetBytes); err != nil {
+		return err
+	}
+	return writeWholeFile(fsys, segmentFileName(dir, base, timeIndexSuffix), timeBytes)
+}
+
+func writeWholeFile(fsys vfs.FS, name string, data []byte) error {
+	f, err := fsys.Create(name)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync() // fsync point: a rebuilt index
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// loadSealed trusts a segment below the recovery point: its end is the next
+// segment's base, its max timestamp the time index's last entry. Indexes
+// are read in full on first use (ensureIndexes).
+func (l *Log) loadSealed(seg *segment, nextBase int64) error {
+	seg.nextOffset = nextBase
+	seg.indexLoaded = false
+	last, ok, err := l.lastTimeEntry(seg)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		l.logger.Warn("rebuilding index of sealed segment", slog.String("file", seg.logName()))
+		return l.rebuildSealed(seg)
+	}
+	seg.maxTimestamp, seg.offsetOfMaxTimestamp = last.timestamp, seg.baseOffset+int64(last.relativeOffset)
+	if last.timestamp < 0 {
+		seg.maxTimestamp, seg.offsetOfMaxTimestamp = -1, -1
+	}
+	return nil
+}
+
+// lastTimeEntry reads the last entry of seg's time index; ok is false when
+// the index files are missing or malformed and must be rebuilt. An empty
+// time index yields a timestamp of -1.
+func (l *Log) lastTimeEntry(seg *segment) (entry timeEntry, ok bool, err error) {
+	offsetInfo, err := l.fsys.Stat(segmentFileName(l.dir, seg.baseOffset, indexSuffix))
+	if err != nil || offsetInfo.Size%offsetEntrySize != 0 {
+		return timeEntry{}, false, nil
+	}
+	f, err := l.fsys.Open(segmentFileName(l.dir, seg.baseOffset, timeIndexSuffix))
+	if err != nil {
+		return timeEntry{}, false, nil
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size%timeEntrySize != 0 {
+		return timeEntry{}, false, err
+	}
+	if size == 0 {
+		return timeEntry{timestamp: -1}, true, nil
+	}
+	var buf [timeEntrySize]byte
+	if err := readFull(f, buf[:], size-timeEntrySize); err != nil {
+		return timeEntry{}, false, err
+	}
+	entry = decodeTimeEntry(buf[:])
+	return entry, int64(entry.relativeOffset) < seg.nextOffset-seg.baseOffset, nil
+}
+
+// rebuildSealed scans a sealed segment whose indexes are unusable and
+// rewrites them. Any invalid batch is corruption: the segment was fsynced.
+func (l *Log) rebuildSealed(seg *segment) error {
+	res, err := scanSegment(seg.logFile, seg.size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
+	if err != nil {
+		return err
+	}
+	if res.stop != nil {
+		return corruption(seg.logName(), res.stop.position, "invalid batch in a sealed (fsynced) segment: "+res.stop.reason, res.stop.cause)
+	}
+	if err := writeIndexFiles(l.fsys, l.dir, seg.baseOffset, res.offsets, res.times); err != nil {
+		return err
+	}
+	seg.applyScan(&res)
+	return nil
+}
+
+// loadActiveClean loads the last segment after a clean shutdown without a
+// full scan: indexes read and checked, batch headers walked from the last
+// index entry to find the end. Anything odd falls back to recovery.
+func (l *Log) loadActiveClean(seg *segment, recoveryPoint int64) error {
+	if err := l.tryLoadActiveClean(seg); err != nil {
+		l.logger.Warn("clean shutdown marker present but the active segment needs recovery",
+			slog.String("file", seg.logName()), slog.Any("error", err))
+		seg.offsets, seg.times = nil, nil
+		return l.recoverSegment(seg, true, recoveryPoint)
+	}
+	return nil
+}
+
+func (l *Log) tryLoadActiveClean(seg *segment) error {
+	offsetBytes, timeBytes, err := readIndexFiles(l.fsys, l.dir, seg.baseOffset, seg.size)
+	if err != nil {
+		return err
+	}
+	if seg.offsets, err = decodeOffsetIndex(offsetBytes, seg.size); err != nil {
+		return err
+	}
+	seg.indexer.reset(l.config.Load().IndexIntervalBytes)
+	if err := walkTail(seg); err != nil {
+		return err
+	}
+	if seg.times, err = decodeTimeIndex(timeBytes, seg.nextOffset-seg.baseOffset); err != nil {
+		return err
+	}
+	if n := len(seg.times); n > 0 {
+		lastEntry := seg.times[n-1]
+		seg.indexer.lastTimeEntry = lastEntry.timestamp
+		if lastEntry.timestamp > seg.indexer.maxTimestamp {
+			seg.indexer.maxTimestamp, seg.indexer.offsetOfMaxTimestamp = lastEntry.timestamp, seg.baseOffset+int64(lastEntry.relativeOffset)
+		}
+	}
+	seg.maxTimestamp, seg.offsetOfMaxTimestamp = seg.indexer.maxTimestamp, seg.indexer.offsetOfMaxTimestamp
+	seg.indexLoaded = true
+	return l.readFirstTimestamp(seg)
+}
+
+// walkTail reads batch headers from the last indexed position to the end
+// of seg, setting its next offset and the timestamps seen there.
+func walkTail(seg *segment) error {
+	var position int64
+	if len(seg.offsets) > 0 {
+		position = int64(seg.offsets[len(seg.offsets)-1].position)
+	}
+	buf := make([]byte, record.HeaderSize)
+	for position < seg.size {
+		h, err := readHeaderAt(seg.logFile, buf, position, seg.size)
+		if err != nil {
+			return err
+		}
+		if h.MaxTimestamp > seg.indexer.maxTimestamp {
+			seg.indexer.maxTimestamp, seg.indexer.offsetOfMaxTimestamp = h.MaxTimestamp, h.BaseOffset
+		}
+		seg.nextOffset = h.LastOffset() + 1
+		position += int64(h.Size())
+	}
+	return nil
+}
+
+func (l *Log) readFirstTimestamp(seg *segment) error {
+	if seg.size == 0 {
+		return nil
+	}
+	buf := make([]byte, record.HeaderSize)
+	h, err := readHeaderAt(seg.logFile, buf, 0, seg.size)
+	if err != nil {
+		return err
+	}
+	seg.firstTimestamp = h.MaxTimestamp
+	return nil
+}
+
+// readIndexFiles reads both index files of a segment whose log has logSize
+// bytes, refusing sizes no valid index could have (each entry needs a
+// batch of at least a header's size).
+func readIndexFiles(fsys vfs.FS, dir string, base, logSize int64) (offsets, times []byte, err error) {
+	maxEntries := logSize/record.HeaderSize + 1
+	if offsets, err = readBoundedFile(fsys, segmentFileName(dir, base, indexSuffix), maxEntries*offsetEntrySize); err != nil {
+		return nil, nil, err
+	}
+	if times, err = readBoundedFile(fsys, segmentFileName(dir, base, timeIndexSuffix), maxEntries*timeEntrySize); err != nil {
+		return nil, nil, err
+	}
+	return offsets, times, nil
+}
+
+func readBoundedFile(fsys vfs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d its log allows", name, size, limit)
+	}
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(buf, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return buf, nil
+}

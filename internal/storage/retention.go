@@ -1,0 +1,401 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// DeleteRecordsBefore raises the log start offset to offset (Kafka's
+// DeleteRecords), durably, and deletes the segments wholly below it. An
+// offset past the log end is ErrOffsetOutOfRange; one at or below the
+// current start changes nothing.
+func (l *Log) DeleteRecordsBefore(offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if offset > l.logEndOffset {
+		return fmt.Errorf("delete records before %d, past the log end %d: %w", offset, l.logEndOffset, ErrOffsetOutOfRange)
+	}
+	if offset <= l.logStartOffset {
+		return nil
+	}
+	// The checkpoint must not claim a start above the recovery point, or a
+	// crash could leave the log ending below its own start.
+	if err := l.syncBelowLocked(offset); err != nil {
+		return err
+	}
+	if err := l.raiseLogStartLocked(offset); err != nil {
+		return err
+	}
+	l.removeSegmentsLocked(l.countBelowStartLocked(), "log start offset")
+	return nil
+}
+
+// syncBelowLocked fsyncs until every offset below offset is durable.
+func (l *Log) syncBelowLocked(offset int64) error {
+	if l.flushed.Load() >= offset {
+		return nil
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.flushLocked()
+}
+
+// raiseLogStartLocked persists and then publishes a higher log start offset.
+func (l *Log) raiseLogStartLocked(offset int64) error {
+	if offset <= l.logStartOffset {
+		return nil
+	}
+	previous := l.logStartOffset
+	l.mu.Lock()
+	l.logStartOffset = offset
+	l.mu.Unlock()
+	if err := l.writeCheckpointLocked(); err != nil {
+		l.mu.Lock()
+		l.logStartOffset = previous
+		l.mu.Unlock()
+		return fmt.Errorf("persist log start offset %d: %w", offset, err)
+	}
+	return nil
+}
+
+// countBelowStartLocked counts the leading sealed segments whose offsets
+// are all below the log start offset.
+func (l *Log) countBelowStartLocked() int {
+	n := 0
+	for n < len(l.segments)-1 && l.segments[n+1].baseOffset <= l.logStartOffset {
+		n++
+	}
+	return n
+}
+
+// EnforceRetention deletes the oldest segments that retention.ms or
+// retention.bytes (or the log start offset) no longer keeps, as Kafka's
+// periodic retention check does. If that includes the active segment, a new
+// empty one is rolled first, so the log start offset moves up to the log
+// end. It returns how many segments it deleted.
+func (l *Log) EnforceRetention(now time.Time) (deletedSegments int, err error) {
+	return l.EnforceRetentionBelow(now, math.MaxInt64)
+}
+
+// EnforceRetentionBelow is EnforceRetention deleting only segments whose
+// every offset is below upperBound: with replication, the high watermark,
+// so that no record is deleted before every replica has it (as Kafka does).
+func (l *Log) EnforceRetentionBelow(now time.Time, upperBound int64) (deletedSegments int, err error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return 0, err
+	}
+	n := l.countExpiredLocked(now.UnixMilli(), upperBound)
+	if n == 0 {
+		return 0, nil
+	}
+	if n == len(l.segments) {
+		if err := l.rollLocked(l.logEndOffset); err != nil {
+			return 0, err
+		}
+	}
+	if err := l.raiseLogStartLocked(l.segments[n].baseOffset); err != nil {
+		return 0, err
+	}
+	l.removeSegmentsLocked(n, "retention")
+	return n, nil
+}
+
+// countExpiredLocked returns how many leading segments retention deletes.
+// A segment goes when it is older than retention.ms (by its max timestamp,
+// or its last append when it has none), when the log would still exceed
+// retention.bytes without it, or when it lies below the log start offset.
+func (l *Log) countExpiredLocked(nowMs, upperBound int64) int {
+	cfg := l.config.Load()
+	excess := int64(-1)
+	if cfg.RetentionBytes >= 0 {
+		excess = l.Size() - cfg.RetentionBytes
+	}
+	n := 0
+	for ; n < len(l.segments); n++ {
+		seg := l.segments[n]
+		end := seg.nextOffset
+		if n+1 < len(l.segments) {
+			end = l.segments[n+1].baseOffset
+		}
+		if seg.size == 0 || end > upperBound {
+			break
+		}
+		timed := cfg.RetentionMs >= 0 && nowMs-seg.largestTimestamp() > cfg.RetentionMs
+		sized := excess >= seg.size
+		belowStart := n+1 < len(l.segments) && end <= l.logStartOffset
+		if !timed && !sized && !belowStart {
+			break
+		}
+		excess -= seg.size
+	}
+	return n
+}
+
+// largestTimestamp is what time retention compares with retention.ms.
+func (s *segment) largestTimestamp() int64 {
+	if s.maxTimestamp >= 0 {
+		return s.maxTimestamp
+	}
+	return s.lastModifiedMs
+}
+
+// removeSegmentsLocked unpublishes the first n segments and deletes their
+// files; each file closes once no reader holds it.
+func (l *Log) removeSegmentsLocked(n int, reason string) {
+	if n == 0 {
+		return
+	}
+	l.mu.Lock()
+	removed := slices.Clone(l.segments[:n])
+	l.segments = slices.Clone(l.segments[n:])
+	l.mu.Unlock()
+	l.deleteSegmentFiles(removed, reason)
+}
+
+// deleteSegmentFiles removes the files of segments already unpublished.
+// A removal that is not made durable only leaves files below the log start
+// offset behind, which the next Open ignores, so failures are logged.
+func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
+	var errs []error
+	for _, seg := range segments {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			name := segmentFileName(l.dir, seg.baseOffset, suffix)
+			if err := l.fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		l.logger.Info("deleted segment", slog.String("file", seg.logName()), slog.String("reason", reason),
+			slog.Int64("baseOffset", seg.baseOffset), slog.Int64("bytes", seg.size))
+		seg.release(l.logger)
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the removals
+		errs = append(errs, err)
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		l.logger.Warn("delete segment files", slog.String("reason", reason), slog.Any("error", err))
+	}
+	return err
+}
+
+// Truncate drops every record at or after offset (a follower cutting a
+// divergent tail). A batch holding offset goes whole, so the log then ends
+// at that batch's base offset. An offset below the log start empties the
+// log and restarts it there, as Kafka's truncateFullyAndStartAt.
+func (l *Log) Truncate(offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("truncate to negative offset %d: %w", offset, ErrOffsetOutOfRange)
+	}
+	if offset >= l.logEndOffset {
+		return nil
+	}
+	l.syncMu.Lock() // no fsync may publish a recovery point past the cut
+	defer l.syncMu.Unlock()
+	if offset < l.logStartOffset {
+		return l.truncateFullyLocked(offset)
+	}
+	return l.truncateToLocked(offset)
+}
+
+// truncateToLocked cuts the log at offset (inside the log).
+func (l *Log) truncateToLocked(offset int64) error {
+	// Lower the recovery point first: a crash mid-cut then rescans.
+	l.flushed.Store(min(l.flushed.Load(), offset))
+	if err := l.writeCheckpointLocked(); err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
+	keep := sortSearchSegments(l.segments, offset)
+	target := l.segments[keep-1]
+	if err := l.ensureIndexes(target); err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
+	removed := slices.Clone(l.segments[keep:])
+	if err := l.cutSegmentLocked(target, offset, removed); err != nil {
+		return l.fail(fmt.Errorf("truncate to %d: %w", offset, err))
+	}
+	l.flushed.Store(min(l.flushed.Load(), l.logEndOffset))
+	if err := l.deleteSegmentFiles(removed, "truncation"); err != nil {
+		return l.fail(fmt.Errorf("truncate to %d: %w", offset, err))
+	}
+	return nil
+}
+
+// sortSearchSegments returns how many segments have a base offset at or
+// below offset (at least one: the first segment is never dropped here).
+func sortSearchSegments(segments []*segment, offset int64) int {
+	n := 1
+	for n < len(segments) && segments[n].baseOffset <= offset {
+		n++
+	}
+	return n
+}
+
+// cutSegmentLocked makes target the active segment ending before the batch
+// holding offset, unpublishing the segments after it.
+func (l *Log) cutSegmentLocked(target *segment, offset int64, removed []*segment) error {
+	l.mu.RLock()
+	v := segmentView{seg: target, size: target.size, nextOffset: target.nextOffset, offsets: target.offsets}
+	times := target.times
+	l.mu.RUnlock()
+	_, position, h, err := findBatch(nil, &v, offset)
+	if err != nil {
+		return err
+	}
+	newNext := v.nextOffset
+	if position < v.size {
+		newNext = h.BaseOffset
+	}
+	cut := cutState{size: position, nextOffset: newNext}
+	cut.keepIndexes(target, v.offsets, times)
+	if err := cut.walkRest(target); err != nil {
+		return err
+	}
+	l.publishCutLocked(target, &cut, len(removed))
+	return l.applyCut(target, &cut)
+}
+
+// cutState is a segment's state after a truncation.
+type cutState struct {
+	size, nextOffset     int64
+	offsets              []offsetEntry
+	times                []timeEntry
+	maxTimestamp         int64
+	offsetOfMaxTimestamp int64
+}
+
+// keepIndexes keeps the index entries below the cut (in new arrays, so
+// readers holding the old ones are undisturbed).
+func (c *cutState) keepIndexes(s *segment, offsets []offsetEntry, times []timeEntry) {
+	for _, e := range offsets {
+		if int64(e.position) < c.size {
+			c.offsets = append(c.offsets, e)
+		}
+	}
+	for _, e := range times {
+		if s.baseOffset+int64(e.relativeOffset) < c.nextOffset {
+			c.times = append(c.times, e)
+		}
+	}
+	c.maxTimestamp, c.offsetOfMaxTimestamp = -1, -1
+	if n := len(c.times); n > 0 {
+		c.maxTimestamp, c.offsetOfMaxTimestamp = c.times[n-1].timestamp, s.baseOffset+int64(c.times[n-1].relativeOffset)
+	}
+}
+
+// walkRest reads the headers after the last kept index entry for the max
+// timestamp the kept time entries do not cover.
+func (c *cutState) walkRest(s *segment) error {
+	var position int64
+	if n := len(c.offsets); n > 0 {
+		position = int64(c.offsets[n-1].position)
+	}
+	header := make([]byte, record.HeaderSize)
+	for position < c.size {
+		h, err := readHeaderAt(s.logFile, header, position, c.size)
+		if err != nil {
+			return err
+		}
+		if h.MaxTimestamp > c.maxTimestamp {
+			c.maxTimestamp, c.offsetOfMaxTimestamp = h.MaxTimestamp, h.BaseOffset
+		}
+		position += int64(h.Size())
+	}
+	return nil
+}
+
+// publishCutLocked shows readers the truncated log before any byte is cut,
+// and bumps the truncation counter so in-flight reads retry.
+func (l *Log) publishCutLocked(target *segment, cut *cutState, removed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.segments = slices.Clone(l.segments[:len(l.segments)-removed])
+	target.size, target.nextOffset = cut.size, cut.nextOffset
+	target.offsets, target.times, target.indexLoaded = cut.offsets, cut.times, true
+	target.maxTimestamp, target.offsetOfMaxTimestamp = cut.maxTimestamp, cut.offsetOfMaxTimestamp
+	target.truncations++
+	l.logEndOffset = cut.nextOffset
+}
+
+// applyCut cuts target's files to the published state and makes it the
+// active segment again, durably.
+func (l *Log) applyCut(target *segment, cut *cutState) error {
+	if target.offsetIndexFile == nil {
+		if err := target.openIndexFiles(l.fsys, l.dir, false); err != nil {
+			return err
+		}
+	}
+	target.indexer.reset(l.config.Load().IndexIntervalBytes)
+	target.indexer.maxTimestamp, target.indexer.offsetOfMaxTimestamp = cut.maxTimestamp, cut.offsetOfMaxTimestamp
+	if n := len(cut.times); n > 0 {
+		target.indexer.lastTimeEntry = cut.times[n-1].timestamp
+	}
+	if cut.size == 0 {
+		target.firstTimestamp, target.createdMs = -1, l.nowMs()
+	}
+	files := []struct {
+		file vfs.File
+		size int64
+	}{
+		{target.logFile, cut.size},
+		{target.offsetIndexFile, int64(len(cut.offsets)) * offsetEntrySize},
+		{target.timeIndexFile, int64(len(cut.times)) * timeEntrySize},
+	}
+	for _, f := range files {
+		if err := f.file.Truncate(f.size); err != nil {
+			return err
+		}
+		if err := f.file.Sync(); err != nil { // fsync point: the cut
+			return err
+		}
+	}
+	return nil
+}
+
+// truncateFullyLocked deletes every segment and restarts the log empty at
+// newStart.
+func (l *Log) truncateFullyLocked(newStart int64) error {
+	seg, err := createSegmentFiles(l.fsys, l.dir, newStart, l.config.Load().IndexIntervalBytes, l.nowMs())
+	if err != nil {
+		return fmt.Errorf("restart log at %d: %w", newStart, err)
+	}
+	l.mu.Lock()
+	removed := l.segments
+	for _, old := range removed {
+		old.truncations++ // a file may be reused under the same name
+	}
+	l.segments = []*segment{seg}
+	l.logStartOffset, l.logEndOffset = newStart, newStart
+	l.mu.Unlock()
+	for _, old := range removed {
+		if old.baseOffset == newStart {
+			old.release(l.logger) // its files are the new segment's now
+			continue
+		}
+		if err := l.deleteSegmentFiles([]*segment{old}, "truncation"); err != nil {
+			return l.fail(err)
+		}
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the new segment
+		return l.fail(fmt.Errorf("restart log at %d: sync directory: %w", newStart, err))
+	}
+	l.flushed.Store(newStart)
+	return l.writeCheckpointLocked()
+}
