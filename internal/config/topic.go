@@ -242,13 +242,16 @@ func parseTopicValue(name, text string) (any, error) {
 }
 
 func unknownTopicConfig(name string) error {
-	hint := ""
+	return &Error{Name: name, Unknown: true, Reason: topicHint(name)}
+}
+
+// topicHint explains an unknown topic config: a broker setting used in its
+// place, or a likely typo.
+func topicHint(name string) string {
 	if topicName, ok := topicNameForBrokerKey[name]; ok {
-		hint = fmt.Sprintf("%q is a broker setting; the topic setting is %q", name, topicName)
-	} else {
-		hint = didYouMean(name, TopicConfigNames())
+		return fmt.Sprintf("%q is a broker setting; the topic setting is %q", name, topicName)
 	}
-	return &Error{Name: name, Unknown: true, Reason: hint}
+	return didYouMean(name, TopicConfigNames())
 }
 
 // checkValue runs the definition's check, if any.

@@ -197,22 +197,6 @@ func read(typ kmsg.ConfigType, field any) any {
 	return nil
 }
 
-// fitsField reports whether an int64 value fits the integer field it is
-// about to be stored in (a Kafka INT stored in an int16 field, say).
-func fitsField(field any, value any) bool {
-	n, ok := value.(int64)
-	if !ok {
-		return true
-	}
-	switch field.(type) {
-	case *int16:
-		return n >= math.MinInt16 && n <= math.MaxInt16
-	case *int32:
-		return n >= math.MinInt32 && n <= math.MaxInt32
-	}
-	return true
-}
-
 // Checks, named after Kafka's ConfigDef validators.
 
 func atLeast(min int64) check {
