@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,3 +153,20 @@ func withOffset(batch []byte, base int64, epoch int32) []byte {
 }
 
 func isCorruption(err error) bool { return errors.Is(err, ErrCorruption) }
+
+func slogTo(w *strings.Builder) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&lockedWriter{w: w}, nil))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func runtimeGosched() { runtime.Gosched() }

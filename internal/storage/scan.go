@@ -187,4 +187,3 @@ func plausibleHeader(head []byte, left, minOffset int64) bool {
 	return err == nil && h.Magic == record.CurrentMagic && int64(h.Size()) <= left &&
 		h.BaseOffset >= minOffset && h.LastOffsetDelta >= 0
 }
-
