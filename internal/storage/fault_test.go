@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -178,7 +179,7 @@ type blockingSync struct {
 }
 
 func (b *blockingSync) MaybeFail(op vfs.Op) error {
-	if op.Kind != vfs.OpSync || !bytesHasSuffix(op.Path, ".log") {
+	if op.Kind != vfs.OpSync || !strings.HasSuffix(op.Path, ".log") {
 		return nil
 	}
 	b.mu.Lock()
@@ -191,8 +192,6 @@ func (b *blockingSync) MaybeFail(op vfs.Op) error {
 	}
 	return nil
 }
-
-func bytesHasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
 
 // TestGroupCommitSharesFsyncs: while one fsync is in flight, appends go on
 // (the append lock is not held), and the callers that queue up behind it

@@ -50,6 +50,9 @@ type Log struct {
 	segments       []*segment // ascending base offsets; the last is active
 	logEndOffset   int64
 	logStartOffset int64
+	// truncations counts cuts of published data; a reader that sees it
+	// change during a read reads again rather than mix old and new bytes.
+	truncations uint64
 }
 
 // Open opens (creating if missing) the log in dir and recovers it.

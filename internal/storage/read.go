@@ -44,32 +44,41 @@ func (l *Log) ReadInto(dst []byte, offset int64, maxBytes int32, maxOffset int64
 	}
 }
 
-// readOnce reads segment by segment. stale reports that a segment it read
-// was truncated meanwhile, so the bytes cannot be trusted.
+// readOnce reads segment by segment. stale reports that the log was
+// truncated meanwhile, so the bytes cannot be trusted.
 func (l *Log) readOnce(dst []byte, offset, maxBytes, maxOffset int64, minOneBatch bool) (out []byte, stale bool, err error) {
 	start := len(dst)
+	truncations := l.truncationCount()
 	for first := true; ; first = false {
 		read := int64(len(dst) - start)
 		wantOne := minOneBatch && read == 0
 		if read >= maxBytes && !wantOne {
-			return dst, false, nil
+			break
 		}
-		v, ok, err := l.viewAt(offset, first)
-		if err != nil || !ok {
-			return dst, false, err
+		v, ok, viewErr := l.viewAt(offset, first)
+		if viewErr != nil || !ok {
+			err = viewErr
+			break
 		}
 		var reachedEnd bool
-		dst, reachedEnd, err = readSegment(dst, &v, offset, maxBytes-read, maxOffset, wantOne)
-		stale = l.truncatedSince(&v)
+		dst, reachedEnd, err = readSegment(dst, &v, offset, maxBytes-read, maxOffset, wantOne, !first)
 		v.seg.release(l.logger)
-		if stale {
-			return dst[:start], true, nil
-		}
 		if err != nil || !reachedEnd || v.nextOffset >= maxOffset {
-			return dst, false, err
+			break
 		}
 		offset = v.nextOffset
 	}
+	if l.truncationCount() != truncations {
+		return dst[:start], true, nil
+	}
+	return dst, false, err
+}
+
+// truncationCount reads the log's truncation counter.
+func (l *Log) truncationCount() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.truncations
 }
 
 // viewAt snapshots the segment holding offset. ok is false when there is
@@ -88,7 +97,8 @@ func (l *Log) viewAt(offset int64, checkRange bool) (segmentView, bool, error) {
 			l.mu.RUnlock()
 			return segmentView{}, false, fmt.Errorf("offset %d outside [%d, %d]: %w", offset, start, end, ErrOffsetOutOfRange)
 		}
-		if offset >= l.logEndOffset {
+		if offset >= l.logEndOffset || offset < l.logStartOffset {
+			// The end, or (continuing) a start that moved past us.
 			l.mu.RUnlock()
 			return segmentView{}, false, nil
 		}
@@ -120,24 +130,18 @@ func (l *Log) segmentAtLocked(offset int64) *segment {
 	return l.segments[i]
 }
 
-// truncatedSince reports whether v's segment lost bytes after v was taken.
-func (l *Log) truncatedSince(v *segmentView) bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return v.seg.truncations != v.truncations
-}
-
 // readSegment appends to dst the whole batches of v from the one holding
 // offset, within budget bytes (or the first batch whole if minOneBatch),
 // stopping before a batch whose base offset reaches maxOffset. reachedEnd
 // reports that every batch up to the segment's end was taken, so the read
-// may continue in the next segment.
-func readSegment(dst []byte, v *segmentView, offset, budget, maxOffset int64, minOneBatch bool) (out []byte, reachedEnd bool, err error) {
+// may continue in the next segment. A continuation (exact) must find a
+// batch starting at offset itself, or it reads nothing.
+func readSegment(dst []byte, v *segmentView, offset, budget, maxOffset int64, minOneBatch, exact bool) (out []byte, reachedEnd bool, err error) {
 	dst, pos, first, err := findBatch(dst, v, offset)
 	if err != nil || pos >= v.size {
 		return dst, pos >= v.size, err
 	}
-	if first.BaseOffset >= maxOffset {
+	if first.BaseOffset >= maxOffset || (exact && first.BaseOffset != offset) {
 		return dst, false, nil
 	}
 	length := min(v.size-pos, budget)

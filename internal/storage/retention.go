@@ -331,6 +331,7 @@ func (l *Log) publishCutLocked(target *segment, cut *cutState, removed int) {
 	target.offsets, target.times, target.indexLoaded = cut.offsets, cut.times, true
 	target.maxTimestamp, target.offsetOfMaxTimestamp = cut.maxTimestamp, cut.offsetOfMaxTimestamp
 	target.truncations++
+	l.truncations++
 	l.logEndOffset = cut.nextOffset
 }
 
@@ -381,6 +382,7 @@ func (l *Log) truncateFullyLocked(newStart int64) error {
 	for _, old := range removed {
 		old.truncations++ // a file may be reused under the same name
 	}
+	l.truncations++
 	l.segments = []*segment{seg}
 	l.logStartOffset, l.logEndOffset = newStart, newStart
 	l.mu.Unlock()

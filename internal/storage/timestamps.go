@@ -13,6 +13,16 @@ import (
 // matching batch's records walked. found is false when no record is that
 // new.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	for {
+		truncations := l.truncationCount()
+		offset, timestamp, found, err = l.offsetForTimestampOnce(ts)
+		if l.truncationCount() == truncations {
+			return offset, timestamp, found, err
+		}
+	}
+}
+
+func (l *Log) offsetForTimestampOnce(ts int64) (offset, timestamp int64, found bool, err error) {
 	candidates, logStart, err := l.segmentsWithTimestamp(ts)
 	if err != nil {
 		return -1, -1, false, err
@@ -111,12 +121,22 @@ func firstRecordAtOrAfter(it *record.Iterator, batch []byte, ts, minOffset int64
 // largest timestamp in the log, the first such record on ties (ListOffsets
 // MAX_TIMESTAMP, KIP-734); -1, -1 when no record has a timestamp.
 func (l *Log) MaxTimestamp() (offset, timestamp int64) {
-	seg, batchOffset, timestamp := l.segmentWithMaxTimestamp()
-	if seg == nil {
-		return -1, -1
+	for {
+		truncations := l.truncationCount()
+		seg, batchOffset, timestamp := l.segmentWithMaxTimestamp()
+		if seg == nil {
+			return -1, -1
+		}
+		offset, err := l.recordWithTimestamp(seg, batchOffset, timestamp)
+		seg.release(l.logger)
+		if l.truncationCount() != truncations {
+			continue // the batch may have been cut meanwhile
+		}
+		return l.maxTimestampResult(seg, offset, batchOffset, timestamp, err)
 	}
-	defer seg.release(l.logger)
-	offset, err := l.recordWithTimestamp(seg, batchOffset, timestamp)
+}
+
+func (l *Log) maxTimestampResult(seg *segment, offset, batchOffset, timestamp int64, err error) (int64, int64) {
 	if err != nil {
 		l.logger.Warn("max timestamp lookup fell back to the batch offset", slog.String("file", seg.logName()), slog.Any("error", err))
 		return batchOffset, timestamp
