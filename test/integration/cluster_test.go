@@ -82,7 +82,7 @@ func TestDeleteRecords(t *testing.T) {
 		t.Errorf("DeleteRecords(-1): low watermark %d, want the high watermark 5", all.LowWatermark)
 	}
 	produceValues(t, b, "trimmed", "5")
-	rp := onlyPartition(t, request[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "trimmed", offset: 5})))
+	rp := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "trimmed", offset: 5})))
 	wantValues(t, "after deleting everything", fetchedRecords(t, "trimmed", rp, 5), "5")
 
 	wantCode(t, "unknown partition", deleteRecords(t, b, "trimmed", 3, 0).ErrorCode, kerr.UnknownTopicOrPartition)

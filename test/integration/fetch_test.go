@@ -150,14 +150,14 @@ func TestFetchMaxBytes(t *testing.T) {
 	}
 
 	perPartition := fetchRequest(fetchPartition{topic: "max-bytes", partition: 0, maxBytes: 2500})
-	rp := onlyPartition(t, request[*kmsg.FetchResponse](t, b, perPartition))
+	rp := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, perPartition))
 	if n := len(rp.RecordBatches); n > 2500 || wholeBatches(rp.RecordBatches) < 1 || wholeBatches(rp.RecordBatches) > 2 {
 		t.Errorf("partition_max_bytes=2500: %d bytes, %d whole batches; want at most 2500 bytes, 1-2 batches", n, wholeBatches(rp.RecordBatches))
 	}
 
 	total := fetchRequest(fetchPartition{topic: "max-bytes", partition: 0}, fetchPartition{topic: "max-bytes", partition: 1})
 	total.MaxBytes = 3000
-	resp := request[*kmsg.FetchResponse](t, b, total)
+	resp := requestAt[*kmsg.FetchResponse](t, b, total)
 	sum := 0
 	for _, p := range responsePartitions(resp) {
 		sum += len(p.RecordBatches)
@@ -179,7 +179,7 @@ func TestFetchOversizeFirstBatchReturnedWhole(t *testing.T) {
 
 	req := fetchRequest(fetchPartition{topic: "oversize", partition: 0, maxBytes: 1000}, fetchPartition{topic: "oversize", partition: 1, maxBytes: 1000})
 	req.MaxBytes = 1000
-	parts := responsePartitions(request[*kmsg.FetchResponse](t, b, req))
+	parts := responsePartitions(requestAt[*kmsg.FetchResponse](t, b, req))
 	first, second := parts["oversize/0"], parts["oversize/1"]
 	records := fetchedRecords(t, "oversize", &first, 0)
 	if len(records) != 1 || len(records[0].Value) != 5000 {
@@ -201,19 +201,19 @@ func TestFetchOffsetOutOfRange(t *testing.T) {
 	createTopic(t, b, "range", 1, nil)
 	produceValues(t, b, "range", "a", "b", "c")
 	for _, offset := range []int64{4, 100, -1} {
-		rp := onlyPartition(t, request[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: offset})))
+		rp := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: offset})))
 		wantCode(t, "fetch offset "+strconv.FormatInt(offset, 10), rp.ErrorCode, kerr.OffsetOutOfRange)
 	}
-	atEnd := onlyPartition(t, request[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: 3})))
+	atEnd := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: 3})))
 	wantCode(t, "fetch at the log end", atEnd.ErrorCode, nil)
 	if len(atEnd.RecordBatches) != 0 || atEnd.HighWatermark != 3 {
 		t.Errorf("fetch at the log end: %d bytes, high watermark %d", len(atEnd.RecordBatches), atEnd.HighWatermark)
 	}
 
 	deleteRecordsBefore(t, b, "range", 0, 2)
-	below := onlyPartition(t, request[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: 1})))
+	below := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: 1})))
 	wantCode(t, "fetch below the log start", below.ErrorCode, kerr.OffsetOutOfRange)
-	from := onlyPartition(t, request[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: 2})))
+	from := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "range", offset: 2})))
 	wantValues(t, "fetch from the log start", fetchedRecords(t, "range", from, 2), "c")
 	if from.LogStartOffset != 2 {
 		t.Errorf("log start offset %d, want 2", from.LogStartOffset)
@@ -227,7 +227,7 @@ func TestFetchReportsWatermarks(t *testing.T) {
 	b := startBroker(t)
 	createTopic(t, b, "marks", 1, nil)
 	produceValues(t, b, "marks", "a", "b", "c", "d")
-	rp := onlyPartition(t, request[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "marks", offset: 1})))
+	rp := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "marks", offset: 1})))
 	if rp.HighWatermark != 4 || rp.LastStableOffset != 4 || rp.LogStartOffset != 0 {
 		t.Errorf("watermarks: high %d, last stable %d, log start %d; want 4, 4, 0", rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset)
 	}

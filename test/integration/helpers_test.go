@@ -21,6 +21,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,23 +131,39 @@ func createTopic(t testing.TB, b *testcluster.Broker, name string, partitions in
 	return resp
 }
 
-// seed is a direct handle on the broker's connection, bypassing kgo's
-// request sharding so a kmsg request goes out exactly as built (kgo still
-// rewrites a Produce request's acks: use wireConn for those).
-func seed(b *testcluster.Broker) *kgo.Broker { return b.Client().SeedBrokers()[0] }
+// seedClients holds one kgo client per broker for raw requests.
+var seedClients sync.Map // *testcluster.Broker → *kgo.Client
 
-// request sends req to the broker and returns the typed response.
+// seed is a direct handle on the broker's connection, bypassing kgo's
+// request sharding so a kmsg request goes to this broker as built.
+func seed(b *testcluster.Broker) *kgo.Broker {
+	cl, ok := seedClients.Load(b)
+	if !ok {
+		cl, _ = seedClients.LoadOrStore(b, b.Client())
+	}
+	return cl.(*kgo.Client).SeedBrokers()[0]
+}
+
+// request sends req through kgo and returns the typed response. kgo sends
+// the highest version both sides support and ignores req.Version (it also
+// rewrites a Produce request's acks): use requestAt for an exact version.
 func request[R kmsg.Response](t testing.TB, b *testcluster.Broker, req kmsg.Request) R {
 	t.Helper()
 	resp, err := seed(b).Request(testContext(t), req)
 	if err != nil {
-		t.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
 	}
 	typed, ok := resp.(R)
 	if !ok {
 		t.Fatalf("%s: response is %T", kmsg.NameForKey(req.Key()), resp)
 	}
 	return typed
+}
+
+// requestAt sends req at exactly req.Version on a bare connection.
+func requestAt[R kmsg.Response](t testing.TB, b *testcluster.Broker, req kmsg.Request) R {
+	t.Helper()
+	return dialWire(t, b).roundTrip(req).(R)
 }
 
 // wantCode fails the test unless code is want (nil: no error), naming both.
@@ -212,10 +229,11 @@ type fetchPartition struct {
 	maxBytes  int32
 }
 
-// fetchRequest builds a sessionless fetch of the given partitions at the
-// latest version, not waiting.
+// fetchRequest builds a sessionless, non-waiting fetch of the given
+// partitions at v12, the last version naming topics (v13+ use IDs).
 func fetchRequest(parts ...fetchPartition) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
 	req.MaxWaitMillis = 0
 	req.MinBytes = 1
 	req.MaxBytes = 50 << 20
@@ -298,9 +316,11 @@ func rawBatch(firstTimestamp int64, records ...batchRecord) []byte {
 	return out
 }
 
-// produceRequest builds a Produce request carrying batch for one partition.
+// produceRequest builds a Produce request carrying batch for one partition
+// at v12, the last version naming topics (v13 uses IDs).
 func produceRequest(topic string, partition int32, acks int16, batch []byte) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
+	req.Version = 12
 	req.Acks = acks
 	req.TimeoutMillis = 10000
 	rt := kmsg.NewProduceRequestTopic()

@@ -223,7 +223,7 @@ func TestMetadataTopicIDs(t *testing.T) {
 	if created.ID == [16]byte{} {
 		t.Fatalf("CreateTopics returned no topic ID")
 	}
-	byName := request[*kmsg.MetadataResponse](t, b, metadataRequest(10, false, "with-id"))
+	byName := requestAt[*kmsg.MetadataResponse](t, b, metadataRequest(10, false, "with-id"))
 	if byName.Topics[0].TopicID != created.ID {
 		t.Errorf("v10 topic ID %x, want %x", byName.Topics[0].TopicID, created.ID)
 	}
@@ -232,7 +232,7 @@ func TestMetadataTopicIDs(t *testing.T) {
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.TopicID = created.ID
 	byID.Topics = []kmsg.MetadataRequestTopic{rt}
-	resp := request[*kmsg.MetadataResponse](t, b, byID)
+	resp := requestAt[*kmsg.MetadataResponse](t, b, byID)
 	if len(resp.Topics) != 1 || resp.Topics[0].Topic == nil || *resp.Topics[0].Topic != "with-id" {
 		t.Fatalf("v12 by ID: %+v, want topic with-id", resp.Topics)
 	}
@@ -241,7 +241,7 @@ func TestMetadataTopicIDs(t *testing.T) {
 	unknown := metadataRequest(12, false)
 	rt.TopicID = [16]byte{1, 2, 3}
 	unknown.Topics = []kmsg.MetadataRequestTopic{rt}
-	resp = request[*kmsg.MetadataResponse](t, b, unknown)
+	resp = requestAt[*kmsg.MetadataResponse](t, b, unknown)
 	wantCode(t, "v12 unknown ID", resp.Topics[0].ErrorCode, kerr.UnknownTopicID)
 }
 

@@ -35,7 +35,7 @@ func latestOffset(t *testing.T, b *testcluster.Broker, topic string, partition i
 // them, so a test can look at what the log stored (codec, timestamps).
 func storedBatches(t *testing.T, b *testcluster.Broker, topic string, partition int32, offset int64) []kmsg.RecordBatch {
 	t.Helper()
-	resp := request[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: topic, partition: partition, offset: offset}))
+	resp := requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: topic, partition: partition, offset: offset}))
 	rp, ok := responsePartitions(resp)[fmt.Sprintf("%s/%d", topic, partition)]
 	if !ok {
 		t.Fatalf("fetch %s[%d]: partition missing from response", topic, partition)

@@ -239,7 +239,7 @@ func deleteTopicsByName(t *testing.T, b *testcluster.Broker, names ...string) []
 	req.Version = 5
 	req.TimeoutMillis = 10000
 	req.TopicNames = names
-	return request[*kmsg.DeleteTopicsResponse](t, b, req).Topics
+	return requestAt[*kmsg.DeleteTopicsResponse](t, b, req).Topics
 }
 
 // DeleteTopics by name removes the topic and its data: metadata forgets
