@@ -73,8 +73,8 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 
 func (l *Log) nowMs() int64 { return l.now().UnixMilli() }
 
-// active is the segment appends go to. Callers hold appendMu or mu.
-func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
+// activeLocked is the segment appends go to. Callers hold appendMu or mu.
+func (l *Log) activeLocked() *segment { return l.segments[len(l.segments)-1] }
 
 // fail puts the log in the failed state (the first error wins) and returns
 // the error to report.
@@ -156,7 +156,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	assignOffsets(batches, base, leaderEpoch)
-	if err := l.writeLocked(l.active(), batches); err != nil {
+	if err := l.writeLocked(l.activeLocked(), batches); err != nil {
 		return AppendResult{}, err
 	}
 	return AppendResult{BaseOffset: base, LastOffset: base + summary.records - 1}, nil
@@ -177,7 +177,7 @@ func assignOffsets(batches []byte, next int64, leaderEpoch int32) {
 // (measured, as in Kafka, from the first batch's timestamp to the new
 // batches' max timestamp, or by wall clock when there is none).
 func (l *Log) maybeRollLocked(summary appendSummary, base int64) error {
-	active := l.active()
+	active := l.activeLocked()
 	if active.size == 0 {
 		return nil
 	}
@@ -199,7 +199,7 @@ func (l *Log) maybeRollLocked(summary appendSummary, base int64) error {
 // rollLocked seals the active segment (durably) and starts a new one at
 // newBase. Afterwards only the new segment can hold unsynced bytes.
 func (l *Log) rollLocked(newBase int64) error {
-	old := l.active()
+	old := l.activeLocked()
 	if err := l.sealLocked(old); err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (l *Log) sealLocked(s *segment) error {
 	}
 	for _, f := range []vfs.File{s.logFile, s.offsetIndexFile, s.timeIndexFile} {
 		if err := f.Sync(); err != nil { // fsync point: the sealed segment
-			return l.fail(fmt.Errorf("fsync %s: %w", f.Name(), err))
+			return l.fail(err) // vfs errors name the file
 		}
 	}
 	return nil
@@ -301,11 +301,11 @@ func appendIndexFile(f vfs.File, entries []byte, oldSize int64) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if _, err := f.Write(entries); err != nil {
+	if _, err := f.Write(entries); err != nil { // vfs errors name the file
 		if cutErr := f.Truncate(oldSize); cutErr != nil {
-			return fmt.Errorf("write %s: %w; then undoing it: %w", f.Name(), err, cutErr)
+			return fmt.Errorf("%w; then undoing it: %w", err, cutErr)
 		}
-		return fmt.Errorf("write %s: %w", f.Name(), err)
+		return err
 	}
 	return nil
 }
@@ -375,13 +375,13 @@ func (l *Log) flushLocked() error {
 		l.mu.RUnlock()
 		return ErrClosed
 	}
-	s := l.active()
+	s := l.activeLocked()
 	target := s.nextOffset
 	s.acquire()
 	l.mu.RUnlock()
 	defer s.release(l.logger)
 	if err := s.logFile.Sync(); err != nil { // fsync point: acknowledged appends
-		return l.fail(fmt.Errorf("fsync %s: %w", s.logName(), err))
+		return l.fail(err)
 	}
 	l.raiseFlushed(target)
 	l.lastFlushMs.Store(l.nowMs())
@@ -495,7 +495,7 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) closeCleanlyLocked() error {
-	if err := l.sealLocked(l.active()); err != nil {
+	if err := l.sealLocked(l.activeLocked()); err != nil {
 		return err
 	}
 	l.raiseFlushed(l.logEndOffset)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -112,7 +113,8 @@ func (l *Log) startAt(base int64) error {
 	}
 	l.logStartOffset, l.logEndOffset = base, base
 	l.flushed.Store(base)
-	return l.writeCheckpointLocked()
+	l.checkpointed = checkpoint{logStartOffset: base, recoveryPoint: base}
+	return writeCheckpoint(l.fsys, l.dir, l.checkpointed)
 }
 
 // loadSegments opens every segment: those that may hold offsets at or past
@@ -159,7 +161,7 @@ func (l *Log) openSegment(base int64) (*segment, error) {
 // finishLoad sets the log's offsets, makes the recovered state durable and
 // records it in the checkpoint.
 func (l *Log) finishLoad(cp checkpoint, firstBase int64) error {
-	active := l.active()
+	active := l.activeLocked()
 	if active.nextOffset < cp.recoveryPoint {
 		return corruption(active.logName(), active.size,
 			fmt.Sprintf("log ends at offset %d, below the recovery point %d: fsynced data is missing", active.nextOffset, cp.recoveryPoint), nil)
@@ -177,7 +179,7 @@ func (l *Log) finishLoad(cp checkpoint, firstBase int64) error {
 		}
 	}
 	if err := active.logFile.Sync(); err != nil { // fsync point: what recovery kept
-		return fmt.Errorf("fsync %s: %w", active.logName(), err)
+		return fmt.Errorf("make recovered log durable: %w", err)
 	}
 	l.flushed.Store(l.logEndOffset)
 	return l.writeCheckpointLocked()
@@ -241,7 +243,7 @@ func (l *Log) cutTornTail(seg *segment, res *scanResult) error {
 		return fmt.Errorf("truncate %s: %w", seg.logName(), err)
 	}
 	if err := seg.logFile.Sync(); err != nil { // fsync point: the cut
-		return fmt.Errorf("fsync %s: %w", seg.logName(), err)
+		return fmt.Errorf("make torn-tail cut durable: %w", err)
 	}
 	return nil
 }
@@ -408,6 +410,10 @@ func walkTail(seg *segment) error {
 		h, err := readHeaderAt(seg.logFile, buf, position, seg.size)
 		if err != nil {
 			return err
+		}
+		if h.Magic != record.CurrentMagic || h.LastOffsetDelta < 0 || h.BaseOffset < seg.nextOffset ||
+			h.LastOffset()-seg.baseOffset > math.MaxInt32 {
+			return fmt.Errorf("batch at byte %d of %s has offsets %d..%d after %d", position, seg.logName(), h.BaseOffset, h.LastOffset(), seg.nextOffset)
 		}
 		if h.MaxTimestamp > seg.indexer.maxTimestamp {
 			seg.indexer.maxTimestamp, seg.indexer.offsetOfMaxTimestamp = h.MaxTimestamp, h.BaseOffset

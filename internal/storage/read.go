@@ -12,11 +12,10 @@ import (
 // segmentView is a reader's snapshot of one segment, taken under Log.mu
 // with a reference held so the file stays open.
 type segmentView struct {
-	seg         *segment
-	size        int64
-	nextOffset  int64
-	offsets     []offsetEntry
-	truncations uint64
+	seg        *segment
+	size       int64
+	nextOffset int64
+	offsets    []offsetEntry
 }
 
 // Read returns whole batches starting with the one that holds offset: only
@@ -113,7 +112,7 @@ func (l *Log) viewAt(offset int64, checkRange bool) (segmentView, bool, error) {
 			}
 			continue
 		}
-		v := segmentView{seg: seg, size: seg.size, nextOffset: seg.nextOffset, offsets: seg.offsets, truncations: seg.truncations}
+		v := segmentView{seg: seg, size: seg.size, nextOffset: seg.nextOffset, offsets: seg.offsets}
 		l.mu.RUnlock()
 		return v, true, nil
 	}
