@@ -69,7 +69,9 @@
 // first offset readers may see (DeleteRecords, retention). The recovery
 // point is an offset below which every byte was fsynced when the file was
 // written; it only lags the truth, never leads it. It is written when a
-// segment rolls, on Close, on Checkpoint, and after recovery.
+// segment rolls, on Close, on Checkpoint (for the caller's periodic
+// checkpoint), after recovery, and whenever the log start offset moves
+// (DeleteRecordsBefore, retention) or a truncation lowers the recovery point.
 //
 // # Durability
 //
@@ -96,6 +98,9 @@
 //     wrapping ErrCorruption that names file and position, and changes
 //     nothing.
 //
+// Sealed segments wholly below the recovery point are trusted without a
+// scan, as in Kafka (a scan would read the whole log at every start); their
+// indexes are validated when first used and rebuilt in memory if bad.
 // Indexes of scanned segments are rebuilt; then the log is fsynced and the
 // checkpoint records recovery point = log end offset. Lengths read from disk
 // are checked against the file size before anything is allocated.

@@ -30,8 +30,8 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bo
 }
 
 // ReadInto is Read appending to dst, so a caller can reuse one buffer
-// across fetches without allocating. dst is returned unchanged (but maybe
-// grown) when nothing is read.
+// across fetches without allocating. dst is returned with its length
+// unchanged (its capacity maybe grown) when nothing is read or on error.
 func (l *Log) ReadInto(dst []byte, offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) ([]byte, error) {
 	start := len(dst)
 	for {
@@ -70,7 +70,10 @@ func (l *Log) readOnce(dst []byte, offset, maxBytes, maxOffset int64, minOneBatc
 	if l.truncationCount() != truncations {
 		return dst[:start], true, nil
 	}
-	return dst, false, err
+	if err != nil {
+		return dst[:start], false, err
+	}
+	return dst, false, nil
 }
 
 // truncationCount reads the log's truncation counter.
