@@ -22,7 +22,7 @@ func benchLog(b *testing.B, fsys vfs.FS, dir string) *Log {
 // BenchmarkAppend is the produce path without fsync: offsets assigned in
 // place, one write, index bookkeeping.
 func BenchmarkAppend(b *testing.B) {
-	l := benchLog(b, vfs.OS, b.TempDir())
+	l := benchLog(b, vfs.OS{}, b.TempDir())
 	batch := benchBatch(b)
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
@@ -48,7 +48,7 @@ func (c *syncCounter) MaybeFail(op vfs.Op) error {
 // fsyncs/op falls as parallelism rises.
 func BenchmarkAppendSyncGrouped(b *testing.B) {
 	counter := &syncCounter{}
-	l := benchLog(b, vfs.NewFaultFS(vfs.OS, counter), b.TempDir())
+	l := benchLog(b, vfs.NewFaultFS(vfs.OS{}, counter), b.TempDir())
 	batch := benchBatch(b)
 	b.SetBytes(int64(len(batch)))
 	b.SetParallelism(16)
@@ -77,7 +77,7 @@ func BenchmarkRead(b *testing.B) {
 		name string
 		fsys vfs.FS
 		dir  string
-	}{{"mem", vfs.NewMem(), "t-0"}, {"os", vfs.OS, b.TempDir()}} {
+	}{{"mem", vfs.NewMem(), "t-0"}, {"os", vfs.OS{}, b.TempDir()}} {
 		b.Run(fs.name, func(b *testing.B) {
 			l := benchLog(b, fs.fsys, fs.dir)
 			batch := benchBatch(b)

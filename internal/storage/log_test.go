@@ -333,3 +333,39 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		t.Error("segment.bytes 1 accepted")
 	}
 }
+
+// TestOnRealFiles runs the main paths on the OS filesystem: the MemFS is a
+// model, and this keeps it honest.
+func TestOnRealFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "t-0")
+	cfg := testConfig()
+	cfg.SegmentBytes = 2000
+	l := mustOpen(t, vfs.OS{}, dir, cfg, testOptions(t))
+	for i := range 30 {
+		res := mustAppend(t, l, testBatch(t, 2, int64(1000+i), 150, byte(i)))
+		if err := l.Sync(res.LastOffset + 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := readAll(t, l)
+	l.Close()
+	l = mustOpen(t, vfs.OS{}, dir, cfg, testOptions(t)) // full recovery scan
+	if got := readAll(t, l); !bytes.Equal(got, want) {
+		t.Fatal("reopened log differs")
+	}
+	if offset, ts, found, err := l.OffsetForTimestamp(1010); err != nil || !found || offset != 20 || ts != 1010 {
+		t.Errorf("OffsetForTimestamp(1010) = %d, %d, %v, %v", offset, ts, found, err)
+	}
+	if err := l.Truncate(31); err != nil || l.LogEndOffset() != 30 {
+		t.Fatalf("truncate: %v, LEO %d", err, l.LogEndOffset())
+	}
+	if err := l.DeleteRecordsBefore(25); err != nil || l.LogStartOffset() != 25 {
+		t.Fatalf("delete records: %v, start %d", err, l.LogStartOffset())
+	}
+	if err := l.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (vfs.OS{}).Stat(dir); err == nil {
+		t.Error("Delete left the directory")
+	}
+}

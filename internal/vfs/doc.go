@@ -4,7 +4,7 @@
 //
 // Three implementations:
 //
-//   - OS: real files. Write uses O_APPEND, Sync is fsync(2), SyncDir opens the
+//   - OS (vfs.OS{}): real files. Write uses O_APPEND, Sync is fsync(2), SyncDir opens the
 //     directory and fsyncs it.
 //   - MemFS (NewMem): in memory, with crash simulation. Every file keeps the
 //     bytes that were fsynced apart from the bytes only written; every directory

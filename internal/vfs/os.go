@@ -6,10 +6,10 @@ import (
 	"slices"
 )
 
-// OS is the real filesystem.
-var OS FS = osFS{}
+// OS is the real filesystem; the zero value is ready to use (vfs.OS{}).
+type OS struct{}
 
-type osFS struct{}
+var _ FS = OS{}
 
 type osFile struct{ *os.File }
 
@@ -21,15 +21,15 @@ func (f osFile) Size() (int64, error) {
 	return info.Size(), nil
 }
 
-func (osFS) Create(name string) (File, error) {
+func (OS) Create(name string) (File, error) {
 	return openOS(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND)
 }
 
-func (osFS) OpenAppend(name string) (File, error) {
+func (OS) OpenAppend(name string) (File, error) {
 	return openOS(name, os.O_RDWR|os.O_APPEND)
 }
 
-func (osFS) Open(name string) (File, error) {
+func (OS) Open(name string) (File, error) {
 	return openOS(name, os.O_RDONLY)
 }
 
@@ -41,12 +41,12 @@ func openOS(name string, flag int) (File, error) {
 	return osFile{f}, nil
 }
 
-func (osFS) Remove(name string) error             { return os.Remove(name) }
-func (osFS) RemoveAll(dir string) error           { return os.RemoveAll(dir) }
-func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
-func (osFS) MkdirAll(dir string) error            { return os.MkdirAll(dir, 0o755) }
+func (OS) Remove(name string) error             { return os.Remove(name) }
+func (OS) RemoveAll(dir string) error           { return os.RemoveAll(dir) }
+func (OS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+func (OS) MkdirAll(dir string) error            { return os.MkdirAll(dir, 0o755) }
 
-func (osFS) ReadDir(dir string) ([]string, error) {
+func (OS) ReadDir(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -59,7 +59,7 @@ func (osFS) ReadDir(dir string) ([]string, error) {
 	return names, nil
 }
 
-func (osFS) Stat(name string) (FileInfo, error) {
+func (OS) Stat(name string) (FileInfo, error) {
 	info, err := os.Stat(name)
 	if err != nil {
 		return FileInfo{}, err
@@ -67,7 +67,7 @@ func (osFS) Stat(name string) (FileInfo, error) {
 	return FileInfo{Size: info.Size(), IsDir: info.IsDir()}, nil
 }
 
-func (osFS) SyncDir(dir string) error {
+func (OS) SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

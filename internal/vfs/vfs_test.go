@@ -15,7 +15,7 @@ import (
 // relies on must hold for the real disk and for the simulation alike.
 func TestConformance(t *testing.T) {
 	impls := map[string]func(t *testing.T) (FS, string){
-		"OS":    func(t *testing.T) (FS, string) { return OS, t.TempDir() },
+		"OS":    func(t *testing.T) (FS, string) { return OS{}, t.TempDir() },
 		"Mem":   func(t *testing.T) (FS, string) { return NewMem(), "/data" },
 		"Fault": func(t *testing.T) (FS, string) { return NewFaultFS(NewMem(), nil), "data" },
 	}
