@@ -353,7 +353,7 @@ func TestOnRealFiles(t *testing.T) {
 	if got := readAll(t, l); !bytes.Equal(got, want) {
 		t.Fatal("reopened log differs")
 	}
-	if offset, ts, found, err := l.OffsetForTimestamp(1010); err != nil || !found || offset != 20 || ts != 1010 {
+	if offset, ts, found, err := l.OffsetForTimestamp(1010); err != nil || !found || offset != 19 || ts != 1010 {
 		t.Errorf("OffsetForTimestamp(1010) = %d, %d, %v, %v", offset, ts, found, err)
 	}
 	if err := l.Truncate(31); err != nil || l.LogEndOffset() != 30 {
