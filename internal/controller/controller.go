@@ -57,9 +57,9 @@ type Config struct {
 	DefaultReplicationFactor int16
 	// DeleteTopicEnable is delete.topic.enable.
 	DeleteTopicEnable bool
-	// TopicConfigs validates and describes topic configs. Nil accepts every
-	// key and value and describes only the overrides (until internal/config
-	// is wired in).
+	// TopicConfigs validates and describes topic configs; ConfigFromBroker
+	// sets it to internal/config's registry. Nil accepts every key and value
+	// and describes only the overrides (for tests of other packages).
 	TopicConfigs TopicConfigs
 	// NewTopicID returns a fresh random UUID. Nil uses crypto/rand. Tests
 	// inject a deterministic source.
@@ -207,8 +207,8 @@ func randomUUID() [16]byte {
 	return id
 }
 
-// permissiveTopicConfigs stands in until internal/config is wired: it accepts
-// every config and describes only the overrides.
+// permissiveTopicConfigs is the TopicConfigs of a Config built without
+// ConfigFromBroker: it accepts every config and describes only the overrides.
 type permissiveTopicConfigs struct{}
 
 func (permissiveTopicConfigs) Validate(string, *string) error { return nil }

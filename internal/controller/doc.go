@@ -20,8 +20,9 @@
 //
 // # Who may import it
 //
-// internal/api and internal/server. It imports internal/metadata and
-// internal/quorum (for its error values) and franz-go's kmsg and kerr.
+// internal/api and internal/server. It imports internal/metadata,
+// internal/quorum (for its error values), internal/config (the topic config
+// registry, through ConfigFromBroker) and franz-go's kmsg and kerr.
 //
 // # Threading contract
 //
