@@ -306,6 +306,9 @@ func offsetForLeaderEpoch(t *testing.T, b *testcluster.Broker, topic string, par
 	rt.Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{rp}
 	req.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{rt}
 	resp := request[*kmsg.OffsetForLeaderEpochResponse](t, b, req)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("OffsetForLeaderEpoch: %d topics in response", len(resp.Topics))
+	}
 	return resp.Topics[0].Partitions[0]
 }
 

@@ -251,7 +251,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 func TestAlteredConfigTakesEffect(t *testing.T) {
 	b := startBroker(t)
 	createTopic(t, b, "effective", 1, nil)
-	cl := newProducer(b, "effective")
+	cl := newProducer(b, "effective", kgo.ProducerBatchCompression(kgo.NoCompression()))
 	record := func() *kgo.Record { return &kgo.Record{Value: bytes.Repeat([]byte("e"), 2000)} }
 	produce(t, cl, record())
 
@@ -290,7 +290,11 @@ func TestAlterConfigsReplacesOverrides(t *testing.T) {
 			rr.Configs = append(rr.Configs, c)
 		}
 		req.Resources = []kmsg.AlterConfigsRequestResource{rr}
-		return request[*kmsg.AlterConfigsResponse](t, b, req).Resources[0].ErrorCode
+		resp := request[*kmsg.AlterConfigsResponse](t, b, req)
+		if len(resp.Resources) != 1 {
+			t.Fatalf("AlterConfigs: %d resources in response, want 1", len(resp.Resources))
+		}
+		return resp.Resources[0].ErrorCode
 	}
 
 	wantCode(t, "validate_only", alter(true, "max.message.bytes", "5000"), nil)

@@ -149,7 +149,14 @@ func seed(b *testcluster.Broker) *kgo.Broker {
 // rewrites a Produce request's acks): use requestAt for an exact version.
 func request[R kmsg.Response](t testing.TB, b *testcluster.Broker, req kmsg.Request) R {
 	t.Helper()
-	resp, err := seed(b).Request(testContext(t), req)
+	ctx := testContext(t)
+	resp, err := seed(b).Request(ctx, req)
+	// A connection the broker closed (a restart) fails the first request
+	// on it with EOF after the write: the broker never saw the request, so
+	// sending it again on kgo's fresh connection is safe.
+	for attempt := 0; err != nil && attempt < 2 && ctx.Err() == nil; attempt++ {
+		resp, err = seed(b).Request(ctx, req)
+	}
 	if err != nil {
 		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
 	}

@@ -118,11 +118,16 @@ func TestListOffsetsErrors(t *testing.T) {
 	rp.Timestamp, rp.CurrentLeaderEpoch = -1, epoch+1
 	rt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{rp}
 	req.Topics = []kmsg.ListOffsetsRequestTopic{rt}
-	resp := request[*kmsg.ListOffsetsResponse](t, b, req)
-	wantCode(t, "current leader epoch from the future", resp.Topics[0].Partitions[0].ErrorCode, kerr.UnknownLeaderEpoch)
+	send := func() int16 {
+		resp := request[*kmsg.ListOffsetsResponse](t, b, req)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("ListOffsets: %d topics in response", len(resp.Topics))
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	wantCode(t, "current leader epoch from the future", send(), kerr.UnknownLeaderEpoch)
 	req.Topics[0].Partitions[0].CurrentLeaderEpoch = epoch
-	resp = request[*kmsg.ListOffsetsResponse](t, b, req)
-	wantCode(t, "current leader epoch", resp.Topics[0].Partitions[0].ErrorCode, nil)
+	wantCode(t, "current leader epoch", send(), nil)
 }
 
 // The kadm helpers a user reaches for agree with the raw answers.

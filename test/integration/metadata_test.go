@@ -44,6 +44,15 @@ func topicNames(resp *kmsg.MetadataResponse) []string {
 	return out
 }
 
+// singleTopic returns the only topic of a metadata response.
+func singleTopic(t *testing.T, resp *kmsg.MetadataResponse) kmsg.MetadataResponseTopic {
+	t.Helper()
+	if len(resp.Topics) != 1 {
+		t.Fatalf("metadata response has %d topics, want 1", len(resp.Topics))
+	}
+	return resp.Topics[0]
+}
+
 // allTopicNames is every topic the broker knows, by the latest Metadata.
 func allTopicNames(t *testing.T, b *testcluster.Broker) []string {
 	t.Helper()
@@ -145,9 +154,9 @@ func TestMetadataOldVersions(t *testing.T) {
 		if len(resp.Topics) != 1 {
 			t.Fatalf("v%d: %d topics", version, len(resp.Topics))
 		}
-		wantCode(t, "v"+strconv.Itoa(int(version))+" auto-create", resp.Topics[0].ErrorCode, nil)
-		if len(resp.Topics[0].Partitions) != int(b.Config().NumPartitions) {
-			t.Errorf("v%d auto-created %d partitions, want num.partitions=%d", version, len(resp.Topics[0].Partitions), b.Config().NumPartitions)
+		wantCode(t, "v"+strconv.Itoa(int(version))+" auto-create", singleTopic(t, resp).ErrorCode, nil)
+		if len(singleTopic(t, resp).Partitions) != int(b.Config().NumPartitions) {
+			t.Errorf("v%d auto-created %d partitions, want num.partitions=%d", version, len(singleTopic(t, resp).Partitions), b.Config().NumPartitions)
 		}
 		if !slices.Contains(allTopicNames(t, b), name) {
 			t.Errorf("v%d: topic %s not created", version, name)
@@ -162,21 +171,21 @@ func TestMetadataAutoCreate(t *testing.T) {
 	b := startBroker(t, testcluster.WithConfig(func(c *config.Broker) { c.NumPartitions = 3 }))
 
 	refused := request[*kmsg.MetadataResponse](t, b, metadataRequest(12, false, "not-wanted"))
-	wantCode(t, "allow=false", refused.Topics[0].ErrorCode, kerr.UnknownTopicOrPartition)
+	wantCode(t, "allow=false", singleTopic(t, refused).ErrorCode, kerr.UnknownTopicOrPartition)
 	if slices.Contains(allTopicNames(t, b), "not-wanted") {
 		t.Errorf("allow_auto_topic_creation=false created the topic")
 	}
 
 	created := request[*kmsg.MetadataResponse](t, b, metadataRequest(12, true, "wanted"))
-	wantCode(t, "allow=true", created.Topics[0].ErrorCode, nil)
-	if n := len(created.Topics[0].Partitions); n != 3 {
+	wantCode(t, "allow=true", singleTopic(t, created).ErrorCode, nil)
+	if n := len(singleTopic(t, created).Partitions); n != 3 {
 		t.Errorf("auto-created topic has %d partitions, want num.partitions=3", n)
 	}
-	if created.Topics[0].TopicID == [16]byte{} {
+	if singleTopic(t, created).TopicID == [16]byte{} {
 		t.Errorf("auto-created topic has no topic ID")
 	}
 	again := topicMetadata(t, b, "wanted")
-	if again.TopicID != created.Topics[0].TopicID {
+	if again.TopicID != singleTopic(t, created).TopicID {
 		t.Errorf("second lookup: topic ID changed")
 	}
 }
@@ -195,9 +204,9 @@ func TestMetadataAutoCreateByProducer(t *testing.T) {
 func TestMetadataAutoCreateDisabled(t *testing.T) {
 	b := startBroker(t, testcluster.WithConfig(func(c *config.Broker) { c.AutoCreateTopicsEnable = false }))
 	resp := request[*kmsg.MetadataResponse](t, b, metadataRequest(12, true, "never"))
-	wantCode(t, "v12 allow=true", resp.Topics[0].ErrorCode, kerr.UnknownTopicOrPartition)
+	wantCode(t, "v12 allow=true", singleTopic(t, resp).ErrorCode, kerr.UnknownTopicOrPartition)
 	old := dialWire(t, b).roundTrip(metadataRequest(1, false, "never-old")).(*kmsg.MetadataResponse)
-	wantCode(t, "v1", old.Topics[0].ErrorCode, kerr.UnknownTopicOrPartition)
+	wantCode(t, "v1", singleTopic(t, old).ErrorCode, kerr.UnknownTopicOrPartition)
 	if got := allTopicNames(t, b); slices.Contains(got, "never") || slices.Contains(got, "never-old") {
 		t.Errorf("topics created with auto.create.topics.enable=false: %v", got)
 	}
@@ -210,7 +219,7 @@ func TestMetadataInvalidTopicName(t *testing.T) {
 	b := startBroker(t)
 	for _, name := range []string{"has space", "slash/topic", "..", strings.Repeat("x", 250)} {
 		resp := request[*kmsg.MetadataResponse](t, b, metadataRequest(12, true, name))
-		wantCode(t, "metadata for "+name[:min(len(name), 20)], resp.Topics[0].ErrorCode, kerr.InvalidTopicException)
+		wantCode(t, "metadata for "+name[:min(len(name), 20)], singleTopic(t, resp).ErrorCode, kerr.InvalidTopicException)
 	}
 }
 
@@ -224,8 +233,8 @@ func TestMetadataTopicIDs(t *testing.T) {
 		t.Fatalf("CreateTopics returned no topic ID")
 	}
 	byName := requestAt[*kmsg.MetadataResponse](t, b, metadataRequest(10, false, "with-id"))
-	if byName.Topics[0].TopicID != created.ID {
-		t.Errorf("v10 topic ID %x, want %x", byName.Topics[0].TopicID, created.ID)
+	if singleTopic(t, byName).TopicID != created.ID {
+		t.Errorf("v10 topic ID %x, want %x", singleTopic(t, byName).TopicID, created.ID)
 	}
 
 	byID := metadataRequest(12, false)
@@ -233,16 +242,16 @@ func TestMetadataTopicIDs(t *testing.T) {
 	rt.TopicID = created.ID
 	byID.Topics = []kmsg.MetadataRequestTopic{rt}
 	resp := requestAt[*kmsg.MetadataResponse](t, b, byID)
-	if len(resp.Topics) != 1 || resp.Topics[0].Topic == nil || *resp.Topics[0].Topic != "with-id" {
+	if len(resp.Topics) != 1 || singleTopic(t, resp).Topic == nil || *singleTopic(t, resp).Topic != "with-id" {
 		t.Fatalf("v12 by ID: %+v, want topic with-id", resp.Topics)
 	}
-	wantCode(t, "v12 by ID", resp.Topics[0].ErrorCode, nil)
+	wantCode(t, "v12 by ID", singleTopic(t, resp).ErrorCode, nil)
 
 	unknown := metadataRequest(12, false)
 	rt.TopicID = [16]byte{1, 2, 3}
 	unknown.Topics = []kmsg.MetadataRequestTopic{rt}
 	resp = requestAt[*kmsg.MetadataResponse](t, b, unknown)
-	wantCode(t, "v12 unknown ID", resp.Topics[0].ErrorCode, kerr.UnknownTopicID)
+	wantCode(t, "v12 unknown ID", singleTopic(t, resp).ErrorCode, kerr.UnknownTopicID)
 }
 
 // Kafka flags __consumer_offsets, __transaction_state and
@@ -251,8 +260,8 @@ func TestMetadataTopicIDs(t *testing.T) {
 func TestMetadataInternalTopicsFlagged(t *testing.T) {
 	b := startBroker(t)
 	resp := request[*kmsg.MetadataResponse](t, b, metadataRequest(12, true, "__transaction_state"))
-	wantCode(t, "__transaction_state via Metadata", resp.Topics[0].ErrorCode, kerr.UnknownTopicOrPartition)
-	if !resp.Topics[0].IsInternal {
+	wantCode(t, "__transaction_state via Metadata", singleTopic(t, resp).ErrorCode, kerr.UnknownTopicOrPartition)
+	if !singleTopic(t, resp).IsInternal {
 		t.Errorf("__transaction_state error answer not flagged internal")
 	}
 	if slices.Contains(allTopicNames(t, b), "__transaction_state") {

@@ -212,10 +212,11 @@ func TestProduceMessageTooLargeTopicOverride(t *testing.T) {
 		t.Errorf("refused batch was appended: end offset %d", end)
 	}
 
-	// The same through kgo: a 2 KB record on a topic limited to 1000 bytes.
+	// The same through kgo: a 2 KB record on a topic limited to 1000 bytes
+	// (uncompressed: the limit applies to the batch as sent).
 	limit := "1000"
 	createTopic(t, b, "limit-kgo", 1, map[string]*string{"max.message.bytes": &limit})
-	err := newProducer(b, "limit-kgo").ProduceSync(testContext(t), &kgo.Record{Value: bytes.Repeat([]byte("y"), 2000)}).FirstErr()
+	err := newProducer(b, "limit-kgo", kgo.ProducerBatchCompression(kgo.NoCompression())).ProduceSync(testContext(t), &kgo.Record{Value: bytes.Repeat([]byte("y"), 2000)}).FirstErr()
 	wantErr(t, "kgo produce over the topic limit", err, kerr.MessageTooLarge)
 }
 

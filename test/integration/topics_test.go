@@ -322,7 +322,11 @@ func TestCreatePartitions(t *testing.T) {
 		rt := kmsg.NewCreatePartitionsRequestTopic()
 		rt.Topic, rt.Count = topic, count
 		req.Topics = []kmsg.CreatePartitionsRequestTopic{rt}
-		return request[*kmsg.CreatePartitionsResponse](t, b, req).Topics[0]
+		resp := request[*kmsg.CreatePartitionsResponse](t, b, req)
+		if len(resp.Topics) != 1 {
+			t.Fatalf("CreatePartitions: %d topics in response, want 1", len(resp.Topics))
+		}
+		return resp.Topics[0]
 	}
 	partitions := func() int { return len(topicMetadata(t, b, "growing").Partitions) }
 
@@ -373,7 +377,11 @@ func TestCreatePartitionsAssignment(t *testing.T) {
 			rt.Assignment = append(rt.Assignment, a)
 		}
 		req.Topics = []kmsg.CreatePartitionsRequestTopic{rt}
-		return request[*kmsg.CreatePartitionsResponse](t, b, req).Topics[0].ErrorCode
+		resp := request[*kmsg.CreatePartitionsResponse](t, b, req)
+		if len(resp.Topics) != 1 {
+			t.Fatalf("CreatePartitions: %d topics in response, want 1", len(resp.Topics))
+		}
+		return resp.Topics[0].ErrorCode
 	}
 	wantCode(t, "assignment to an unknown broker", send([]int32{node + 7}), kerr.InvalidReplicaAssignment)
 	wantCode(t, "assignment to this broker", send([]int32{node}, []int32{node}), nil)

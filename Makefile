@@ -1,0 +1,35 @@
+# Sluice: the README's two first commands are `make run` and `make test`.
+GO ?= go
+# Packages with concurrency run under the race detector; -race roughly
+# doubles build time, so it is not spent on the pure-function packages twice.
+TEST_FLAGS ?= -race -timeout 9m
+
+.PHONY: run build test gotest vet compat bench fuzz
+
+run:
+	$(GO) run ./cmd/sluice serve
+
+build:
+	$(GO) build -o bin/sluice ./cmd/sluice
+
+# test is what CI runs (.ci/run): static checks, every Go test (unit,
+# integration with real clients, crash tests of the real binary), then the
+# compatibility suite with kcat and kafka-python.
+test: vet gotest compat
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+gotest:
+	$(GO) test $(TEST_FLAGS) ./...
+
+compat:
+	bash scripts/compat.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/server

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/replica"
+)
+
+// Produce v3-v13 (v3 is the first whose records are magic v2; v13 names
+// topics by ID, KIP-516). Batches are validated as Kafka's LogValidator does
+// (CRC, lengths, offsets, timestamps, size), appended in request order, and
+// acknowledged once durable: acks=1 and acks=all wait for the group-committed
+// fsync unless the topic enables write caching. acks=0 gets no response.
+// Transactions and idempotent sequence checks arrive with the exactly-once
+// issue; until then a transactional produce is refused.
+
+// pendingCommit is one appended partition waiting to become durable.
+type pendingCommit struct {
+	partition  *replica.Partition
+	lastOffset int64
+	response   *kmsg.ProduceResponseTopicPartition
+}
+
+func handleProduce(b *Broker, _ context.Context, req *Request) Reply {
+	r := req.Body.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	var pending []pendingCommit
+	for _, rt := range r.Topics {
+		topic, topicErr := b.resolveTopic(rt.Topic, rt.TopicID, r.Version >= 13)
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		// Allocated once, so pointers into it stay valid for the commits.
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rt.Partitions[i].Partition
+			if p := b.producePartition(r, topic, topicErr, &rt.Partitions[i], sp); p != nil {
+				pending = append(pending, *p)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	commit := func() { b.commitAll(pending) }
+	if r.Acks == 0 {
+		return Reply{Wait: commit}
+	}
+	return Reply{Response: resp, Wait: commit}
+}
+
+// commitAll waits until every appended partition is durable, fsyncing the
+// partitions in parallel; a partition whose fsync fails reports
+// KAFKA_STORAGE_ERROR.
+func (b *Broker) commitAll(pending []pendingCommit) {
+	commitOne := func(pc pendingCommit) {
+		if err := pc.partition.Commit(pc.lastOffset); err != nil {
+			b.log.Error("commit failed", "topic", pc.partition.Topic, "partition", pc.partition.Partition, "err", err)
+			pc.response.ErrorCode = kerr.KafkaStorageError.Code
+			pc.response.BaseOffset = -1
+		}
+	}
+	if len(pending) == 1 {
+		commitOne(pending[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, pc := range pending {
+		wg.Go(func() { commitOne(pc) })
+	}
+	wg.Wait()
+}
+
+// producePartition validates and appends one partition's batches, filling
+// its response. It returns the commit to wait for, or nil on error.
+func (b *Broker) producePartition(r *kmsg.ProduceRequest, topic string, topicErr *kerr.Error, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) *pendingCommit {
+	fail := func(err *kerr.Error, msg string) *pendingCommit {
+		sp.ErrorCode = err.Code
+		if msg != "" {
+			sp.ErrorMessage = &msg
+		}
+		return nil
+	}
+	switch {
+	case topicErr != nil:
+		return fail(topicErr, "")
+	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
+		return fail(kerr.InvalidRequiredAcks, "")
+	case r.TransactionID != nil:
+		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
+	}
+	p, ok := b.cfg.Partitions.Get(topic, rp.Partition)
+	if !ok {
+		return fail(kerr.UnknownTopicOrPartition, "")
+	}
+	tc := b.topicConfig(topic)
+	now := b.cfg.Now().UnixMilli()
+	opts := record.DefaultValidateOptions()
+	opts.MaxMessageBytes = tc.MaxMessageBytes
+	opts.LogAppendTime = tc.MessageTimestampType == "LogAppendTime"
+	opts.Now = now
+	opts.TimestampBeforeMaxMs = tc.MessageTimestampBeforeMaxMs
+	opts.TimestampAfterMaxMs = tc.MessageTimestampAfterMaxMs
+	opts.Compacted = strings.Contains(tc.CleanupPolicy, "compact")
+	opts.TargetCodec = targetCodec(tc.CompressionType)
+	if r.Version < 7 && usesZstd(rp.Records, opts.TargetCodec) {
+		// zstd needs Produce v7+ (KIP-110): older clients cannot read it.
+		return fail(kerr.UnsupportedCompressionType, "zstd needs Produce v7 or later")
+	}
+	v, err := record.Validate(rp.Records, opts)
+	if err != nil {
+		var rerr *record.Error
+		if errors.As(err, &rerr) {
+			return fail(rerr.Kafka, rerr.Error())
+		}
+		return fail(kerr.CorruptMessage, err.Error())
+	}
+	if v.ProducerID >= 0 {
+		return fail(kerr.UnsupportedForMessageFormat, "idempotent produce is not supported yet")
+	}
+	res, err := p.Append(v.Batch)
+	if err != nil {
+		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
+		return fail(kerr.KafkaStorageError, "")
+	}
+	b.cfg.Metrics.AddBytesIn(topic, len(v.Batch), int(v.NumRecords))
+	sp.BaseOffset = res.BaseOffset
+	sp.LogStartOffset = p.Log().LogStartOffset()
+	if tc.MessageTimestampType == "LogAppendTime" {
+		sp.LogAppendTime = now
+	}
+	return &pendingCommit{partition: p, lastOffset: res.LastOffset, response: sp}
+}
+
+
+// usesZstd reports whether the batch is, or would be stored, zstd-compressed.
+func usesZstd(records []byte, target record.Codec) bool {
+	if target == record.CodecZstd {
+		return true
+	}
+	h, err := record.ParseHeader(records)
+	return err == nil && h.Codec() == record.CodecZstd
+}

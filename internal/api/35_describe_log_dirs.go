@@ -1,0 +1,74 @@
+package api
+
+import (
+	"context"
+	"path/filepath"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/replica"
+)
+
+// DescribeLogDirs v0-v4: the log directory, the size of every hosted
+// partition (all, or those asked for), and total and usable bytes of the
+// directory's file system (v4+, KIP-827). A leader has no offset lag.
+
+func handleDescribeLogDirs(b *Broker, _ context.Context, req *Request) Reply {
+	r := req.Body.(*kmsg.DescribeLogDirsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	dir := kmsg.NewDescribeLogDirsResponseDir()
+	dir.Dir = b.logDir()
+	dir.TotalBytes, dir.UsableBytes = diskSpace(dir.Dir)
+	wanted := wantedPartitions(r.Topics)
+	for _, p := range b.cfg.Partitions.Partitions() {
+		if wanted != nil && !wanted[replica.TopicPartition{Topic: p.Topic, Partition: p.Partition}] {
+			continue
+		}
+		n := len(dir.Topics)
+		if n == 0 || dir.Topics[n-1].Topic != p.Topic {
+			t := kmsg.NewDescribeLogDirsResponseDirTopic()
+			t.Topic = p.Topic
+			dir.Topics = append(dir.Topics, t)
+			n++
+		}
+		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+		dp.Partition, dp.Size = p.Partition, p.Log().Size()
+		dir.Topics[n-1].Partitions = append(dir.Topics[n-1].Partitions, dp)
+	}
+	resp.Dirs = append(resp.Dirs, dir)
+	return reply(resp)
+}
+
+// wantedPartitions is the request's filter; nil asks for everything.
+func wantedPartitions(topics []kmsg.DescribeLogDirsRequestTopic) map[replica.TopicPartition]bool {
+	if topics == nil {
+		return nil
+	}
+	out := map[replica.TopicPartition]bool{}
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			out[replica.TopicPartition{Topic: t.Topic, Partition: p}] = true
+		}
+	}
+	return out
+}
+
+// logDir is the absolute log directory, as Kafka reports it.
+func (b *Broker) logDir() string {
+	dir := b.cfg.Broker.LogDirs[0]
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
+// diskSpace reports the file system's total and usable bytes, -1 when
+// unknown (Kafka's UNKNOWN_VOLUME_BYTES).
+func diskSpace(dir string) (total, usable int64) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1, -1
+	}
+	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize
+}

@@ -1,0 +1,183 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/storage"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// ManagerConfig is what a Manager needs.
+type ManagerConfig struct {
+	FS     vfs.FS
+	LogDir string
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Manager owns every partition log in one log directory.
+type Manager struct {
+	cfg   ManagerConfig
+	log   *slog.Logger
+	clean bool // the previous run shut down cleanly: logs skip recovery
+
+	mu         sync.RWMutex // guards partitions
+	partitions map[TopicPartition]*Partition
+}
+
+// NewManager prepares the log directory and consumes its clean-shutdown
+// marker, so a crash from here on is recovered at the next start.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.FS.MkdirAll(cfg.LogDir); err != nil {
+		return nil, fmt.Errorf("create log dir %s: %w", cfg.LogDir, err)
+	}
+	clean, err := storage.TakeCleanShutdown(cfg.FS, cfg.LogDir)
+	if err != nil {
+		return nil, fmt.Errorf("read clean shutdown marker in %s: %w", cfg.LogDir, err)
+	}
+	if entries, _ := cfg.FS.ReadDir(cfg.LogDir); !clean && len(entries) > 0 {
+		cfg.Logger.Info("log dir was not shut down cleanly, recovering logs", "dir", cfg.LogDir)
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger, clean: clean, partitions: map[TopicPartition]*Partition{}}, nil
+}
+
+// Get returns the hosted partition, if any.
+func (m *Manager) Get(topic string, partition int32) (*Partition, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.partitions[TopicPartition{topic, partition}]
+	return p, ok
+}
+
+// Ensure opens (recovering if needed) the partition's log unless it is
+// already hosted, then applies cfg and the leader epoch.
+func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch int32, cfg storage.Config) (*Partition, error) {
+	tp := TopicPartition{topic, partition}
+	if p, ok := m.Get(topic, partition); ok {
+		p.log.SetConfig(cfg)
+		p.setLeaderEpoch(leaderEpoch)
+		return p, nil
+	}
+	dir := path.Join(m.cfg.LogDir, topic+"-"+strconv.Itoa(int(partition)))
+	l, err := storage.Open(m.cfg.FS, dir, cfg, storage.Options{
+		Logger:        m.log.With("topic", topic, "partition", partition),
+		Now:           m.cfg.Now,
+		CleanShutdown: m.clean,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	p := newPartition(topic, topicID, partition, l, leaderEpoch)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if existing, ok := m.partitions[tp]; ok {
+		// Lost a race with a concurrent Ensure: keep the first.
+		l.Close()
+		return existing, nil
+	}
+	m.partitions[tp] = p
+	return p, nil
+}
+
+// Remove stops hosting the partition and deletes its data.
+func (m *Manager) Remove(topic string, partition int32) error {
+	tp := TopicPartition{topic, partition}
+	m.mu.Lock()
+	p, ok := m.partitions[tp]
+	delete(m.partitions, tp)
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	p.resetHighWatermark()
+	if err := p.log.Delete(); err != nil {
+		return fmt.Errorf("delete log of %s-%d: %w", topic, partition, err)
+	}
+	return nil
+}
+
+// Partitions lists the hosted partitions sorted by topic and partition.
+func (m *Manager) Partitions() []*Partition {
+	m.mu.RLock()
+	out := make([]*Partition, 0, len(m.partitions))
+	for _, p := range m.partitions {
+		out = append(out, p)
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// EnforceRetention applies time and size retention to every partition.
+func (m *Manager) EnforceRetention() {
+	now := m.cfg.Now()
+	for _, p := range m.Partitions() {
+		deleted, err := p.log.EnforceRetention(now)
+		if err != nil {
+			m.log.Error("retention failed", "topic", p.Topic, "partition", p.Partition, "err", err)
+			continue
+		}
+		if deleted > 0 {
+			m.log.Info("retention deleted segments", "topic", p.Topic, "partition", p.Partition, "segments", deleted)
+		}
+	}
+}
+
+// FlushDue fsyncs write-cached logs whose flush.messages or flush.ms is due.
+func (m *Manager) FlushDue() {
+	now := m.cfg.Now()
+	for _, p := range m.Partitions() {
+		if !p.log.WriteCaching() {
+			continue
+		}
+		if err := p.log.MaybeFlush(now); err != nil {
+			m.log.Error("flush failed", "topic", p.Topic, "partition", p.Partition, "err", err)
+		}
+	}
+}
+
+// Close flushes and closes every log and, if all closed cleanly, leaves the
+// clean-shutdown marker so the next start skips recovery.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	parts := m.partitions
+	m.partitions = map[TopicPartition]*Partition{}
+	m.mu.Unlock()
+	var errs []error
+	for tp, p := range parts {
+		if err := p.log.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s-%d: %w", tp.Topic, tp.Partition, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := storage.WriteCleanShutdown(m.cfg.FS, m.cfg.LogDir); err != nil {
+		return fmt.Errorf("write clean shutdown marker: %w", err)
+	}
+	return nil
+}

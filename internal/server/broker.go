@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/api"
+	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/controller"
+	"github.com/sluice-io/sluice/internal/metadata"
+	"github.com/sluice-io/sluice/internal/metrics"
+	"github.com/sluice-io/sluice/internal/quorum"
+	"github.com/sluice-io/sluice/internal/replica"
+	"github.com/sluice-io/sluice/internal/storage"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// BrokerOptions is what StartBroker needs; the cli layer builds it.
+type BrokerOptions struct {
+	// Config is the validated broker configuration.
+	Config config.Broker
+	// StaticConfig holds the keys set explicitly at start-up, reported by
+	// DescribeConfigs as STATIC_BROKER_CONFIG.
+	StaticConfig map[string]string
+	// FS holds the partition logs; nil means the operating system's.
+	FS vfs.FS
+	// Logger receives the broker's structured logs.
+	Logger *slog.Logger
+}
+
+// Broker is one running Sluice node: metadata quorum, controller, partition
+// logs, the Kafka listeners and the metrics endpoint, assembled and torn
+// down in dependency order.
+type Broker struct {
+	cfg        config.Broker
+	log        *slog.Logger
+	quorum     *quorum.Node
+	partitions *replica.Manager
+	server     *Server
+	metricsSrv *http.Server
+	addrs      []string
+
+	stop chan struct{}
+	wg   sync.WaitGroup // background loops
+
+	reconcileMu sync.Mutex // serialises applying metadata images to partitions
+}
+
+// StartBroker opens the data directory, recovers the logs, joins (or
+// bootstraps) the metadata quorum and starts serving. On error everything
+// already started is closed again.
+func StartBroker(ctx context.Context, opts BrokerOptions) (b *Broker, err error) {
+	cfg := opts.Config
+	if len(cfg.LogDirs) != 1 {
+		return nil, fmt.Errorf("log.dirs: Sluice uses exactly one log directory for now, got %d", len(cfg.LogDirs))
+	}
+	if opts.FS == nil {
+		opts.FS = vfs.OS{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b = &Broker{cfg: cfg, log: opts.Logger, stop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	logDir := cfg.LogDirs[0]
+	if b.partitions, err = replica.NewManager(replica.ManagerConfig{FS: opts.FS, LogDir: logDir, Logger: b.log}); err != nil {
+		return nil, err
+	}
+	listeners, err := listen(cfg.Listeners)
+	if err != nil {
+		return nil, err
+	}
+	if b.quorum, err = quorum.Open(quorum.Config{
+		Dir:      filepath.Join(logDir, "__cluster_metadata"),
+		NodeID:   cfg.NodeID,
+		Logger:   b.log.With("component", "quorum"),
+		OnChange: b.reconcile,
+	}); err != nil {
+		closeAll(listeners)
+		return nil, fmt.Errorf("start metadata quorum: %w", err)
+	}
+	ctrl, err := b.startController(ctx, listeners)
+	if err != nil {
+		closeAll(listeners)
+		return nil, err
+	}
+	m := metrics.New(b.partitionStats)
+	handlers := api.New(api.Config{
+		Broker: cfg, StaticConfig: opts.StaticConfig, Metadata: b.quorum, Controller: ctrl,
+		Partitions: b.partitions, Metrics: m, Logger: b.log.With("component", "api"),
+	})
+	b.server = New(Config{Handler: handlers, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: b.log, Metrics: m})
+	for _, l := range listeners {
+		b.addrs = append(b.addrs, l.Addr().String())
+		if err := b.server.Serve(l); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.serveMetrics(cfg.MetricsListener, m); err != nil {
+		return nil, err
+	}
+	b.startBackground()
+	return b, nil
+}
+
+// startController builds the controller over the quorum, fixes the
+// cluster ID on first start and registers this broker's endpoints.
+func (b *Broker) startController(ctx context.Context, listeners []net.Listener) (*controller.Controller, error) {
+	ccfg := controller.ConfigFromBroker(b.cfg)
+	ccfg.Logger = b.log.With("component", "controller")
+	ctrl, err := controller.New(ccfg, b.quorum)
+	if err != nil {
+		return nil, fmt.Errorf("start controller: %w", err)
+	}
+	if _, err := ctrl.EnsureClusterID(ctx); err != nil {
+		return nil, fmt.Errorf("establish cluster id: %w", err)
+	}
+	var rack *string
+	if b.cfg.Rack != "" {
+		rack = &b.cfg.Rack
+	}
+	registration := metadata.Broker{NodeID: b.cfg.NodeID, Endpoints: advertised(b.cfg, listeners), Rack: rack}
+	if err := ctrl.RegisterBroker(ctx, registration); err != nil {
+		return nil, fmt.Errorf("register broker: %w", err)
+	}
+	return ctrl, nil
+}
+
+// Addrs are the addresses the Kafka listeners are bound to.
+func (b *Broker) Addrs() []string { return b.addrs }
+
+func listen(ls []config.Listener) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, l := range ls {
+		nl, err := net.Listen("tcp", net.JoinHostPort(l.Host, strconv.Itoa(l.Port)))
+		if err != nil {
+			closeAll(out)
+			return nil, fmt.Errorf("listeners: %s://%s:%d: %w", l.Name, l.Host, l.Port, err)
+		}
+		out = append(out, nl)
+	}
+	return out, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// advertised builds the endpoints clients are told about; a listener bound
+// to port 0 advertises the port it actually got.
+func advertised(cfg config.Broker, bound []net.Listener) []metadata.Endpoint {
+	src := cfg.AdvertisedListeners
+	if len(src) == 0 {
+		src = cfg.Listeners
+	}
+	var out []metadata.Endpoint
+	for i, l := range src {
+		port := l.Port
+		if port == 0 && i < len(bound) {
+			port = bound[i].Addr().(*net.TCPAddr).Port
+		}
+		host := l.Host
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		out = append(out, metadata.Endpoint{Listener: l.Name, Host: host, Port: int32(port)})
+	}
+	return out
+}
+
+// reconcile makes the hosted partitions match a newly applied metadata
+// image: it opens logs for partitions this node leads, closes and deletes
+// those of removed topics, and applies config changes. It runs in commit
+// order on the quorum's apply path.
+func (b *Broker) reconcile(prev, next *metadata.Image) {
+	b.reconcileMu.Lock()
+	defer b.reconcileMu.Unlock()
+	for _, t := range next.Topics() {
+		tc, err := config.ResolveTopic(b.cfg.TopicDefaults, t.Configs)
+		if err != nil {
+			b.log.Error("topic config invalid, using defaults", "topic", t.Name, "err", err)
+			tc = b.cfg.TopicDefaults
+		}
+		for _, p := range t.Partitions {
+			if p.Leader != b.cfg.NodeID {
+				continue
+			}
+			if _, err := b.partitions.Ensure(t.Name, t.ID, p.Index, p.LeaderEpoch, storageConfig(tc)); err != nil {
+				b.log.Error("open partition failed", "topic", t.Name, "partition", p.Index, "err", err)
+			}
+		}
+	}
+	if prev == nil {
+		return
+	}
+	for _, t := range prev.Topics() {
+		if nt := next.TopicByName(t.Name); nt != nil && nt.ID == t.ID {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if err := b.partitions.Remove(t.Name, p.Index); err != nil {
+				b.log.Error("delete partition failed", "topic", t.Name, "partition", p.Index, "err", err)
+			}
+		}
+	}
+}
+
+// storageConfig maps a topic's effective config onto its log's settings.
+func storageConfig(tc config.Topic) storage.Config {
+	return storage.Config{
+		SegmentBytes:       tc.SegmentBytes,
+		SegmentMs:          tc.SegmentMs,
+		IndexIntervalBytes: tc.IndexIntervalBytes,
+		RetentionMs:        tc.RetentionMs,
+		RetentionBytes:     tc.RetentionBytes,
+		FlushMessages:      tc.FlushMessages,
+		FlushMs:            tc.FlushMs,
+	}
+}
+
+func (b *Broker) partitionStats() []metrics.PartitionStat {
+	parts := b.partitions.Partitions()
+	out := make([]metrics.PartitionStat, 0, len(parts))
+	for _, p := range parts {
+		l := p.Log()
+		out = append(out, metrics.PartitionStat{
+			Topic: p.Topic, Partition: p.Partition, SizeBytes: l.Size(),
+			LogStartOffset: l.LogStartOffset(), LogEndOffset: l.LogEndOffset(),
+		})
+	}
+	return out
+}
+
+func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
+	if addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("sluice.metrics.listener %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	b.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	b.wg.Go(func() {
+		if err := b.metricsSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("metrics server stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+// startBackground runs retention (every log.retention.check.interval.ms)
+// and the write-cache flusher (flush.ms is checked every 100 ms).
+func (b *Broker) startBackground() {
+	b.wg.Go(func() {
+		retention := time.NewTicker(time.Duration(max(b.cfg.LogRetentionCheckIntervalMs, 1)) * time.Millisecond)
+		defer retention.Stop()
+		flush := time.NewTicker(100 * time.Millisecond)
+		defer flush.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-retention.C:
+				b.partitions.EnforceRetention()
+			case <-flush.C:
+				b.partitions.FlushDue()
+			}
+		}
+	})
+}
+
+// Close stops serving, then flushes and closes logs and the quorum, leaving
+// the clean-shutdown marker so the next start skips recovery.
+func (b *Broker) Close() error {
+	var errs []error
+	if b.server != nil {
+		errs = append(errs, b.server.Close())
+	}
+	if b.metricsSrv != nil {
+		errs = append(errs, b.metricsSrv.Close())
+	}
+	close(b.stop)
+	b.wg.Wait()
+	if b.quorum != nil {
+		errs = append(errs, b.quorum.Close())
+	}
+	if b.partitions != nil {
+		errs = append(errs, b.partitions.Close())
+	}
+	return errors.Join(errs...)
+}

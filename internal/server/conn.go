@@ -1,0 +1,255 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/api"
+)
+
+// conn is one client connection: a reader goroutine (serve) and a writer
+// goroutine (writeLoop) joined by the bounded replies queue.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	log    *slog.Logger
+	ctx    context.Context // cancelled when the connection dies
+	cancel context.CancelFunc
+	host   string
+	// replies carries queued replies from the reader to the writer in
+	// request order; its capacity is the connection's in-flight limit.
+	replies chan queuedReply
+}
+
+// queuedReply is one request's reply waiting for the writer.
+type queuedReply struct {
+	key           int16
+	version       int16
+	correlationID int32
+	start         time.Time
+	reply         api.Reply
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+	return &conn{
+		srv:     s,
+		nc:      nc,
+		log:     s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:     ctx,
+		cancel:  cancel,
+		host:    host,
+		replies: make(chan queuedReply, s.cfg.MaxInFlight),
+	}
+}
+
+// serve runs the reader on the calling goroutine and the writer on a second
+// one, returning when both have exited.
+func (c *conn) serve() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	c.cancel()
+	close(c.replies)
+	<-done
+	c.nc.Close()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.srv.ctx.Err() == nil {
+		c.log.Warn("closing connection", "err", err)
+	}
+}
+
+// readLoop reads, decodes and dispatches requests until the connection
+// fails or a request is malformed.
+func (c *conn) readLoop() error {
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if err := c.checkFrameSize(size, sizeBuf); err != nil {
+			return err
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return fmt.Errorf("read %d-byte request: %w", size, err)
+		}
+		start := time.Now()
+		req, err := c.decode(frame)
+		if err != nil {
+			return err
+		}
+		reply := c.srv.cfg.Handler.Handle(c.ctx, req)
+		select {
+		case c.replies <- queuedReply{key: req.Key, version: req.Version, correlationID: req.CorrelationID, start: start, reply: reply}:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+}
+
+// checkFrameSize refuses sizes that cannot be a Kafka request before any
+// allocation, naming the likely mistake when the bytes look like another
+// protocol.
+func (c *conn) checkFrameSize(size int32, prefix [4]byte) error {
+	if size >= 8 && size <= c.srv.cfg.MaxRequestBytes {
+		return nil
+	}
+	switch {
+	case string(prefix[:]) == "GET " || string(prefix[:]) == "POST" || string(prefix[:]) == "HEAD":
+		return fmt.Errorf("request size bytes %q look like HTTP: is the client pointed at the metrics port instead of the Kafka listener?", prefix[:])
+	case prefix[0] == 0x16 && prefix[1] == 0x03:
+		return errors.New("request bytes look like a TLS handshake: this listener is PLAINTEXT")
+	case size < 8:
+		return fmt.Errorf("request size %d is smaller than a request header", size)
+	}
+	return fmt.Errorf("request size %d exceeds socket.request.max.bytes %d", size, c.srv.cfg.MaxRequestBytes)
+}
+
+// decode parses the request header and body. An error means the frame is
+// unusable and the connection must close (Kafka does the same).
+func (c *conn) decode(frame []byte) (*api.Request, error) {
+	key := int16(binary.BigEndian.Uint16(frame[0:]))
+	version := int16(binary.BigEndian.Uint16(frame[2:]))
+	correlationID := int32(binary.BigEndian.Uint32(frame[4:]))
+	rest := frame[8:]
+	clientID, rest, err := readNullableString(rest)
+	if err != nil {
+		return nil, fmt.Errorf("request key %d correlation %d: client id: %w", key, correlationID, err)
+	}
+	req := &api.Request{Key: key, Version: version, CorrelationID: correlationID, ClientID: clientID, ClientHost: c.host}
+	body := kmsg.RequestForKey(key)
+	minVersion, maxVersion, ok := c.srv.cfg.Handler.Versions(key)
+	if body == nil || !ok {
+		return nil, fmt.Errorf("request key %d (%s) is not supported", key, kmsg.NameForKey(key))
+	}
+	if version < minVersion || version > maxVersion {
+		if key == kmsg.ApiVersions.Int16() {
+			// KIP-511: answer an unknown ApiVersions version with a v0
+			// response listing what we support, so the client can pick.
+			req.UnsupportedVersion = true
+			req.Version = 0
+			req.Body = &kmsg.ApiVersionsRequest{}
+			return req, nil
+		}
+		return nil, fmt.Errorf("%s v%d is not supported (supported v%d-v%d)", kmsg.NameForKey(key), version, minVersion, maxVersion)
+	}
+	body.SetVersion(version)
+	if body.IsFlexible() {
+		if rest, err = skipTags(rest); err != nil {
+			return nil, fmt.Errorf("%s v%d header tags: %w", kmsg.NameForKey(key), version, err)
+		}
+	}
+	if err := body.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	req.Body = body
+	return req, nil
+}
+
+// writeLoop writes replies in request order. After a write error it keeps
+// draining the queue (without writing) so the reader never blocks on it.
+func (c *conn) writeLoop() {
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	var failed bool
+	for q := range c.replies {
+		if q.reply.Wait != nil {
+			q.reply.Wait()
+		}
+		c.srv.cfg.Metrics.ObserveRequest(q.key, time.Since(q.start))
+		if q.reply.Response == nil || failed {
+			continue
+		}
+		buf = appendResponse(buf[:0], q)
+		if _, err := w.Write(buf); err != nil {
+			failed = c.fail(err)
+			continue
+		}
+		if len(c.replies) == 0 {
+			if err := w.Flush(); err != nil {
+				failed = c.fail(err)
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin a large fetch response's buffer
+		}
+	}
+}
+
+func (c *conn) fail(err error) bool {
+	if c.ctx.Err() == nil {
+		c.log.Debug("write failed", "err", err)
+	}
+	c.cancel()
+	c.nc.Close()
+	return true
+}
+
+// appendResponse frames a response: size, correlation ID, the flexible
+// header's empty tag section (never for ApiVersions, KIP-511), then the body.
+func appendResponse(dst []byte, q queuedReply) []byte {
+	resp := q.reply.Response
+	resp.SetVersion(q.version)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(q.correlationID))
+	if resp.IsFlexible() && q.key != kmsg.ApiVersions.Int16() {
+		dst = append(dst, 0)
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
+	return dst
+}
+
+var errShortHeader = errors.New("request header truncated")
+
+func readNullableString(b []byte) (string, []byte, error) {
+	if len(b) < 2 {
+		return "", nil, errShortHeader
+	}
+	n := int16(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if n < 0 {
+		return "", b, nil
+	}
+	if int(n) > len(b) {
+		return "", nil, errShortHeader
+	}
+	return string(b[:n]), b[n:], nil
+}
+
+// skipTags skips a tagged-field section (KIP-482): a count, then per field a
+// tag and a length-prefixed value, all unsigned varints.
+func skipTags(b []byte) ([]byte, error) {
+	count, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, errShortHeader
+	}
+	b = b[n:]
+	for range count {
+		if _, n = binary.Uvarint(b); n <= 0 {
+			return nil, errShortHeader
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, errShortHeader
+		}
+		b = b[n+int(size):]
+	}
+	return b, nil
+}

@@ -1,0 +1,20 @@
+// Package server owns Sluice's network side: listeners, the per-connection
+// goroutines and the framing of Kafka requests and responses. It decodes
+// request headers and bodies with franz-go's kmsg and hands typed requests
+// to an api.Handler; it knows nothing of topics or logs.
+//
+// Wire framing (all integers big-endian):
+//
+//	request:  size int32 | api_key int16 | api_version int16 | correlation_id int32 |
+//	          client_id nullable string (int16 length) | [tagged fields, flexible versions] | body
+//	response: size int32 | correlation_id int32 | [tagged fields, flexible versions
+//	          except ApiVersions] | body
+//
+// Threading: each connection has exactly two goroutines. The reader reads a
+// frame, decodes it and runs the handler's ordered phase (appends happen in
+// request order), then queues the reply; the writer takes replies in request
+// order, waits for a reply's deferred part (a durable append, a long-poll
+// fetch) and writes it. The bounded queue between them caps how many
+// requests one connection can have in flight. A malformed frame closes that
+// connection only.
+package server

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/sluice-io/sluice/internal/api"
+	"github.com/sluice-io/sluice/internal/metrics"
+)
+
+// Config is what a Server needs; the cli layer builds it.
+type Config struct {
+	// Handler answers decoded requests.
+	Handler api.Handler
+	// MaxRequestBytes bounds a request frame (socket.request.max.bytes); a
+	// larger size prefix closes the connection before anything is allocated.
+	MaxRequestBytes int32
+	// MaxInFlight bounds the replies one connection may have queued.
+	MaxInFlight int
+	// Logger receives connection-level events.
+	Logger *slog.Logger
+	// Metrics, when non-nil, counts requests and their latency.
+	Metrics *metrics.Broker
+}
+
+// Server accepts Kafka connections on its listeners until Close.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every listener and connection goroutine
+
+	mu        sync.Mutex // guards listeners and conns
+	listeners []net.Listener
+	conns     map[*conn]struct{}
+	closed    bool
+}
+
+// New returns a server that serves nothing until Serve is given listeners.
+func New(cfg Config) *Server {
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 32
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}
+}
+
+// Serve accepts connections on l in a tracked goroutine and returns at once.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("server closed")
+	}
+	s.listeners = append(s.listeners, l)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.acceptLoop(l)
+	}()
+	return nil
+}
+
+func (s *Server) acceptLoop(l net.Listener) {
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("accept failed, listener stopped", "addr", l.Addr().String(), "err", err)
+			}
+			return
+		}
+		c := newConn(s, nc)
+		if !s.track(c) {
+			nc.Close()
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			c.serve()
+		}()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// Close stops accepting, closes every connection and waits for all of the
+// server's goroutines to exit.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	var errs []error
+	for _, l := range s.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close listener %s: %w", l.Addr(), err))
+		}
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}

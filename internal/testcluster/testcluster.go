@@ -1,0 +1,127 @@
+// Package testcluster starts real Sluice brokers in-process for tests: on
+// 127.0.0.1 with a kernel-chosen port, a temporary data directory (or a
+// given vfs), and restart on the same data. It is imported only by tests.
+package testcluster
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/server"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// Broker is one in-process broker under test.
+type Broker struct {
+	t      testing.TB
+	opts   server.BrokerOptions
+	broker *server.Broker
+	addr   string
+}
+
+// Option adjusts the broker configuration before start.
+type Option func(*config.Broker, *server.BrokerOptions)
+
+// WithFS runs the broker on the given file system (e.g. vfs.NewMem()).
+func WithFS(fs vfs.FS) Option {
+	return func(_ *config.Broker, o *server.BrokerOptions) { o.FS = fs }
+}
+
+// WithConfig changes the broker config.
+func WithConfig(fn func(*config.Broker)) Option {
+	return func(c *config.Broker, _ *server.BrokerOptions) { fn(c) }
+}
+
+// Start runs a single-node broker and stops it when the test ends.
+func Start(t testing.TB, opts ...Option) *Broker {
+	t.Helper()
+	cfg := config.DefaultBroker()
+	cfg.Listeners = []config.Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 0}}
+	cfg.AdvertisedListeners = nil
+	cfg.LogDirs = []string{t.TempDir()}
+	cfg.MetricsListener = ""
+	bo := server.BrokerOptions{Logger: testLogger()}
+	for _, o := range opts {
+		o(&cfg, &bo)
+	}
+	bo.Config = cfg
+	b := &Broker{t: t, opts: bo}
+	b.start()
+	t.Cleanup(func() { b.Stop() })
+	return b
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (b *Broker) start() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sb, err := server.StartBroker(ctx, b.opts)
+	if err != nil {
+		b.t.Fatalf("start broker: %v", err)
+	}
+	b.broker = sb
+	b.addr = sb.Addrs()[0]
+	// Keep the same port across restarts so clients reconnect.
+	b.opts.Config.Listeners[0].Port = portOf(b.addr)
+}
+
+// Addr is the broker's Kafka listener address.
+func (b *Broker) Addr() string { return b.addr }
+
+// Config is the configuration the broker runs with.
+func (b *Broker) Config() config.Broker { return b.opts.Config }
+
+// Stop shuts the broker down cleanly; stopping twice is harmless.
+func (b *Broker) Stop() {
+	if b.broker == nil {
+		return
+	}
+	if err := b.broker.Close(); err != nil {
+		b.t.Errorf("close broker: %v", err)
+	}
+	b.broker = nil
+}
+
+// Restart stops the broker cleanly and starts it again on the same data
+// and port.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	b.Stop()
+	b.start()
+}
+
+// Client returns a franz-go client for the broker, closed with the test.
+func (b *Broker) Client(opts ...kgo.Opt) *kgo.Client {
+	b.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.addr)}, opts...)...)
+	if err != nil {
+		b.t.Fatalf("new client: %v", err)
+	}
+	b.t.Cleanup(cl.Close)
+	return cl
+}
+
+// Admin returns a kadm client for the broker.
+func (b *Broker) Admin() *kadm.Client { return kadm.NewClient(b.Client()) }
+
+func portOf(addr string) int {
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return n
+}
