@@ -138,7 +138,6 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, topic string, topicErr
 	return &pendingCommit{partition: p, lastOffset: res.LastOffset, response: sp}
 }
 
-
 // usesZstd reports whether the batch is, or would be stored, zstd-compressed.
 func usesZstd(records []byte, target record.Codec) bool {
 	if target == record.CodecZstd {

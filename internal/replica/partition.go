@@ -128,4 +128,3 @@ func (p *Partition) resetHighWatermark() {
 	p.highWatermark.Store(min(p.highWatermark.Load(), p.log.LogEndOffset()))
 	p.wake()
 }
-
