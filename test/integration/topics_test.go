@@ -39,18 +39,30 @@ func withAssignment(rt kmsg.CreateTopicsRequestTopic, assignments map[int32][]in
 	return rt
 }
 
-// createTopics sends one CreateTopics request (latest version).
-func createTopics(t *testing.T, b *testcluster.Broker, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) []kmsg.CreateTopicsResponseTopic {
+// createTopics sends one CreateTopics request (latest version) and returns
+// the results by topic name: Kafka does not promise their order.
+func createTopics(t *testing.T, b *testcluster.Broker, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) map[string]kmsg.CreateTopicsResponseTopic {
+	t.Helper()
+	resp := createTopicsResponse(t, b, validateOnly, topics...)
+	out := map[string]kmsg.CreateTopicsResponseTopic{}
+	for _, r := range resp.Topics {
+		out[r.Topic] = r
+	}
+	for _, rt := range topics {
+		if _, ok := out[rt.Topic]; !ok {
+			t.Fatalf("CreateTopics: no result for %q", rt.Topic)
+		}
+	}
+	return out
+}
+
+func createTopicsResponse(t *testing.T, b *testcluster.Broker, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) *kmsg.CreateTopicsResponse {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 10000
 	req.ValidateOnly = validateOnly
 	req.Topics = topics
-	resp := request[*kmsg.CreateTopicsResponse](t, b, req)
-	if len(resp.Topics) != len(topics) {
-		t.Fatalf("CreateTopics: %d results for %d topics", len(resp.Topics), len(topics))
-	}
-	return resp.Topics
+	return request[*kmsg.CreateTopicsResponse](t, b, req)
 }
 
 // topicExists reports whether the broker's metadata lists the topic.
@@ -63,7 +75,7 @@ func topicExists(t *testing.T, b *testcluster.Broker, name string) bool {
 // but creates nothing.
 func TestCreateTopicsValidateOnly(t *testing.T) {
 	b := startBroker(t)
-	result := createTopics(t, b, true, newTopic("dry-run", 4, 1, "retention.ms", "60000"))[0]
+	result := createTopics(t, b, true, newTopic("dry-run", 4, 1, "retention.ms", "60000"))["dry-run"]
 	wantCode(t, "validate_only", result.ErrorCode, nil)
 	if result.NumPartitions != 4 || result.ReplicationFactor != 1 {
 		t.Errorf("validate_only result: %d partitions, RF %d; want 4, 1", result.NumPartitions, result.ReplicationFactor)
@@ -71,9 +83,9 @@ func TestCreateTopicsValidateOnly(t *testing.T) {
 	if topicExists(t, b, "dry-run") {
 		t.Fatalf("validate_only created the topic")
 	}
-	bad := createTopics(t, b, true, newTopic("dry-run", 0, 1))[0]
+	bad := createTopics(t, b, true, newTopic("dry-run", 0, 1))["dry-run"]
 	wantCode(t, "validate_only with 0 partitions", bad.ErrorCode, kerr.InvalidPartitions)
-	wantCode(t, "real create after validate_only", createTopics(t, b, false, newTopic("dry-run", 4, 1))[0].ErrorCode, nil)
+	wantCode(t, "real create after validate_only", createTopics(t, b, false, newTopic("dry-run", 4, 1))["dry-run"].ErrorCode, nil)
 }
 
 // Configs given at creation are stored as topic overrides: the v5+
@@ -82,7 +94,7 @@ func TestCreateTopicsValidateOnly(t *testing.T) {
 // broker defaults (num.partitions, default.replication.factor).
 func TestCreateTopicsConfigsApplied(t *testing.T) {
 	b := startBroker(t, testcluster.WithConfig(func(c *config.Broker) { c.NumPartitions = 2 }))
-	result := createTopics(t, b, false, newTopic("configured", -1, -1, "retention.ms", "123456", "cleanup.policy", "compact", "max.message.bytes", "2000"))[0]
+	result := createTopics(t, b, false, newTopic("configured", -1, -1, "retention.ms", "123456", "cleanup.policy", "compact", "max.message.bytes", "2000"))["configured"]
 	wantCode(t, "create with configs", result.ErrorCode, nil)
 	if result.NumPartitions != 2 || result.ReplicationFactor != 1 {
 		t.Errorf("defaults: %d partitions, RF %d; want num.partitions=2, RF 1", result.NumPartitions, result.ReplicationFactor)
@@ -117,7 +129,7 @@ func TestCreateTopicsConfigsApplied(t *testing.T) {
 func TestCreateTopicsExplicitAssignment(t *testing.T) {
 	b := startBroker(t)
 	node := b.Config().NodeID
-	ok := createTopics(t, b, false, withAssignment(newTopic("assigned", 0, 0), map[int32][]int32{0: {node}, 1: {node}, 2: {node}}))[0]
+	ok := createTopics(t, b, false, withAssignment(newTopic("assigned", 0, 0), map[int32][]int32{0: {node}, 1: {node}, 2: {node}}))["assigned"]
 	wantCode(t, "explicit assignment", ok.ErrorCode, nil)
 	md := topicMetadata(t, b, "assigned")
 	if len(md.Partitions) != 3 {
@@ -142,7 +154,7 @@ func TestCreateTopicsExplicitAssignment(t *testing.T) {
 		{"assignment with a partition count", withCount, kerr.InvalidRequest},
 	}
 	for _, c := range cases {
-		wantCode(t, c.name, createTopics(t, b, false, c.topic)[0].ErrorCode, c.want)
+		wantCode(t, c.name, createTopics(t, b, false, c.topic)[c.topic.Topic].ErrorCode, c.want)
 		if topicExists(t, b, c.topic.Topic) {
 			t.Errorf("%s: topic %s was created", c.name, c.topic.Topic)
 		}
@@ -181,13 +193,9 @@ func TestCreateTopicsErrors(t *testing.T) {
 		topics = append(topics, c.topic)
 	}
 	results := createTopics(t, b, false, topics...)
-	wantCode(t, "valid topic beside refused ones", results[0].ErrorCode, nil)
-	for i, c := range cases {
-		r := results[i+1]
-		if r.Topic != c.topic.Topic {
-			t.Errorf("%s: result for %q, want %q", c.name, r.Topic, c.topic.Topic)
-			continue
-		}
+	wantCode(t, "valid topic beside refused ones", results["fine"].ErrorCode, nil)
+	for _, c := range cases {
+		r := results[c.topic.Topic]
 		wantCode(t, c.name, r.ErrorCode, c.want)
 		if c.want != kerr.TopicAlreadyExists && c.topic.Topic != "" && topicExists(t, b, c.topic.Topic) {
 			t.Errorf("%s: topic was created", c.name)
@@ -201,12 +209,19 @@ func TestCreateTopicsErrors(t *testing.T) {
 	}
 }
 
-// The same name twice in one request is INVALID_REQUEST for it (Kafka's
-// ControllerApis: "Duplicate topic name"), and neither is created.
+// The same name twice in one request is refused with INVALID_REQUEST
+// (Kafka's ControllerApis answers it once: "Duplicate topic name."), and
+// the topic is not created.
 func TestCreateTopicsDuplicateInRequest(t *testing.T) {
 	b := startBroker(t)
-	results := createTopics(t, b, false, newTopic("twice", 1, 1), newTopic("twice", 2, 1))
-	for _, r := range results {
+	resp := createTopicsResponse(t, b, false, newTopic("twice", 1, 1), newTopic("twice", 2, 1))
+	if len(resp.Topics) == 0 {
+		t.Fatalf("no result for the duplicated topic")
+	}
+	for _, r := range resp.Topics {
+		if r.Topic != "twice" {
+			t.Errorf("result for unexpected topic %q", r.Topic)
+		}
 		wantCode(t, "duplicate name", r.ErrorCode, kerr.InvalidRequest)
 	}
 	if topicExists(t, b, "twice") {
@@ -232,14 +247,26 @@ func TestCreateTopicsOldVersions(t *testing.T) {
 	}
 }
 
-// deleteTopicsByName sends DeleteTopics naming topics (v5: by name).
-func deleteTopicsByName(t *testing.T, b *testcluster.Broker, names ...string) []kmsg.DeleteTopicsResponseTopic {
+// deleteTopicsByName sends DeleteTopics naming topics (v5: by name) and
+// returns each name's error code (Kafka shuffles the results' order).
+func deleteTopicsByName(t *testing.T, b *testcluster.Broker, names ...string) map[string]int16 {
 	t.Helper()
 	req := kmsg.NewPtrDeleteTopicsRequest()
 	req.Version = 5
 	req.TimeoutMillis = 10000
 	req.TopicNames = names
-	return requestAt[*kmsg.DeleteTopicsResponse](t, b, req).Topics
+	out := map[string]int16{}
+	for _, r := range requestAt[*kmsg.DeleteTopicsResponse](t, b, req).Topics {
+		if r.Topic != nil {
+			out[*r.Topic] = r.ErrorCode
+		}
+	}
+	for _, name := range names {
+		if _, ok := out[name]; !ok {
+			t.Fatalf("DeleteTopics: no result for %q", name)
+		}
+	}
+	return out
 }
 
 // DeleteTopics by name removes the topic and its data: metadata forgets
@@ -251,8 +278,8 @@ func TestDeleteTopicsByName(t *testing.T) {
 	produceValues(t, b, "doomed", "old-1", "old-2")
 
 	results := deleteTopicsByName(t, b, "doomed", "never-existed")
-	wantCode(t, "delete doomed", results[0].ErrorCode, nil)
-	wantCode(t, "delete never-existed", results[1].ErrorCode, kerr.UnknownTopicOrPartition)
+	wantCode(t, "delete doomed", results["doomed"], nil)
+	wantCode(t, "delete never-existed", results["never-existed"], kerr.UnknownTopicOrPartition)
 	if topicExists(t, b, "doomed") {
 		t.Fatalf("deleted topic still in metadata")
 	}
@@ -288,11 +315,16 @@ func TestDeleteTopicsByID(t *testing.T) {
 	if len(resp.Topics) != 2 {
 		t.Fatalf("%d results, want 2", len(resp.Topics))
 	}
-	wantCode(t, "delete by ID", resp.Topics[0].ErrorCode, nil)
-	if resp.Topics[0].Topic == nil || *resp.Topics[0].Topic != "by-id" {
-		t.Errorf("delete by ID answered name %v, want by-id", resp.Topics[0].Topic)
+	byID := map[[16]byte]kmsg.DeleteTopicsResponseTopic{}
+	for _, r := range resp.Topics {
+		byID[r.TopicID] = r
 	}
-	wantCode(t, "delete unknown ID", resp.Topics[1].ErrorCode, kerr.UnknownTopicID)
+	deleted, unknown := byID[created.ID], byID[[16]byte{4, 5, 6}]
+	wantCode(t, "delete by ID", deleted.ErrorCode, nil)
+	if deleted.Topic == nil || *deleted.Topic != "by-id" {
+		t.Errorf("delete by ID answered name %v, want by-id", deleted.Topic)
+	}
+	wantCode(t, "delete unknown ID", unknown.ErrorCode, kerr.UnknownTopicID)
 	if topicExists(t, b, "by-id") {
 		t.Errorf("topic deleted by ID still exists")
 	}
@@ -303,7 +335,7 @@ func TestDeleteTopicsByID(t *testing.T) {
 func TestDeleteTopicsDisabled(t *testing.T) {
 	b := startBroker(t, testcluster.WithConfig(func(c *config.Broker) { c.DeleteTopicEnable = false }))
 	createTopic(t, b, "kept", 1, nil)
-	wantCode(t, "delete with delete.topic.enable=false", deleteTopicsByName(t, b, "kept")[0].ErrorCode, kerr.TopicDeletionDisabled)
+	wantCode(t, "delete with delete.topic.enable=false", deleteTopicsByName(t, b, "kept")["kept"], kerr.TopicDeletionDisabled)
 	if !topicExists(t, b, "kept") {
 		t.Errorf("topic deleted although delete.topic.enable=false")
 	}
