@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/testcluster"
+	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // onlyPartition returns the single partition of a fetch response.
@@ -238,6 +240,52 @@ func TestFetchReportsWatermarks(t *testing.T) {
 			t.Errorf("record at offset %d at or above the high watermark %d", r.Offset, rp.HighWatermark)
 		}
 	}
+}
+
+// A record whose fsync failed was never acknowledged, so it must stay
+// above the high watermark: no fetch returns it and ListOffsets latest does
+// not count it. (The fault goes through the vfs seam; the broker may also
+// take the partition offline with KAFKA_STORAGE_ERROR, as Kafka takes a
+// failed log dir offline, but it must never serve the record.)
+func TestFetchNeverReturnsUnacknowledgedRecords(t *testing.T) {
+	t.Parallel()
+	fs := vfs.NewFaultFS(vfs.NewMem(), nil)
+	b := testcluster.Start(closeFailureExpected{t}, testcluster.WithFS(fs))
+	createTopic(t, b, "unsynced", 1, nil)
+	produceValues(t, b, "unsynced", "synced")
+
+	fs.SetInjector(vfs.FailOn(vfs.OpSync, "", nil))
+	wire := dialWire(t, b)
+	sp := singleProducePartition(t, wire.roundTrip(produceRequest("unsynced", 0, -1, rawBatch(time.Now().UnixMilli(), batchRecord{value: []byte("never acknowledged")}))).(*kmsg.ProduceResponse))
+	wantCode(t, "produce whose fsync fails", sp.ErrorCode, kerr.KafkaStorageError)
+
+	rp := onlyPartition(t, requestAt[*kmsg.FetchResponse](t, b, fetchRequest(fetchPartition{topic: "unsynced", offset: 0})))
+	if rp.ErrorCode == kerr.KafkaStorageError.Code {
+		t.Logf("the failed partition is offline (KAFKA_STORAGE_ERROR)")
+		return
+	}
+	wantCode(t, "fetch after a failed fsync", rp.ErrorCode, nil)
+	wantValues(t, "fetch after a failed fsync", fetchedRecords(t, "unsynced", rp, 0), "synced")
+	if rp.HighWatermark != 1 {
+		t.Errorf("high watermark %d after a failed fsync, want 1", rp.HighWatermark)
+	}
+	latest := listOffset(t, b, 9, "unsynced", 0, -1)
+	if latest.ErrorCode == 0 && latest.Offset != 1 {
+		t.Errorf("ListOffsets latest %d after a failed fsync, want 1", latest.Offset)
+	}
+}
+
+// closeFailureExpected lets the broker's final close report the injected
+// fault it already failed on (a failed log stays failed) without failing
+// the test; every other error still does.
+type closeFailureExpected struct{ testing.TB }
+
+func (c closeFailureExpected) Errorf(format string, args ...any) {
+	if strings.HasPrefix(format, "close broker") {
+		c.Logf("expected after the injected fault: "+format, args...)
+		return
+	}
+	c.TB.Errorf(format, args...)
 }
 
 // Fetch v4 is what kafka-python 2.0 sends (no sessions, names); v12 is the
