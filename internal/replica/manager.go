@@ -47,7 +47,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if err := cfg.FS.MkdirAll(cfg.LogDir); err != nil {
+	if err := vfs.MkdirAllDurable(cfg.FS, cfg.LogDir); err != nil {
 		return nil, fmt.Errorf("create log dir %s: %w", cfg.LogDir, err)
 	}
 	clean, err := storage.TakeCleanShutdown(cfg.FS, cfg.LogDir)
@@ -156,6 +156,17 @@ func (m *Manager) FlushDue() {
 		}
 		if err := p.log.MaybeFlush(now); err != nil {
 			m.log.Error("flush failed", "topic", p.Topic, "partition", p.Partition, "err", err)
+		}
+	}
+}
+
+// Checkpoint persists every log's recovery point and log start offset, so
+// the next unclean start scans only what was written since (Kafka's
+// log.flush.offset.checkpoint.interval.ms).
+func (m *Manager) Checkpoint() {
+	for _, p := range m.Partitions() {
+		if err := p.log.Checkpoint(); err != nil {
+			m.log.Error("checkpoint failed", "topic", p.Topic, "partition", p.Partition, "err", err)
 		}
 	}
 }

@@ -264,13 +264,17 @@ func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 	return nil
 }
 
-// startBackground runs retention (every log.retention.check.interval.ms)
-// and the write-cache flusher (flush.ms is checked every 100 ms).
+// startBackground runs retention (every log.retention.check.interval.ms),
+// recovery-point checkpoints (log.flush.offset.checkpoint.interval.ms) and
+// the write-cache flusher (flush.messages and flush.ms are checked every
+// 100 ms).
 func (b *Broker) startBackground() {
 	b.wg.Go(func() {
-		retention := time.NewTicker(time.Duration(max(b.cfg.LogRetentionCheckIntervalMs, 1)) * time.Millisecond)
+		retention := time.NewTicker(millis(b.cfg.LogRetentionCheckIntervalMs))
 		defer retention.Stop()
-		flush := time.NewTicker(100 * time.Millisecond)
+		checkpoint := time.NewTicker(millis(int64(b.cfg.LogFlushOffsetCheckpointIntervalMs)))
+		defer checkpoint.Stop()
+		flush := time.NewTicker(writeCacheCheckInterval)
 		defer flush.Stop()
 		for {
 			select {
@@ -278,12 +282,20 @@ func (b *Broker) startBackground() {
 				return
 			case <-retention.C:
 				b.partitions.EnforceRetention()
+			case <-checkpoint.C:
+				b.partitions.Checkpoint()
 			case <-flush.C:
 				b.partitions.FlushDue()
 			}
 		}
 	})
 }
+
+// writeCacheCheckInterval is how often write-cached logs are checked
+// against flush.messages and flush.ms.
+const writeCacheCheckInterval = 100 * time.Millisecond
+
+func millis(ms int64) time.Duration { return time.Duration(max(ms, 1)) * time.Millisecond }
 
 // Close stops serving, then flushes and closes logs and the quorum, leaving
 // the clean-shutdown marker so the next start skips recovery.

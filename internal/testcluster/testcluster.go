@@ -98,6 +98,25 @@ func (b *Broker) Stop() {
 	b.broker = nil
 }
 
+// Kill stops the broker as a crash would leave it: errors from closing are
+// ignored, because after a simulated power cut (vfs.MemFS.Crash) its open
+// files are gone. Start it again with Start.
+func (b *Broker) Kill() {
+	if b.broker == nil {
+		return
+	}
+	b.broker.Close()
+	b.broker = nil
+}
+
+// StartAgain starts a stopped or killed broker on the same data and port.
+func (b *Broker) StartAgain() {
+	b.t.Helper()
+	if b.broker == nil {
+		b.start()
+	}
+}
+
 // Restart stops the broker cleanly and starts it again on the same data
 // and port.
 func (b *Broker) Restart() {

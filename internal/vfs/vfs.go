@@ -2,7 +2,9 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"path/filepath"
 )
 
 // File is an open file. Files in Sluice are append-only (a log segment, an
@@ -60,3 +62,29 @@ type FS interface {
 // ErrCrashed is returned by every operation on a MemFS file opened before a
 // simulated crash: the process that held it "died" with the power.
 var ErrCrashed = errors.New("vfs: file handle predates a simulated crash")
+
+// MkdirAllDurable creates dir and any missing parents, and fsyncs the
+// parent of each directory it created, so the whole path survives a power
+// cut (a new directory's name lives in its parent, like a new file's).
+func MkdirAllDurable(fsys FS, dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if parent := filepath.Dir(d); parent == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		parent := filepath.Dir(missing[i])
+		if err := fsys.SyncDir(parent); err != nil { // fsync point: the new directory's name
+			return fmt.Errorf("sync %s: %w", parent, err)
+		}
+	}
+	return nil
+}
