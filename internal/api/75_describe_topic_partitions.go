@@ -39,10 +39,18 @@ func handleDescribeTopicPartitions(b *Broker, _ context.Context, req *Request) R
 			}
 		}
 		t := img.TopicByName(name)
+		if t != nil && limit == 0 {
+			// The page is full: resume at this topic, do not list it empty.
+			resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name, Partition: startPartition}
+			break
+		}
 		rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		rt.Topic, rt.AuthorizedOperations = &name, authorizedOperationsOmitted
 		if t == nil {
 			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if metadata.ValidateTopicName(name) != nil {
+				rt.ErrorCode = kerr.InvalidTopicException.Code
+			}
 			resp.Topics = append(resp.Topics, rt)
 			continue
 		}

@@ -180,6 +180,14 @@ func planConfigResource(img *metadata.Image, r configResource, cfg *Config) ([]m
 // preprocessConfigResource is the broker-side check of one resource:
 // resource type and null values, in the order each API checks them.
 func preprocessConfigResource(r configResource) *apiError {
+	seen := make(map[string]bool, len(r.ops))
+	for _, op := range r.ops {
+		if seen[op.key] {
+			// Kafka's ConfigAdminManager refuses a resource naming a key twice.
+			return newAPIError(kerr.InvalidRequest, "Error due to duplicate config keys")
+		}
+		seen[op.key] = true
+	}
 	if !r.replace {
 		if failure := nullValues(r, func(op configOp) bool { return op.op != kmsg.IncrementalAlterConfigOpDelete }); failure != nil {
 			return failure
@@ -211,8 +219,8 @@ func nullValues(r configResource, counts func(configOp) bool) *apiError {
 	return newAPIError(kerr.InvalidRequest, "Null value not supported for : %s", strings.Join(names, ", "))
 }
 
-// applyConfigOps computes the overrides after r. For a key named more than
-// once the last operation wins, as in Kafka (which keys them in a map).
+// applyConfigOps computes the overrides after r (each key appears once:
+// preprocessConfigResource refused duplicates).
 func applyConfigOps(current map[string]string, r configResource, registry TopicConfigs) (map[string]string, *apiError) {
 	last := make(map[string]configOp, len(r.ops))
 	for _, op := range r.ops {
