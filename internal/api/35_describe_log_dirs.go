@@ -10,9 +10,10 @@ import (
 	"github.com/sluice-io/sluice/internal/replica"
 )
 
-// DescribeLogDirs v0-v4: the log directory, the size of every hosted
+// DescribeLogDirs v0-v5: the log directory, the size of every hosted
 // partition (all, or those asked for), and total and usable bytes of the
-// directory's file system (v4+, KIP-827). A leader has no offset lag.
+// directory's file system (v4+, KIP-827). A leader has no offset lag; a
+// directory is never cordoned (v5, KIP-1066).
 
 func handleDescribeLogDirs(b *Broker, _ context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.DescribeLogDirsRequest)

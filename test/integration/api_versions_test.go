@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -18,14 +19,14 @@ var requiredVersions = map[kmsg.Key]versionRange{
 	kmsg.Fetch:                   {4, 18},
 	kmsg.ListOffsets:             {0, 11},
 	kmsg.Metadata:                {0, 13},
-	kmsg.ApiVersions:             {0, 4},
+	kmsg.ApiVersions:             {0, 5},
 	kmsg.CreateTopics:            {0, 7},
 	kmsg.DeleteTopics:            {0, 6},
 	kmsg.DeleteRecords:           {0, 2},
 	kmsg.OffsetForLeaderEpoch:    {0, 4},
 	kmsg.DescribeConfigs:         {0, 4},
 	kmsg.AlterConfigs:            {0, 2},
-	kmsg.DescribeLogDirs:         {0, 4},
+	kmsg.DescribeLogDirs:         {0, 5},
 	kmsg.CreatePartitions:        {0, 3},
 	kmsg.IncrementalAlterConfigs: {0, 1},
 	kmsg.DescribeCluster:         {0, 2},
@@ -67,7 +68,7 @@ func checkAdvertised(t *testing.T, got map[kmsg.Key]versionRange) {
 	}
 }
 
-// Every ApiVersions version we advertise (v0-v4) answers with the same list
+// Every ApiVersions version we advertise (v0-v5) answers with the same list
 // (KIP-35, KIP-511 from v3).
 func TestApiVersionsAdvertisesImplementedRanges(t *testing.T) {
 	b := startBroker(t)
@@ -87,7 +88,7 @@ func TestApiVersionsAdvertisesImplementedRanges(t *testing.T) {
 // at a version both sides speak; the connection stays usable.
 func TestApiVersionsUnsupportedVersionAnswersV0(t *testing.T) {
 	b := startBroker(t)
-	for _, version := range []int16{5, 127} {
+	for _, version := range []int16{6, 127} {
 		wire := dialWire(t, b)
 		req := kmsg.NewPtrApiVersionsRequest()
 		req.Version = version
@@ -102,6 +103,7 @@ func TestApiVersionsUnsupportedVersionAnswersV0(t *testing.T) {
 
 		retry := kmsg.NewPtrApiVersionsRequest()
 		retry.Version = 3
+		retry.ClientSoftwareName, retry.ClientSoftwareVersion = "sluice-test", "1.0"
 		again := wire.roundTrip(retry).(*kmsg.ApiVersionsResponse)
 		wantCode(t, "ApiVersions v3 after the downgrade", again.ErrorCode, nil)
 	}
@@ -118,7 +120,7 @@ func TestUnsupportedRequestVersionClosesConnection(t *testing.T) {
 	}{
 		{"Produce v2 (magic v1 era)", func() kmsg.Request { r := produceRequest("t", 0, 1, nil); r.Version = 2; return r }()},
 		{"Fetch v3", func() kmsg.Request { r := fetchRequest(); r.Version = 3; return r }()},
-		{"DescribeLogDirs v5", func() kmsg.Request { r := kmsg.NewPtrDescribeLogDirsRequest(); r.Version = 5; return r }()},
+		{"DescribeTopicPartitions v1", func() kmsg.Request { r := kmsg.NewPtrDescribeTopicPartitionsRequest(); r.Version = 1; return r }()},
 	}
 	for _, c := range cases {
 		wire := dialWire(t, b)
@@ -148,5 +150,49 @@ func TestApiVersionsNegotiatedByClient(t *testing.T) {
 			got[kmsg.Key(key)] = versionRange{minVersion, maxVersion}
 		})
 		checkAdvertised(t, got)
+	}
+}
+
+// KIP-511: from v3 the client software name and version must match Kafka's
+// pattern, else INVALID_REQUEST.
+func TestApiVersionsRejectsMalformedSoftwareName(t *testing.T) {
+	b := startBroker(t)
+	wire := dialWire(t, b)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "bad name!", "1.0"
+	resp := wire.roundTrip(req).(*kmsg.ApiVersionsResponse)
+	wantCode(t, "ApiVersions v3 with a malformed software name", resp.ErrorCode, kerr.InvalidRequest)
+	req.ClientSoftwareName = "good-client"
+	resp = wire.roundTrip(req).(*kmsg.ApiVersionsResponse)
+	wantCode(t, "ApiVersions v3 with a good software name", resp.ErrorCode, nil)
+}
+
+// KIP-1242: a v5 client naming another cluster or node is told to
+// rebootstrap; naming this one (or nothing) is fine.
+func TestApiVersionsRebootstrapOnWrongNode(t *testing.T) {
+	b := startBroker(t)
+	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(context.Background(), b.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		cluster *string
+		node    int32
+		want    *kerr.Error
+	}{
+		{"this node", meta.ClusterID, b.Config().NodeID, nil},
+		{"unnamed", nil, -1, nil},
+		{"other node", meta.ClusterID, b.Config().NodeID + 1, kerr.RebootstrapRequired},
+		{"other cluster", kmsg.StringPtr("another-cluster"), b.Config().NodeID, kerr.RebootstrapRequired},
+	}
+	for _, c := range cases {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = 5
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "test", "1"
+		req.ClusterID, req.NodeID = c.cluster, c.node
+		resp := dialWire(t, b).roundTrip(req).(*kmsg.ApiVersionsResponse)
+		wantCode(t, "ApiVersions v5 "+c.name, resp.ErrorCode, c.want)
 	}
 }
