@@ -210,19 +210,50 @@ func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 	}
 }
 
-// FuzzDecode feeds arbitrary frames to the request decoder: it may reject
-// them, never panic.
+// FuzzDecode feeds arbitrary frames to the request decoder with the real
+// handler registry, so every supported API's body parser is reached: a
+// frame may be rejected, never panic.
 func FuzzDecode(f *testing.F) {
-	req := kmsg.NewPtrMetadataRequest()
-	req.Version = 12
-	f.Add(new(kmsg.RequestFormatter).AppendRequest(nil, req, 3)[4:])
+	formatter := new(kmsg.RequestFormatter)
+	seeds := []kmsg.Request{
+		func() kmsg.Request { r := kmsg.NewPtrMetadataRequest(); r.Version = 12; return r }(),
+		func() kmsg.Request {
+			r := kmsg.NewPtrProduceRequest()
+			r.Version = 9
+			t := kmsg.NewProduceRequestTopic()
+			t.Topic = "t"
+			p := kmsg.NewProduceRequestTopicPartition()
+			p.Records = []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 49}
+			t.Partitions = append(t.Partitions, p)
+			r.Topics = append(r.Topics, t)
+			return r
+		}(),
+		func() kmsg.Request {
+			r := kmsg.NewPtrFetchRequest()
+			r.Version = 12
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = "t"
+			t.Partitions = append(t.Partitions, kmsg.NewFetchRequestTopicPartition())
+			r.Topics = append(r.Topics, t)
+			return r
+		}(),
+		func() kmsg.Request { r := kmsg.NewPtrCreateTopicsRequest(); r.Version = 7; return r }(),
+		func() kmsg.Request { r := kmsg.NewPtrIncrementalAlterConfigsRequest(); r.Version = 1; return r }(),
+		func() kmsg.Request { r := kmsg.NewPtrApiVersionsRequest(); r.Version = 3; return r }(),
+	}
+	for i, req := range seeds {
+		f.Add(formatter.AppendRequest(nil, req, int32(i))[4:])
+	}
 	f.Add([]byte{0, 18, 0, 3, 0, 0, 0, 1, 0, 0, 0})
-	srv := New(Config{Handler: echoHandler{}, MaxRequestBytes: 1 << 20})
+	srv := New(Config{Handler: api.New(api.Config{}), MaxRequestBytes: 1 << 20})
 	c := &conn{srv: srv}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 8 {
 			return
 		}
-		c.decode(frame)
+		req, err := c.decode(frame)
+		if err == nil && req.Body == nil {
+			t.Fatal("decode succeeded without a body")
+		}
 	})
 }
