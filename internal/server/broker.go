@@ -46,6 +46,7 @@ type Broker struct {
 	partitions *replica.Manager
 	server     *Server
 	metricsSrv *http.Server
+	metricsURL string
 	addrs      []string
 
 	stop chan struct{}
@@ -137,6 +138,9 @@ func (b *Broker) startController(ctx context.Context, listeners []net.Listener) 
 	}
 	return ctrl, nil
 }
+
+// MetricsURL is where Prometheus scrapes this broker, "" when disabled.
+func (b *Broker) MetricsURL() string { return b.metricsURL }
 
 // Addrs are the addresses the Kafka listeners are bound to.
 func (b *Broker) Addrs() []string { return b.addrs }
@@ -253,6 +257,7 @@ func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 	if err != nil {
 		return fmt.Errorf("sluice.metrics.listener %s: %w", addr, err)
 	}
+	b.metricsURL = "http://" + l.Addr().String() + "/metrics"
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
 	b.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

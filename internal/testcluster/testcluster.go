@@ -81,6 +81,10 @@ func (b *Broker) start() {
 	b.opts.Config.Listeners[0].Port = portOf(b.addr)
 }
 
+// MetricsURL is the broker's Prometheus endpoint ("" unless the test set
+// MetricsListener, e.g. to 127.0.0.1:0).
+func (b *Broker) MetricsURL() string { return b.broker.MetricsURL() }
+
 // Addr is the broker's Kafka listener address.
 func (b *Broker) Addr() string { return b.addr }
 
