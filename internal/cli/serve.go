@@ -53,6 +53,7 @@ Kafka-style write caching: acknowledged from the page cache, fsynced later.`,
 			if err != nil {
 				return err
 			}
+			warnInertKeys(logger, props)
 			return runBroker(cmd, brokerConfig, props, logger)
 		},
 	}
@@ -103,6 +104,17 @@ func newLogger(cmd *cobra.Command, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l})), nil
+}
+
+// warnInertKeys tells the operator which settings were accepted, so that a
+// Kafka server.properties loads unchanged, but have no effect yet
+// (config.InertKeys): silence would suggest they work.
+func warnInertKeys(logger *slog.Logger, props map[string]string) {
+	inert := config.InertKeys(props)
+	if len(inert) == 0 {
+		return
+	}
+	logger.Warn("config keys accepted but not acted on yet", "keys", strings.Join(inert, ","))
 }
 
 // runBroker starts the broker and blocks until SIGINT/SIGTERM, then shuts

@@ -7,12 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testbin"
 )
 
 // listenTimeout bounds how long a started broker may take to accept
@@ -39,14 +40,14 @@ type brokerProcess struct {
 // set, otherwise a freshly built sluice serve.
 func newBrokerProcess(t *testing.T, dir string) *brokerProcess {
 	t.Helper()
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatalf("make data dir: %v", err)
 	}
 	template := os.Getenv("SLUICE_CRASH_BROKER_CMD")
 	if template == "" {
-		binary := buildSluice(t, dir)
+		binary := testbin.Build(t, dir)
 		template = binary + " serve --listeners PLAINTEXT://127.0.0.1:{port} --log-dirs {data} --metrics-listener="
 	}
 	template = strings.ReplaceAll(template, "{port}", strconv.Itoa(port))
@@ -59,47 +60,6 @@ func newBrokerProcess(t *testing.T, dir string) *brokerProcess {
 	}
 	t.Cleanup(b.stop)
 	return b
-}
-
-// buildSluice compiles cmd/sluice from this module into dir.
-func buildSluice(t *testing.T, dir string) string {
-	t.Helper()
-	binary := filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/sluice")
-	build.Dir = moduleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
-	}
-	return binary
-}
-
-// moduleRoot walks up from this source file to the directory with go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("runtime.Caller: no source file")
-	}
-	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if dir == filepath.Dir(dir) {
-			t.Fatalf("no go.mod above %s", file)
-		}
-	}
-}
-
-// freePort asks the kernel for a free port; the broker binds it again on
-// every restart (listeners set SO_REUSEADDR, so a restart can rebind).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // start runs the broker and waits until it accepts connections.
@@ -127,21 +87,8 @@ func (b *brokerProcess) start() {
 
 func (b *brokerProcess) waitListening() {
 	b.t.Helper()
-	deadline := time.Now().Add(listenTimeout)
-	for {
-		conn, err := net.DialTimeout("tcp", b.address, time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case <-b.exited:
-			b.t.Fatalf("broker exited before listening on %s (start %d):\n%s", b.address, b.starts, b.logTail())
-		case <-time.After(20 * time.Millisecond): // poll the port again
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("broker not listening on %s after %s (start %d):\n%s", b.address, listenTimeout, b.starts, b.logTail())
-		}
+	if err := testbin.WaitListening(b.address, b.exited, listenTimeout); err != nil {
+		b.t.Fatalf("broker %v (start %d):\n%s", err, b.starts, b.logTail())
 	}
 }
 
