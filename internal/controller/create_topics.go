@@ -44,12 +44,30 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 // (perhaps created concurrently) is success. Other failures return the
 // kerr error with Kafka's message.
 func (c *Controller) AutoCreateTopic(ctx context.Context, name string) error {
+	return c.createOne(ctx, name, -1, -1, nil)
+}
+
+// CreateInternalTopic creates an internal topic such as __consumer_offsets
+// with its own layout and configs (offsets.topic.num.partitions,
+// cleanup.policy=compact, ...), as Kafka's AutoTopicCreationManager does
+// on first use. A topic that already exists is success.
+func (c *Controller) CreateInternalTopic(ctx context.Context, name string, partitions int32, replicationFactor int16, configs map[string]string) error {
+	return c.createOne(ctx, name, partitions, replicationFactor, configs)
+}
+
+// createOne creates a single topic, treating TOPIC_ALREADY_EXISTS as success.
+func (c *Controller) createOne(ctx context.Context, name string, partitions int32, replicationFactor int16, configs map[string]string) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Version = req.MaxVersion()
 	topic := kmsg.NewCreateTopicsRequestTopic()
 	topic.Topic = name
-	topic.NumPartitions = -1
-	topic.ReplicationFactor = -1
+	topic.NumPartitions = partitions
+	topic.ReplicationFactor = replicationFactor
+	for _, key := range slices.Sorted(maps.Keys(configs)) {
+		cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+		cfg.Name, cfg.Value = key, kmsg.StringPtr(configs[key])
+		topic.Configs = append(topic.Configs, cfg)
+	}
 	req.Topics = append(req.Topics, topic)
 	resp := c.CreateTopics(ctx, req)
 	result := resp.Topics[0]
@@ -57,7 +75,7 @@ func (c *Controller) AutoCreateTopic(ctx context.Context, name string) error {
 		return nil
 	}
 	failure := &apiError{code: kerr.TypedErrorForCode(result.ErrorCode), message: result.ErrorMessage}
-	return fmt.Errorf("auto-create topic %q: %w", name, failure.err())
+	return fmt.Errorf("create topic %q: %w", name, failure.err())
 }
 
 // planCreateTopics is the pure core of CreateTopics: the records to commit

@@ -171,6 +171,10 @@ func (m *Manager) Checkpoint() {
 	}
 }
 
+// DiskSpace reports the total and usable bytes of the log directory's file
+// system, -1 when unknown.
+func (m *Manager) DiskSpace() (total, usable int64) { return vfs.DiskSpace(m.cfg.FS, m.cfg.LogDir) }
+
 // Close flushes and closes every log and, if all closed cleanly, leaves the
 // clean-shutdown marker so the next start skips recovery.
 func (m *Manager) Close() error {

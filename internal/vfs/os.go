@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"syscall"
 )
 
 // OS is the real filesystem; the zero value is ready to use (vfs.OS{}).
@@ -78,4 +79,13 @@ func (OS) SyncDir(dir string) error {
 		return fmt.Errorf("fsync directory %s: %w", dir, syncErr)
 	}
 	return closeErr
+}
+
+// DiskSpace implements SpaceReporter with statfs.
+func (OS) DiskSpace(dir string) (total, usable int64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, err
+	}
+	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize, nil
 }

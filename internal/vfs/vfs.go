@@ -88,3 +88,24 @@ func MkdirAllDurable(fsys FS, dir string) error {
 	}
 	return nil
 }
+
+// SpaceReporter is implemented by file systems that know their capacity.
+type SpaceReporter interface {
+	// DiskSpace reports the total and usable bytes of the file system
+	// holding dir.
+	DiskSpace(dir string) (total, usable int64, err error)
+}
+
+// DiskSpace reports the total and usable bytes under dir, or -1, -1 when
+// the file system cannot tell (Kafka's UNKNOWN_VOLUME_BYTES).
+func DiskSpace(fsys FS, dir string) (total, usable int64) {
+	sr, ok := fsys.(SpaceReporter)
+	if !ok {
+		return -1, -1
+	}
+	total, usable, err := sr.DiskSpace(dir)
+	if err != nil {
+		return -1, -1
+	}
+	return total, usable
+}

@@ -1,0 +1,337 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/replica"
+)
+
+// ErrNotCoordinator means the shard's partition is not loaded on this
+// broker (NOT_COORDINATOR: the client looks up the coordinator again).
+var ErrNotCoordinator = errors.New("not the coordinator for this shard")
+
+// ErrLoading means the shard is still replaying its partition
+// (COORDINATOR_LOAD_IN_PROGRESS: the client retries).
+var ErrLoading = errors.New("coordinator shard is loading")
+
+// Shard is what the runtime needs of a coordinator's shard.
+type Shard interface {
+	// Replay applies one record of the shard's partition.
+	Replay(r Record) error
+	// Loaded runs once after the partition was replayed, before any
+	// operation, to restart timers that replay cannot.
+	Loaded(fx *Effects)
+}
+
+// Config is a Runtime's configuration.
+type Config[S Shard] struct {
+	// NewShard builds an empty shard for a partition of the internal topic.
+	NewShard func(partition int32, timers Timers) S
+	// QueueSize bounds each shard's pending operations (default 1024).
+	QueueSize int
+	// Logger and Now are injected for tests.
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Runtime runs the shards this broker coordinates.
+type Runtime[S Shard] struct {
+	cfg Config[S]
+	log *slog.Logger
+
+	mu     sync.Mutex // guards loops
+	loops  map[int32]*loop[S]
+	closed bool
+	wg     sync.WaitGroup // every loop goroutine
+}
+
+// NewRuntime returns a runtime with no shards loaded.
+func NewRuntime[S Shard](cfg Config[S]) *Runtime[S] {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 1024
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Runtime[S]{cfg: cfg, log: cfg.Logger, loops: map[int32]*loop[S]{}}
+}
+
+// Load starts serving the shard of a partition this broker now leads: its
+// loop replays the partition, then runs operations. Loading a partition
+// that is already loaded does nothing.
+func (r *Runtime[S]) Load(p *replica.Partition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.loops[p.Partition] != nil {
+		return
+	}
+	l := newLoop(r, p)
+	r.loops[p.Partition] = l
+	r.wg.Go(l.run)
+}
+
+// Unload stops serving a partition (leadership moved, topic deleted); its
+// pending operations fail with ErrNotCoordinator.
+func (r *Runtime[S]) Unload(partition int32) {
+	r.mu.Lock()
+	l := r.loops[partition]
+	delete(r.loops, partition)
+	r.mu.Unlock()
+	if l != nil {
+		l.stop()
+	}
+}
+
+// Do runs op on the partition's shard. It returns once op is queued: op's
+// responses arrive through the callbacks it was built with. The returned
+// channel closes if the shard stops before op could answer (the caller
+// then answers NOT_COORDINATOR). The error is ErrNotCoordinator or
+// ErrLoading when op cannot run here.
+func (r *Runtime[S]) Do(partition int32, op Op[S]) (stopped <-chan struct{}, err error) {
+	r.mu.Lock()
+	l := r.loops[partition]
+	r.mu.Unlock()
+	if l == nil {
+		return nil, ErrNotCoordinator
+	}
+	return l.done, l.submit(op)
+}
+
+// Close stops every loop and waits for them.
+func (r *Runtime[S]) Close() {
+	r.mu.Lock()
+	r.closed = true
+	loops := r.loops
+	r.loops = map[int32]*loop[S]{}
+	r.mu.Unlock()
+	for _, l := range loops {
+		l.stop()
+	}
+	r.wg.Wait()
+}
+
+// loop owns one shard: its goroutine replays the partition, then runs
+// queued operations and timer callbacks one at a time.
+type loop[S Shard] struct {
+	rt        *Runtime[S]
+	partition *replica.Partition
+	shard     S
+	ops       chan Op[S]
+	done      chan struct{}
+	stopOnce  sync.Once
+
+	mu     sync.Mutex // guards loaded and timers
+	loaded bool
+	timers map[string]*time.Timer
+	batch  []byte // reused record-batch buffer; loop goroutine only
+}
+
+func newLoop[S Shard](rt *Runtime[S], p *replica.Partition) *loop[S] {
+	l := &loop[S]{rt: rt, partition: p, ops: make(chan Op[S], rt.cfg.QueueSize), done: make(chan struct{}), timers: map[string]*time.Timer{}}
+	l.shard = rt.cfg.NewShard(p.Partition, l)
+	return l
+}
+
+func (l *loop[S]) submit(op Op[S]) error {
+	select {
+	case <-l.done:
+		return ErrNotCoordinator
+	default:
+	}
+	l.mu.Lock()
+	loaded := l.loaded
+	l.mu.Unlock()
+	if !loaded {
+		return ErrLoading
+	}
+	select {
+	case l.ops <- op:
+		return nil
+	case <-l.done:
+		return ErrNotCoordinator
+	}
+}
+
+func (l *loop[S]) stop() {
+	l.stopOnce.Do(func() {
+		close(l.done)
+		l.mu.Lock()
+		for _, t := range l.timers {
+			t.Stop()
+		}
+		l.timers = nil
+		l.mu.Unlock()
+	})
+}
+
+func (l *loop[S]) run() {
+	log := l.rt.log.With("partition", l.partition.Partition)
+	start := time.Now()
+	records, err := l.replayPartition()
+	if err != nil {
+		log.Error("coordinator shard failed to load; it will not serve", "err", err)
+		l.stop()
+		return
+	}
+	fx := &Effects{Now: l.rt.cfg.Now()}
+	l.shard.Loaded(fx)
+	l.finish(fx)
+	l.mu.Lock()
+	l.loaded = true
+	l.mu.Unlock()
+	log.Info("coordinator shard loaded", "records", records, "took", time.Since(start))
+	for {
+		select {
+		case <-l.done:
+			l.drain()
+			return
+		case op := <-l.ops:
+			fx := &Effects{Now: l.rt.cfg.Now()}
+			op(l.shard, fx)
+			l.finish(fx)
+		}
+	}
+}
+
+// drain drops the operations still queued when the loop stops: nothing of
+// theirs was written, and their callers see the stopped channel Do gave
+// them close and answer NOT_COORDINATOR.
+func (l *loop[S]) drain() {
+	for {
+		select {
+		case <-l.ops:
+		default:
+			return
+		}
+	}
+}
+
+// finish makes an operation's records durable, replays them into the
+// shard, then runs its completions (with the write error, if any).
+func (l *loop[S]) finish(fx *Effects) {
+	err := l.write(fx.records)
+	if err == nil {
+		for _, r := range fx.records {
+			if rerr := l.shard.Replay(r); rerr != nil {
+				err = fmt.Errorf("replay own record: %w", rerr)
+				l.rt.log.Error("coordinator replay of its own record failed", "partition", l.partition.Partition, "err", rerr)
+				break
+			}
+		}
+	}
+	fx.Complete(err)
+}
+
+// write appends records as one batch to the shard's partition and waits
+// until they are durable.
+func (l *loop[S]) write(records []Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	specs := make([]record.RecordSpec, len(records))
+	now := l.rt.cfg.Now().UnixMilli()
+	for i, r := range records {
+		specs[i] = record.RecordSpec{Timestamp: now, Key: r.Key, Value: r.Value}
+	}
+	batch, err := record.AppendBatch(l.batch[:0], record.NewBatchSpec(), specs)
+	if err != nil {
+		return fmt.Errorf("encode coordinator records: %w", err)
+	}
+	l.batch = batch
+	res, err := l.partition.Append(batch)
+	if err != nil {
+		return err
+	}
+	return l.partition.Commit(res.LastOffset)
+}
+
+// replayPartition reads the partition from its start to its high
+// watermark and replays every record into the shard.
+func (l *loop[S]) replayPartition() (int, error) {
+	log := l.partition.Log()
+	offset := log.LogStartOffset()
+	end := l.partition.HighWatermark()
+	var it record.Iterator
+	count := 0
+	for offset < end {
+		data, err := log.Read(offset, 1<<20, end, true)
+		if err != nil {
+			return count, fmt.Errorf("read %s-%d at %d: %w", l.partition.Topic, l.partition.Partition, offset, err)
+		}
+		if len(data) == 0 {
+			break
+		}
+		for len(data) > 0 {
+			h, err := record.ParseHeader(data)
+			if err != nil {
+				return count, fmt.Errorf("parse batch at %d: %w", offset, err)
+			}
+			batch := data[:h.Size()]
+			data = data[h.Size():]
+			offset = h.LastOffset() + 1
+			if h.IsControl() {
+				continue
+			}
+			if err := it.Reset(batch); err != nil {
+				return count, fmt.Errorf("batch at %d: %w", h.BaseOffset, err)
+			}
+			for rec, ok := it.Next(); ok; rec, ok = it.Next() {
+				if err := l.shard.Replay(Record{Key: rec.Key, Value: rec.Value}); err != nil {
+					return count, fmt.Errorf("replay offset %d: %w", rec.Offset, err)
+				}
+				count++
+			}
+			if err := it.Err(); err != nil {
+				return count, fmt.Errorf("batch at %d: %w", h.BaseOffset, err)
+			}
+		}
+	}
+	return count, nil
+}
+
+// Schedule implements Timers: op runs on this loop after delay.
+func (l *loop[S]) Schedule(key string, delay time.Duration, op func(fx *Effects)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timers == nil {
+		return
+	}
+	if t := l.timers[key]; t != nil {
+		t.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(delay, func() {
+		l.mu.Lock()
+		current := l.timers[key] == t
+		if current {
+			delete(l.timers, key)
+		}
+		l.mu.Unlock()
+		if !current {
+			return
+		}
+		select {
+		case l.ops <- func(_ S, fx *Effects) { op(fx) }:
+		case <-l.done:
+		}
+	})
+	l.timers[key] = t
+}
+
+// Cancel implements Timers.
+func (l *loop[S]) Cancel(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.timers[key]; t != nil {
+		t.Stop()
+		delete(l.timers, key)
+	}
+}
