@@ -1,0 +1,103 @@
+package replica
+
+import (
+	"testing"
+
+	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/storage"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+func openPartition(t *testing.T, cfg storage.Config) *Partition {
+	t.Helper()
+	m, err := NewManager(ManagerConfig{FS: vfs.NewMem(), LogDir: "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	p, err := m.Ensure("t", [16]byte{1}, 0, 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func batch(t *testing.T, records int) []byte {
+	t.Helper()
+	specs := make([]record.RecordSpec, records)
+	for i := range specs {
+		specs[i] = record.RecordSpec{Timestamp: 1, Value: []byte("v")}
+	}
+	b, err := record.AppendBatch(nil, record.NewBatchSpec(), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// By default the high watermark moves only when appended data is fsynced,
+// so consumers never see what a power cut could take back.
+func TestHighWatermarkFollowsFsyncByDefault(t *testing.T) {
+	p := openPartition(t, storage.DefaultConfig())
+	wake := make(chan struct{}, 1)
+	defer p.Watch(wake)()
+	res, err := p.Append(batch(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d before commit, want 0", hw)
+	}
+	select {
+	case <-wake:
+		t.Fatal("watcher woken before the data was durable")
+	default:
+	}
+	if err := p.Commit(res.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d after commit, want 3", hw)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("watcher not woken when the high watermark moved")
+	}
+}
+
+// With write caching (flush.messages > 1) records are visible and
+// acknowledged at once, as in Kafka.
+func TestHighWatermarkFollowsAppendWithWriteCaching(t *testing.T) {
+	cfg := storage.DefaultConfig()
+	cfg.FlushMessages = 10000
+	p := openPartition(t, cfg)
+	if _, err := p.Append(batch(t, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 2 {
+		t.Fatalf("high watermark %d with write caching, want 2", hw)
+	}
+	if got := p.Log().FlushedOffset(); got != 0 {
+		t.Fatalf("flushed offset %d: write caching must not fsync per append", got)
+	}
+}
+
+// An unwatched channel gets no more wake-ups.
+func TestUnwatchStopsWakeups(t *testing.T) {
+	p := openPartition(t, storage.DefaultConfig())
+	wake := make(chan struct{}, 1)
+	p.Watch(wake)()
+	res, err := p.Append(batch(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(res.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+		t.Fatal("woken after unwatch")
+	default:
+	}
+}
