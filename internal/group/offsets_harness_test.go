@@ -59,10 +59,18 @@ func newOffsetsHarness(t testing.TB) *offsetsHarness {
 	return newOffsetsHarnessWith(t, offsetsTestConfig())
 }
 
-func newOffsetsHarnessWith(t testing.TB, cfg Config) *offsetsHarness {
+// newOffsetsHarnessWith loads a shard from preload (the partition's
+// existing records), then runs Loaded.
+func newOffsetsHarnessWith(t testing.TB, cfg Config, preload ...coord.Record) *offsetsHarness {
 	t.Helper()
 	clock := &offsetsClock{now: offsetsEpoch, timers: map[string]offsetsTimer{}}
 	h := &offsetsHarness{t: t, clock: clock, shard: NewShard(cfg, clock)}
+	for _, r := range preload {
+		if err := h.shard.Replay(r); err != nil {
+			t.Fatalf("preload: %v", err)
+		}
+	}
+	h.written = append(h.written, preload...)
 	h.run(h.shard.Loaded)
 	return h
 }
@@ -174,33 +182,35 @@ func (h *offsetsHarness) committedAt(group, topic string, partition int32) int64
 	return h.fetchOne(group, topic, partition).Offset
 }
 
-// joinStableGroup makes group an active classic group through the record
-// the classic side writes after a rebalance: generation, one member
-// subscribed (consumer protocol) to topics.
-func (h *offsetsHarness) joinStableGroup(group, member string, generation int32, topics ...string) {
-	h.t.Helper()
+// groupRecord is the GroupMetadata record the classic side writes for a
+// group: generation, protocol type "consumer", and members (each
+// subscribed to topics); no members makes it Empty. stateTimestamp is the
+// group's currentStateTimestamp. Harnesses replay such records before
+// Loaded, as a reloaded coordinator does; sessions never time out within a
+// test (the largest session timeout).
+func groupRecord(group string, generation int32, stateTimestamp int64, members []string, topics ...string) coord.Record {
 	subscription := kmsg.NewConsumerMemberMetadata()
-	subscription.Version = 0
 	subscription.Topics = topics
 	value := kmsg.NewGroupMetadataValue()
 	value.Version = 3
 	value.ProtocolType = "consumer"
 	value.Generation = generation
-	protocol, leader := "range", member
-	value.Protocol, value.Leader = &protocol, &leader
-	value.CurrentStateTimestamp = h.clock.now.UnixMilli()
-	m := kmsg.NewGroupMetadataValueMember()
-	m.MemberID = member
-	m.ClientID, m.ClientHost = "client", "/127.0.0.1"
-	m.RebalanceTimeoutMillis, m.SessionTimeoutMillis = 60000, 45000
-	m.Subscription = subscription.AppendTo(nil)
-	m.Assignment = []byte{}
-	value.Members = []kmsg.GroupMetadataValueMember{m}
-	key := kmsg.GroupMetadataKey{Version: 2, Group: group}
-	record := coord.Record{Key: key.AppendTo(nil), Value: value.AppendTo(nil)}
-	if err := h.shard.Replay(record); err != nil {
-		h.t.Fatalf("replay group metadata: %v", err)
+	value.CurrentStateTimestamp = stateTimestamp
+	if len(members) > 0 {
+		protocol, leader := "range", members[0]
+		value.Protocol, value.Leader = &protocol, &leader
 	}
+	for _, id := range members {
+		m := kmsg.NewGroupMetadataValueMember()
+		m.MemberID = id
+		m.ClientID, m.ClientHost = "client", "/127.0.0.1"
+		m.RebalanceTimeoutMillis, m.SessionTimeoutMillis = 60_000, math.MaxInt32
+		m.Subscription = subscription.AppendTo(nil)
+		m.Assignment = []byte{}
+		value.Members = append(value.Members, m)
+	}
+	key := kmsg.GroupMetadataKey{Version: 2, Group: group}
+	return coord.Record{Key: key.AppendTo(nil), Value: value.AppendTo(nil)}
 }
 
 // offsetPart is one partition of a test OffsetCommit.

@@ -236,8 +236,7 @@ func TestCommitToUnknownGroup(t *testing.T) {
 }
 
 func TestCommitValidatedByGroup(t *testing.T) {
-	h := newOffsetsHarness(t)
-	h.joinStableGroup("g", "m1", 4, "t")
+	h := newOffsetsHarnessWith(t, offsetsTestConfig(), groupRecord("g", 4, offsetsEpoch.UnixMilli(), []string{"m1"}, "t"))
 	cases := []struct {
 		name       string
 		member     string
@@ -353,8 +352,7 @@ func TestDeleteOffsetsGroupErrors(t *testing.T) {
 }
 
 func TestDeleteOffsetsOfSubscribedTopicRefused(t *testing.T) {
-	h := newOffsetsHarness(t)
-	h.joinStableGroup("g", "m1", 1, "subscribed")
+	h := newOffsetsHarnessWith(t, offsetsTestConfig(), groupRecord("g", 1, offsetsEpoch.UnixMilli(), []string{"m1"}, "subscribed"))
 	commit := offsetCommitReq(8, "g",
 		offsetPart{topic: "subscribed", offset: 10, epoch: -1},
 		offsetPart{topic: "other", offset: 20, epoch: -1},
