@@ -36,14 +36,41 @@ func TestOffsetsExpireAfterRetention(t *testing.T) {
 	}
 }
 
-func TestActiveGroupOffsetsDoNotExpire(t *testing.T) {
+func TestStableGroupKeepsOffsetsOfSubscribedTopics(t *testing.T) {
+	// KIP-496: a Stable consumer group's offsets of topics it no longer
+	// subscribes to expire by commit time; those of subscribed topics never.
 	h := newOffsetsHarnessWith(t, offsetsTestConfig(), groupRecord("g", 1, offsetsEpoch.UnixMilli(), []string{"m1"}, "t"))
 	commit := offsetCommitReq(8, "g", offsetPart{topic: "t", offset: 1, epoch: -1}, offsetPart{topic: "u", offset: 2, epoch: -1})
 	commit.Generation, commit.MemberID = 1, "m1"
 	h.commit(commit)
+	retention := h.shard.cfg.OffsetsRetention
+	h.advance(retention - h.shard.cfg.OffsetsRetentionCheckInterval)
+	if h.committedAt("g", "u", 0) != 2 {
+		t.Fatal("unsubscribed topic's offset expired before retention")
+	}
+	h.advance(h.shard.cfg.OffsetsRetentionCheckInterval)
+	if h.committedAt("g", "u", 0) != -1 {
+		t.Fatal("unsubscribed topic's offset kept past retention")
+	}
+	h.advance(2 * retention)
+	if h.committedAt("g", "t", 0) != 1 {
+		t.Fatal("subscribed topic's offset expired")
+	}
+	if state, _ := h.shard.groupState("g"); state != "Stable" {
+		t.Fatalf("group state %q, want Stable (sessions outlast the test)", state)
+	}
+}
+
+func TestActiveNonConsumerGroupKeepsAllOffsets(t *testing.T) {
+	// ClassicGroup.offsetExpirationCondition has no condition for an
+	// active group of another protocol type: nothing of it expires.
+	h := newOffsetsHarnessWith(t, offsetsTestConfig(), groupRecordOfType("connect", "g", 1, offsetsEpoch.UnixMilli(), []string{"m1"}))
+	commit := offsetCommitReq(8, "g", offsetPart{topic: "t", offset: 1, epoch: -1})
+	commit.Generation, commit.MemberID = 1, "m1"
+	h.commit(commit)
 	h.advance(2 * h.shard.cfg.OffsetsRetention)
-	if h.committedAt("g", "t", 0) != 1 || h.committedAt("g", "u", 0) != 2 {
-		t.Fatal("offsets of a group with members expired")
+	if h.committedAt("g", "t", 0) != 1 {
+		t.Fatal("offset of an active connect group expired")
 	}
 }
 
@@ -102,19 +129,10 @@ func TestExpiryDisabledWithoutInterval(t *testing.T) {
 	}
 }
 
-// classicHooksWired is false while offsets_hooks.go holds provisional
-// bodies; the tests that need the classic side's answers skip until then.
-// TODO(classic): set to true when offsetExpiration, groupIDs and
-// maybeDeleteGroup answer from the classic groups.
-const classicHooksWired = false
-
 func TestEmptyGroupOffsetsExpireFromWhenGroupBecameEmpty(t *testing.T) {
 	// ClassicGroup.offsetExpirationCondition: an Empty group with a
 	// protocol type counts retention from its currentStateTimestamp, not
 	// from each commit.
-	if !classicHooksWired {
-		t.Skip("TODO(classic): offsetExpiration cannot see currentStateTimestamp yet")
-	}
 	day := 24 * time.Hour
 	committed := committedOffset{offset: 3, leaderEpoch: -1, commitTime: offsetsEpoch.Add(-6 * day).UnixMilli(), expireTime: noTimestamp}
 	h := newOffsetsHarnessWith(t, offsetsTestConfig(),
@@ -138,9 +156,6 @@ func TestExpiryDeletesEmptyGroupsWithoutOffsets(t *testing.T) {
 	// GroupCoordinatorShard.cleanupGroupMetadata: a group with no offsets
 	// left (or none at all) is deleted if Empty, in the same cycle that
 	// tombstones its last offsets.
-	if !classicHooksWired {
-		t.Skip("TODO(classic): groupIDs and maybeDeleteGroup are provisional")
-	}
 	h := newOffsetsHarnessWith(t, offsetsTestConfig(), groupRecord("idle", 2, offsetsEpoch.UnixMilli(), nil))
 	h.commit(offsetCommitReq(8, "simple", offsetPart{topic: "t", offset: 1, epoch: -1}))
 	h.advance(h.shard.cfg.OffsetsRetentionCheckInterval)

@@ -189,11 +189,18 @@ func (h *offsetsHarness) committedAt(group, topic string, partition int32) int64
 // Loaded, as a reloaded coordinator does; sessions never time out within a
 // test (the largest session timeout).
 func groupRecord(group string, generation int32, stateTimestamp int64, members []string, topics ...string) coord.Record {
+	return groupRecordOfType("consumer", group, generation, stateTimestamp, members, topics...)
+}
+
+// groupRecordOfType is groupRecord for another protocol type (Kafka
+// Connect's "connect", say), whose subscriptions the coordinator cannot
+// read.
+func groupRecordOfType(protocolType, group string, generation int32, stateTimestamp int64, members []string, topics ...string) coord.Record {
 	subscription := kmsg.NewConsumerMemberMetadata()
 	subscription.Topics = topics
 	value := kmsg.NewGroupMetadataValue()
 	value.Version = 3
-	value.ProtocolType = "consumer"
+	value.ProtocolType = protocolType
 	value.Generation = generation
 	value.CurrentStateTimestamp = stateTimestamp
 	if len(members) > 0 {

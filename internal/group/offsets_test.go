@@ -351,6 +351,19 @@ func TestDeleteOffsetsGroupErrors(t *testing.T) {
 	}
 }
 
+func TestDeleteOffsetsOfActiveNonConsumerGroupRefused(t *testing.T) {
+	// ClassicGroup.validateOffsetDelete: NON_EMPTY_GROUP for an active
+	// group whose subscriptions cannot be known.
+	h := newOffsetsHarnessWith(t, offsetsTestConfig(), groupRecordOfType("connect", "g", 1, offsetsEpoch.UnixMilli(), []string{"m1"}))
+	commit := offsetCommitReq(8, "g", offsetPart{topic: "t", offset: 1, epoch: -1})
+	commit.Generation, commit.MemberID = 1, "m1"
+	h.commit(commit)
+	resp, records := h.deleteOffsets(offsetDeleteReq("g", map[string][]int32{"t": {0}}))
+	if resp.ErrorCode != kerr.NonEmptyGroup.Code || len(resp.Topics) != 0 || len(records) != 0 {
+		t.Fatalf("response %+v with %d records, want NON_EMPTY_GROUP alone", resp, len(records))
+	}
+}
+
 func TestDeleteOffsetsOfSubscribedTopicRefused(t *testing.T) {
 	h := newOffsetsHarnessWith(t, offsetsTestConfig(), groupRecord("g", 1, offsetsEpoch.UnixMilli(), []string{"m1"}, "subscribed"))
 	commit := offsetCommitReq(8, "g",
@@ -417,5 +430,22 @@ func TestDeleteGroupOffsets(t *testing.T) {
 	}
 	if ids := h.shard.GroupIDsWithOffsets(); !reflect.DeepEqual(ids, []string{"keep"}) {
 		t.Fatalf("GroupIDsWithOffsets = %v, want [keep]", ids)
+	}
+}
+
+func TestDeleteGroupTombstonesItsOffsets(t *testing.T) {
+	// DeleteGroups: the group's offset tombstones go with its own.
+	h := newOffsetsHarness(t)
+	h.commit(offsetCommitReq(8, "g", offsetPart{topic: "t", offset: 1, epoch: -1}, offsetPart{topic: "t", partition: 1, offset: 2, epoch: -1}))
+	code := int16(-2)
+	records := h.run(func(fx *coord.Effects) { h.shard.DeleteGroup(fx, "g", func(c int16) { code = c }) })
+	if code != 0 || len(records) != 3 || records[0].Value != nil || records[1].Value != nil {
+		t.Fatalf("DeleteGroup code %d, records %+v: want two offset tombstones and the group's", code, records)
+	}
+	if h.shard.hasOffsets("g") || h.committedAt("g", "t", 1) != -1 {
+		t.Fatal("offsets survived DeleteGroups")
+	}
+	if _, exists := h.shard.groupState("g"); exists {
+		t.Fatal("group survived DeleteGroups")
 	}
 }
