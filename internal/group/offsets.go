@@ -395,6 +395,26 @@ func (s *Shard) deleteGroupOffsets(fx *coord.Effects, groupID string) {
 	}
 }
 
+// OnPartitionsDeleted appends tombstones for every group's offsets of
+// partitions that no longer exist (deleted topics), sorted by group, topic
+// and partition: Kafka's GroupCoordinatorService.onPartitionsDeleted, run
+// on every shard when the metadata log deletes a topic. deleted maps a
+// topic name to its deleted partitions.
+func (s *Shard) OnPartitionsDeleted(fx *coord.Effects, deleted map[string][]int32) {
+	for _, groupID := range sortedKeys(s.offsets.groups) {
+		byTopic := s.offsets.groups[groupID]
+		for _, topic := range sortedKeys(deleted) {
+			partitions := slices.Clone(deleted[topic])
+			slices.Sort(partitions)
+			for _, partition := range slices.Compact(partitions) {
+				if _, ok := byTopic[topic][partition]; ok {
+					fx.Append(offsetTombstone(groupID, topic, partition))
+				}
+			}
+		}
+	}
+}
+
 // writeFailure maps the error of a failed coordinator write to what Kafka
 // answers for it (CoordinatorOperationExceptionHelper.handleOperationException):
 // clients retry on another or the same coordinator instead of failing. An

@@ -449,3 +449,31 @@ func TestDeleteGroupTombstonesItsOffsets(t *testing.T) {
 		t.Fatal("group survived DeleteGroups")
 	}
 }
+
+func TestOnPartitionsDeleted(t *testing.T) {
+	h := newOffsetsHarness(t)
+	for _, group := range []string{"b", "a"} {
+		h.commit(offsetCommitReq(8, group,
+			offsetPart{topic: "gone", partition: 0, offset: 1, epoch: -1},
+			offsetPart{topic: "gone", partition: 1, offset: 1, epoch: -1},
+			offsetPart{topic: "kept", partition: 0, offset: 1, epoch: -1},
+		))
+	}
+	records := h.run(func(fx *coord.Effects) {
+		h.shard.OnPartitionsDeleted(fx, map[string][]int32{"gone": {1, 0, 1, 9}, "never": {0}})
+	})
+	var got []string
+	for _, r := range records {
+		key := kmsg.NewOffsetCommitKey()
+		if err := key.ReadFrom(r.Key); err != nil || r.Value != nil {
+			t.Fatalf("not an offset tombstone: %x", r.Key)
+		}
+		got = append(got, key.Group+":"+offsetsPartitionName(key.Topic, key.Partition))
+	}
+	if want := []string{"a:gone/0", "a:gone/1", "b:gone/0", "b:gone/1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("tombstones = %v, want %v", got, want)
+	}
+	if h.committedAt("a", "kept", 0) != 1 || h.committedAt("b", "gone", 1) != -1 {
+		t.Fatal("wrong offsets deleted")
+	}
+}
