@@ -14,16 +14,25 @@ import (
 
 const (
 	checkpointName    = "log-offsets.checkpoint"
-	checkpointVersion = 1
-	checkpointSize    = 24
+	checkpointVersion = 2
+	checkpointSize    = 32
+	// checkpointV1Size is the version 1 layout (no cleaner checkpoint),
+	// still read so that logs written before compaction existed open.
+	checkpointV1Size = 24
 )
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
-// checkpoint is the persisted pair of offsets that bound recovery.
+// noCleanerCheckpoint marks a log the cleaner has never finished a pass on.
+const noCleanerCheckpoint = -1
+
+// checkpoint is the persisted state that bounds recovery and compaction.
 type checkpoint struct {
 	logStartOffset int64
 	recoveryPoint  int64
+	// firstDirtyOffset is the cleaner checkpoint: every offset below it
+	// was compacted by the last pass (noCleanerCheckpoint if none).
+	firstDirtyOffset int64
 }
 
 func (c checkpoint) encode() []byte {
@@ -32,25 +41,34 @@ func (c checkpoint) encode() []byte {
 	b = binary.BigEndian.AppendUint16(b, 0)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.logStartOffset))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.recoveryPoint))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.firstDirtyOffset))
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32c))
 }
 
 func decodeCheckpoint(name string, b []byte) (checkpoint, error) {
-	if len(b) != checkpointSize {
+	if len(b) != checkpointSize && len(b) != checkpointV1Size {
 		return checkpoint{}, corruption(name, 0, fmt.Sprintf("checkpoint is %d bytes, want %d", len(b), checkpointSize), nil)
 	}
-	if got, want := crc32.Checksum(b[:20], crc32c), binary.BigEndian.Uint32(b[20:]); got != want {
-		return checkpoint{}, corruption(name, 20, fmt.Sprintf("checkpoint crc %08x, computed %08x", want, got), nil)
+	body := len(b) - 4
+	if got, want := crc32.Checksum(b[:body], crc32c), binary.BigEndian.Uint32(b[body:]); got != want {
+		return checkpoint{}, corruption(name, int64(body), fmt.Sprintf("checkpoint crc %08x, computed %08x", want, got), nil)
 	}
-	if version := binary.BigEndian.Uint16(b); version != checkpointVersion {
-		return checkpoint{}, fmt.Errorf("checkpoint %s has version %d; this Sluice reads version %d", name, version, checkpointVersion)
+	version := binary.BigEndian.Uint16(b)
+	if version > checkpointVersion || version == 0 || (version == 1) != (len(b) == checkpointV1Size) {
+		return checkpoint{}, fmt.Errorf("checkpoint %s has version %d in %d bytes; this Sluice reads versions 1 (%d bytes) and %d (%d bytes)",
+			name, version, len(b), checkpointV1Size, checkpointVersion, checkpointSize)
 	}
 	c := checkpoint{
-		logStartOffset: int64(binary.BigEndian.Uint64(b[4:])),
-		recoveryPoint:  int64(binary.BigEndian.Uint64(b[12:])),
+		logStartOffset:   int64(binary.BigEndian.Uint64(b[4:])),
+		recoveryPoint:    int64(binary.BigEndian.Uint64(b[12:])),
+		firstDirtyOffset: noCleanerCheckpoint,
 	}
-	if c.logStartOffset < 0 || c.recoveryPoint < 0 {
-		return checkpoint{}, corruption(name, 4, fmt.Sprintf("checkpoint holds negative offsets %d, %d", c.logStartOffset, c.recoveryPoint), nil)
+	if version >= 2 {
+		c.firstDirtyOffset = int64(binary.BigEndian.Uint64(b[20:]))
+	}
+	if c.logStartOffset < 0 || c.recoveryPoint < 0 || c.firstDirtyOffset < noCleanerCheckpoint {
+		return checkpoint{}, corruption(name, 4, fmt.Sprintf("checkpoint holds negative offsets %d, %d, %d",
+			c.logStartOffset, c.recoveryPoint, c.firstDirtyOffset), nil)
 	}
 	return c, nil
 }

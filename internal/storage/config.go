@@ -18,6 +18,26 @@ type Config struct {
 	RetentionBytes     int64 // retention.bytes, -1 = unlimited
 	FlushMessages      int64 // flush.messages: 1 (Sluice default) = every ack is fsynced
 	FlushMs            int64 // flush.ms: 0 (Sluice default) = every ack is fsynced
+
+	// Compact and Delete are the two parts of cleanup.policy. Delete turns
+	// on retention.ms and retention.bytes; Compact turns on the log cleaner
+	// (Compact). Both may be set ("compact,delete"); neither keeps
+	// everything (only DeleteRecords and the log start offset remove data).
+	Compact bool
+	Delete  bool
+	// MinCleanableDirtyRatio is min.cleanable.dirty.ratio: a compaction
+	// pass runs when the dirty bytes exceed this share of the log.
+	MinCleanableDirtyRatio float64
+	// MinCompactionLagMs is min.compaction.lag.ms: a record stays
+	// uncompacted at least this long (by its segment's largest timestamp).
+	MinCompactionLagMs int64
+	// MaxCompactionLagMs is max.compaction.lag.ms: a dirty segment whose
+	// first batch is older than this is compacted whatever the dirty ratio.
+	MaxCompactionLagMs int64
+	// DeleteRetentionMs is delete.retention.ms: how long past the cleaned
+	// point compaction keeps tombstones, so a consumer reading from the
+	// start within that time still sees deletions.
+	DeleteRetentionMs int64
 }
 
 // DefaultConfig is Kafka's topic defaults, except for flushing: Sluice
@@ -31,6 +51,12 @@ func DefaultConfig() Config {
 		RetentionBytes:     -1,
 		FlushMessages:      1,
 		FlushMs:            0,
+
+		Delete:                 true,
+		MinCleanableDirtyRatio: 0.5,
+		MinCompactionLagMs:     0,
+		MaxCompactionLagMs:     math.MaxInt64,
+		DeleteRetentionMs:      24 * time.Hour.Milliseconds(),
 	}
 }
 
@@ -59,7 +85,28 @@ func (c Config) Validate() error {
 	if c.FlushMs < 0 {
 		errs = append(errs, fmt.Errorf("flush.ms %d below 0", c.FlushMs))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.validateCompaction()...)...)
+}
+
+// validateCompaction applies LogConfig's bounds for the cleaner settings.
+func (c Config) validateCompaction() []error {
+	var errs []error
+	if !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1) {
+		errs = append(errs, fmt.Errorf("min.cleanable.dirty.ratio %v outside [0, 1]", c.MinCleanableDirtyRatio))
+	}
+	if c.MinCompactionLagMs < 0 {
+		errs = append(errs, fmt.Errorf("min.compaction.lag.ms %d below 0", c.MinCompactionLagMs))
+	}
+	if c.MaxCompactionLagMs < 1 {
+		errs = append(errs, fmt.Errorf("max.compaction.lag.ms %d below 1", c.MaxCompactionLagMs))
+	}
+	if c.MinCompactionLagMs > c.MaxCompactionLagMs {
+		errs = append(errs, fmt.Errorf("min.compaction.lag.ms %d above max.compaction.lag.ms %d", c.MinCompactionLagMs, c.MaxCompactionLagMs))
+	}
+	if c.DeleteRetentionMs < 0 {
+		errs = append(errs, fmt.Errorf("delete.retention.ms %d below 0", c.DeleteRetentionMs))
+	}
+	return errs
 }
 
 // writeCaching reports whether the config asks for Kafka-style write
@@ -77,7 +124,14 @@ type Options struct {
 	// CleanShutdown skips the recovery scan: the caller found the log
 	// directory's clean-shutdown marker (TakeCleanShutdown).
 	CleanShutdown bool
+	// CleanerBufferBytes caps the memory of a compaction pass's key map
+	// (Kafka's log.cleaner.dedupe.buffer.size); 0 means
+	// DefaultCleanerBufferBytes. See the package doc, "Compaction".
+	CleanerBufferBytes int64
 }
+
+// DefaultCleanerBufferBytes is Kafka's log.cleaner.dedupe.buffer.size.
+const DefaultCleanerBufferBytes = 128 << 20
 
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
@@ -85,6 +139,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.CleanerBufferBytes <= 0 {
+		o.CleanerBufferBytes = DefaultCleanerBufferBytes
 	}
 	return o
 }

@@ -23,16 +23,28 @@ type AppendResult struct {
 // Log is one partition's log on disk. See the package doc for the locking
 // order and what each lock guards.
 type Log struct {
-	fsys   vfs.FS
-	dir    string
-	logger *slog.Logger
-	now    func() time.Time
+	fsys               vfs.FS
+	dir                string
+	logger             *slog.Logger
+	now                func() time.Time
+	cleanerBufferBytes int64
 
 	config      atomic.Pointer[Config]
 	flushed     atomic.Int64 // every offset below is fsynced: the recovery point
 	lastFlushMs atomic.Int64 // wall time of the last fsync, for flush.ms
 	failure     atomic.Pointer[error]
 	closed      atomic.Bool
+	// firstDirty is the cleaner checkpoint (noCleanerCheckpoint if none).
+	// Written under appendMu (a compaction's swap, truncation); read by
+	// the cleaner and the checkpoint writer.
+	firstDirty atomic.Int64
+	// uncleanable is set when compaction met corruption: like Kafka's
+	// uncleanable partitions, the log is not compacted again until reopened.
+	uncleanable atomic.Bool
+
+	// cleanMu serialises compaction passes (see compact.go); it is taken
+	// before appendMu and held across the whole pass.
+	cleanMu sync.Mutex
 
 	// appendMu serialises writers; the fields below it are its own.
 	appendMu      sync.Mutex
@@ -61,7 +73,9 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	opts = opts.withDefaults()
-	l := &Log{fsys: fsys, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now}
+	l := &Log{fsys: fsys, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now,
+		cleanerBufferBytes: opts.CleanerBufferBytes}
+	l.firstDirty.Store(noCleanerCheckpoint)
 	l.config.Store(&cfg)
 	if err := l.load(opts.CleanShutdown); err != nil {
 		l.releaseAll()
@@ -456,9 +470,10 @@ func (l *Log) Checkpoint() error {
 	return l.writeCheckpointLocked()
 }
 
-// writeCheckpointLocked persists {log start offset, recovery point}.
+// writeCheckpointLocked persists {log start offset, recovery point,
+// cleaner checkpoint}.
 func (l *Log) writeCheckpointLocked() error {
-	c := checkpoint{logStartOffset: l.logStartOffset, recoveryPoint: l.flushed.Load()}
+	c := checkpoint{logStartOffset: l.logStartOffset, recoveryPoint: l.flushed.Load(), firstDirtyOffset: l.firstDirty.Load()}
 	if c == l.checkpointed {
 		return nil
 	}

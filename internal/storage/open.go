@@ -22,9 +22,9 @@ func (l *Log) load(clean bool) error {
 	if err := l.ensureDir(); err != nil {
 		return err
 	}
-	names, err := l.fsys.ReadDir(l.dir)
+	names, err := l.listAfterSwaps()
 	if err != nil {
-		return fmt.Errorf("list: %w", err)
+		return err
 	}
 	l.removeStrays(names)
 	cp, found, err := readCheckpoint(l.fsys, l.dir)
@@ -33,6 +33,7 @@ func (l *Log) load(clean bool) error {
 	}
 	if found {
 		l.checkpointed = cp
+		l.firstDirty.Store(cp.firstDirtyOffset)
 	} else {
 		cp.recoveryPoint = 0 // no checkpoint: everything is suspect
 	}
@@ -113,7 +114,7 @@ func (l *Log) startAt(base int64) error {
 	}
 	l.logStartOffset, l.logEndOffset = base, base
 	l.flushed.Store(base)
-	l.checkpointed = checkpoint{logStartOffset: base, recoveryPoint: base}
+	l.checkpointed = checkpoint{logStartOffset: base, recoveryPoint: base, firstDirtyOffset: l.firstDirty.Load()}
 	return writeCheckpoint(l.fsys, l.dir, l.checkpointed)
 }
 
@@ -261,6 +262,11 @@ func (seg *segment) applyScan(res *scanResult) {
 
 // writeIndexFiles replaces a segment's index files with entries, durably.
 func writeIndexFiles(fsys vfs.FS, dir string, base int64, offsets []offsetEntry, times []timeEntry) error {
+	return writeIndexFilesNamed(fsys, segmentFileName(dir, base, indexSuffix), segmentFileName(dir, base, timeIndexSuffix), offsets, times)
+}
+
+// writeIndexFilesNamed writes index entries to the files named, durably.
+func writeIndexFilesNamed(fsys vfs.FS, offsetName, timeName string, offsets []offsetEntry, times []timeEntry) error {
 	var offsetBytes, timeBytes []byte
 	for _, e := range offsets {
 		offsetBytes = appendOffsetEntry(offsetBytes, e)
@@ -268,10 +274,10 @@ func writeIndexFiles(fsys vfs.FS, dir string, base int64, offsets []offsetEntry,
 	for _, e := range times {
 		timeBytes = appendTimeEntry(timeBytes, e)
 	}
-	if err := writeWholeFile(fsys, segmentFileName(dir, base, indexSuffix), offsetBytes); err != nil {
+	if err := writeWholeFile(fsys, offsetName, offsetBytes); err != nil {
 		return err
 	}
-	return writeWholeFile(fsys, segmentFileName(dir, base, timeIndexSuffix), timeBytes)
+	return writeWholeFile(fsys, timeName, timeBytes)
 }
 
 func writeWholeFile(fsys vfs.FS, name string, data []byte) error {

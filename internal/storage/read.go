@@ -136,14 +136,15 @@ func (l *Log) segmentAtLocked(offset int64) *segment {
 // offset, within budget bytes (or the first batch whole if minOneBatch),
 // stopping before a batch whose base offset reaches maxOffset. reachedEnd
 // reports that every batch up to the segment's end was taken, so the read
-// may continue in the next segment. A continuation (exact) must find a
-// batch starting at offset itself, or it reads nothing.
+// may continue in the next segment. A continuation (exact) reads nothing
+// if the batch found starts before offset; it may start after it, where
+// compaction removed the batches between.
 func readSegment(dst []byte, v *segmentView, offset, budget, maxOffset int64, minOneBatch, exact bool) (out []byte, reachedEnd bool, err error) {
 	dst, pos, first, err := findBatch(dst, v, offset)
 	if err != nil || pos >= v.size {
 		return dst, pos >= v.size, err
 	}
-	if first.BaseOffset >= maxOffset || (exact && first.BaseOffset != offset) {
+	if first.BaseOffset >= maxOffset || (exact && first.BaseOffset < offset) {
 		return dst, false, nil
 	}
 	length := min(v.size-pos, budget)

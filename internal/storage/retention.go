@@ -81,7 +81,9 @@ func (l *Log) countBelowStartLocked() int {
 
 // EnforceRetention deletes the oldest segments that retention.ms or
 // retention.bytes (or the log start offset) no longer keeps, as Kafka's
-// periodic retention check does. If that includes the active segment, a new
+// periodic retention check does. Time and size retention apply only when
+// cleanup.policy includes delete (Config.Delete); a compact-only log loses
+// only segments below its log start offset. If that includes the active segment, a new
 // empty one is rolled first, so the log start offset moves up to the log
 // end. It returns how many segments it deleted.
 func (l *Log) EnforceRetention(now time.Time) (deletedSegments int, err error) {
@@ -114,9 +116,10 @@ func (l *Log) EnforceRetentionBelow(now time.Time, upperBound int64) (deletedSeg
 }
 
 // countExpiredLocked returns how many leading segments retention deletes.
-// A segment goes when it is older than retention.ms (by its max timestamp,
-// or its last append when it has none), when the log would still exceed
-// retention.bytes without it, or when it lies below the log start offset.
+// With cleanup.policy delete, a segment goes when it is older than
+// retention.ms (by its max timestamp, or its last append when it has none)
+// or when the log would still exceed retention.bytes without it; with any
+// policy, when it lies below the log start offset.
 func (l *Log) countExpiredLocked(nowMs, upperBound int64) int {
 	cfg := l.config.Load()
 	excess := int64(-1)
@@ -133,8 +136,8 @@ func (l *Log) countExpiredLocked(nowMs, upperBound int64) int {
 		if seg.size == 0 || end > upperBound {
 			break
 		}
-		timed := cfg.RetentionMs >= 0 && nowMs-seg.largestTimestamp() > cfg.RetentionMs
-		sized := excess >= seg.size
+		timed := cfg.Delete && cfg.RetentionMs >= 0 && nowMs-seg.largestTimestamp() > cfg.RetentionMs
+		sized := cfg.Delete && excess >= seg.size
 		belowStart := n+1 < len(l.segments) && end <= l.logStartOffset
 		if !timed && !sized && !belowStart {
 			break
@@ -193,8 +196,11 @@ func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
 
 // Truncate drops every record at or after offset (a follower cutting a
 // divergent tail). A batch holding offset goes whole, so the log then ends
-// at that batch's base offset. An offset below the log start empties the
-// log and restarts it there, as Kafka's truncateFullyAndStartAt.
+// at that batch's base offset, or, where compaction removed the batches
+// just before offset, after the last batch left below it: the log end is
+// never past the data. An offset below the log start empties the log and
+// restarts it there, as Kafka's truncateFullyAndStartAt. The cleaner
+// checkpoint comes down with the log end.
 func (l *Log) Truncate(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -217,21 +223,26 @@ func (l *Log) Truncate(offset int64) error {
 
 // truncateToLocked cuts the log at offset (inside the log).
 func (l *Log) truncateToLocked(offset int64) error {
-	// Lower the recovery point first: a crash mid-cut then rescans.
-	l.flushed.Store(min(l.flushed.Load(), offset))
-	if err := l.writeCheckpointLocked(); err != nil {
-		return fmt.Errorf("truncate to %d: %w", offset, err)
-	}
 	keep := sortSearchSegments(l.segments, offset)
 	target := l.segments[keep-1]
 	if err := l.ensureIndexes(target); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
+	cut, err := l.planCut(target, offset)
+	if err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
+	// Lower the recovery point first: a crash mid-cut then rescans.
+	l.flushed.Store(min(l.flushed.Load(), cut.nextOffset))
+	l.firstDirty.Store(min(l.firstDirty.Load(), cut.nextOffset))
+	if err := l.writeCheckpointLocked(); err != nil {
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
 	removed := slices.Clone(l.segments[keep:])
-	if err := l.cutSegmentLocked(target, offset, removed); err != nil {
+	l.publishCutLocked(target, &cut, len(removed))
+	if err := l.applyCut(target, &cut); err != nil {
 		return l.fail(fmt.Errorf("truncate to %d: %w", offset, err))
 	}
-	l.flushed.Store(min(l.flushed.Load(), l.logEndOffset))
 	if err := l.deleteSegmentFiles(removed, "truncation"); err != nil {
 		return l.fail(fmt.Errorf("truncate to %d: %w", offset, err))
 	}
@@ -248,28 +259,26 @@ func sortSearchSegments(segments []*segment, offset int64) int {
 	return n
 }
 
-// cutSegmentLocked makes target the active segment ending before the batch
-// holding offset, unpublishing the segments after it.
-func (l *Log) cutSegmentLocked(target *segment, offset int64, removed []*segment) error {
+// planCut works out target's state once cut before the batch holding
+// offset (or the first batch after it), reading but changing nothing.
+func (l *Log) planCut(target *segment, offset int64) (cutState, error) {
 	l.mu.RLock()
 	v := segmentView{seg: target, size: target.size, nextOffset: target.nextOffset, offsets: target.offsets}
 	times := target.times
 	l.mu.RUnlock()
 	_, position, h, err := findBatch(nil, &v, offset)
 	if err != nil {
-		return err
+		return cutState{}, err
 	}
-	newNext := v.nextOffset
+	cut := cutState{size: position, nextOffset: v.nextOffset}
 	if position < v.size {
-		newNext = h.BaseOffset
+		cut.nextOffset = h.BaseOffset
 	}
-	cut := cutState{size: position, nextOffset: newNext}
 	cut.keepIndexes(target, v.offsets, times)
 	if err := cut.walkRest(target); err != nil {
-		return err
+		return cutState{}, err
 	}
-	l.publishCutLocked(target, &cut, len(removed))
-	return l.applyCut(target, &cut)
+	return cut, nil
 }
 
 // cutState is a segment's state after a truncation.
@@ -301,12 +310,15 @@ func (c *cutState) keepIndexes(s *segment, offsets []offsetEntry, times []timeEn
 }
 
 // walkRest reads the headers after the last kept index entry for the max
-// timestamp the kept time entries do not cover.
+// timestamp the kept time entries do not cover, and ends the segment after
+// the last kept batch (below the cut batch's base offset when compaction
+// left a gap before it).
 func (c *cutState) walkRest(s *segment) error {
 	var position int64
 	if n := len(c.offsets); n > 0 {
 		position = int64(c.offsets[n-1].position)
 	}
+	lastEnd := s.baseOffset
 	header := make([]byte, record.HeaderSize)
 	for position < c.size {
 		h, err := readHeaderAt(s.logFile, header, position, c.size)
@@ -316,7 +328,11 @@ func (c *cutState) walkRest(s *segment) error {
 		if h.MaxTimestamp > c.maxTimestamp {
 			c.maxTimestamp, c.offsetOfMaxTimestamp = h.MaxTimestamp, h.BaseOffset
 		}
+		lastEnd = h.LastOffset() + 1
 		position += int64(h.Size())
+	}
+	if c.size < s.size {
+		c.nextOffset = min(c.nextOffset, lastEnd)
 	}
 	return nil
 }
@@ -386,6 +402,7 @@ func (l *Log) truncateFullyLocked(newStart int64) error {
 	l.segments = []*segment{seg}
 	l.logStartOffset, l.logEndOffset = newStart, newStart
 	l.mu.Unlock()
+	l.firstDirty.Store(min(l.firstDirty.Load(), newStart))
 	for _, old := range removed {
 		if old.baseOffset == newStart {
 			old.release(l.logger) // its files are the new segment's now
