@@ -233,6 +233,13 @@ func storageConfig(tc config.Topic) storage.Config {
 		RetentionBytes:     tc.RetentionBytes,
 		FlushMessages:      tc.FlushMessages,
 		FlushMs:            tc.FlushMs,
+
+		Compact:                tc.Compact(),
+		Delete:                 tc.Delete(),
+		MinCleanableDirtyRatio: tc.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     tc.MinCompactionLagMs,
+		MaxCompactionLagMs:     tc.MaxCompactionLagMs,
+		DeleteRetentionMs:      tc.DeleteRetentionMs,
 	}
 }
 
@@ -270,6 +277,7 @@ func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 }
 
 // startBackground runs retention (every log.retention.check.interval.ms),
+// compaction (every log.cleaner.backoff.ms, if log.cleaner.enable),
 // recovery-point checkpoints (log.flush.offset.checkpoint.interval.ms) and
 // the write-cache flusher (flush.messages and flush.ms are checked every
 // 100 ms).
@@ -277,6 +285,12 @@ func (b *Broker) startBackground() {
 	b.wg.Go(func() {
 		retention := time.NewTicker(millis(b.cfg.LogRetentionCheckIntervalMs))
 		defer retention.Stop()
+		var cleaner <-chan time.Time // nil (never ready) without log.cleaner.enable
+		if b.cfg.LogCleanerEnable {
+			ticker := time.NewTicker(millis(b.cfg.LogCleanerBackoffMs))
+			defer ticker.Stop()
+			cleaner = ticker.C
+		}
 		checkpoint := time.NewTicker(millis(int64(b.cfg.LogFlushOffsetCheckpointIntervalMs)))
 		defer checkpoint.Stop()
 		flush := time.NewTicker(writeCacheCheckInterval)
@@ -287,6 +301,8 @@ func (b *Broker) startBackground() {
 				return
 			case <-retention.C:
 				b.partitions.EnforceRetention()
+			case <-cleaner:
+				b.partitions.Compact()
 			case <-checkpoint.C:
 				b.partitions.Checkpoint()
 			case <-flush.C:

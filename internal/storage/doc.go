@@ -1,6 +1,6 @@
 // Package storage is one partition's durable, segmented log: append, read,
-// group-committed fsync, crash recovery, indexes, retention, DeleteRecords
-// and truncation. It knows nothing of the network, replication or Raft; it
+// group-committed fsync, crash recovery, indexes, retention, compaction,
+// DeleteRecords and truncation. It knows nothing of the network, replication or Raft; it
 // sees bytes, offsets and a vfs.FS. It imports internal/record (batch
 // headers, CRCs, the record iterator) and internal/vfs.
 //
@@ -12,11 +12,16 @@
 //	  00000000000000000000.timeindex  sparse time index of that segment
 //	  00000000000000004096.log        next segment: name = its base offset
 //	  ...
-//	  log-offsets.checkpoint          log start offset and recovery point
+//	  log-offsets.checkpoint          log start offset, recovery point, cleaner checkpoint
+//	  00000000000000000000.log.cleaned  (compaction only, transient: see Compaction)
+//	  00000000000000000000.log.swap
 //
 // A segment's base offset is at most the first offset it holds and above
 // every offset in earlier segments. The last segment is the active one;
-// only it is appended to.
+// only it is appended to. A sealed segment ends exactly where the next one
+// begins: its last batch's last offset is the next base offset minus one
+// (compaction keeps that batch). Inside a compacted segment offsets may
+// skip, where compaction removed records.
 //
 // # .log
 //
@@ -56,22 +61,26 @@
 // not increasing, positions past the log) is rebuilt from the .log, and a
 // future format change bumps the checkpoint version and rebuilds them.
 //
-// # log-offsets.checkpoint (24 bytes)
+// # log-offsets.checkpoint (32 bytes)
 //
-//	0       2       4                       12                      20      24
-//	+-------+-------+-----------------------+-----------------------+-------+
-//	|version| flags | log start offset      | recovery point        | crc   |
-//	| =1    | =0    | int64                 | int64                 | u32   |
-//	+-------+-------+-----------------------+-----------------------+-------+
+//	0       2       4               12              20               28      32
+//	+-------+-------+---------------+---------------+----------------+-------+
+//	|version| flags | log start     | recovery      | first dirty    | crc   |
+//	| =2    | =0    | offset int64  | point int64   | offset int64   | u32   |
+//	+-------+-------+---------------+---------------+----------------+-------+
 //
-// Big endian; crc is CRC-32C of bytes 0..20. Replaced atomically (write a
-// .tmp, fsync, rename, fsync the directory). The log start offset is the
-// first offset readers may see (DeleteRecords, retention). The recovery
-// point is an offset below which every byte was fsynced when the file was
-// written; it only lags the truth, never leads it. It is written when a
-// segment rolls, on Close, on Checkpoint (for the caller's periodic
-// checkpoint), after recovery, and whenever the log start offset moves
-// (DeleteRecordsBefore, retention) or a truncation lowers the recovery point.
+// Big endian; crc is CRC-32C of the bytes before it. Version 1 (24 bytes,
+// no first dirty offset) is still read. Replaced atomically (write a .tmp,
+// fsync, rename, fsync the directory). The log start offset is the first
+// offset readers may see (DeleteRecords, retention). The recovery point is
+// an offset below which every byte was fsynced when the file was written;
+// it only lags the truth, never leads it. The first dirty offset is the
+// cleaner checkpoint: every record below it has been compacted (-1 before
+// the first pass; Kafka keeps it in cleaner-offset-checkpoint). The file is
+// written when a segment rolls, on Close, on Checkpoint (for the caller's
+// periodic checkpoint), after recovery, after a compaction pass, and
+// whenever the log start offset moves (DeleteRecordsBefore, retention) or
+// a truncation lowers the recovery point.
 //
 // # Durability
 //
@@ -105,12 +114,84 @@
 // checkpoint records recovery point = log end offset. Lengths read from disk
 // are checked against the file size before anything is allocated.
 //
+// # Compaction
+//
+// For cleanup.policy=compact (Config.Compact), Compact runs Kafka's log
+// cleaner: a pass is due when the dirty bytes (sealed segments from the
+// first dirty offset on) exceed min.cleanable.dirty.ratio of the log, or a
+// dirty segment's first batch is older than max.compaction.lag.ms. It never
+// touches the active segment, segments whose newest record is younger than
+// min.compaction.lag.ms, or (CompactBelow) segments reaching the high
+// watermark. A pass:
+//
+//  1. maps every key of the dirty records to its latest offset, in offset
+//     order, until the uncleanable offset or until the map is full;
+//  2. copies each run of sealed segments up to the mapped end (a run is at
+//     most segment.bytes of input) into one .cleaned segment, keeping a
+//     record unless a later record of its key is mapped, it has no key, or
+//     it is a tombstone past its delete horizon;
+//  3. swaps the copies in (below) and sets the cleaner checkpoint to the
+//     mapped end.
+//
+// Kept records keep their offsets and timestamps: a batch with records
+// removed is re-encoded with its codec under its original header (base
+// offset, last offset delta, base sequence, producer ID and epoch, leader
+// epoch), only the record count, max timestamp, length and CRC changing. A
+// batch left with no records is dropped, except the last batch of a run,
+// which stays as an empty batch (Kafka's) so the run still ends where it
+// did. Kafka also keeps each producer's last batch, for idempotence; Sluice
+// does not yet (it has no producer-state snapshots to protect). Control
+// batches (transaction markers) are kept as they are; removing aborted
+// transactions and their markers waits for transactions.
+//
+// Tombstones follow KIP-534: the first pass that keeps a tombstone sets its
+// batch's delete-horizon attribute (0x40) and puts now + delete.retention.ms
+// in the base timestamp, rebasing the records' timestamp deltas; a pass at
+// or after the horizon drops the tombstones. (Kafka's older rule measured
+// delete.retention.ms back from the cleaned point's segment times, which
+// never lets tombstones go in a log small enough to be one cleaned
+// segment.)
+//
+// The key map is an open-addressing table of MD5(key) → offset, 24 bytes a
+// slot, sized to the dirty offsets and capped by Options.CleanerBufferBytes
+// (log.cleaner.dedupe.buffer.size, 128 MiB: 5.6 million keys at the 0.9
+// load factor). A pass whose map fills cleans up to the last mapped record;
+// the next pass starts there, so any number of keys is cleaned in several
+// passes.
+//
+// # Compaction swap (crash safety)
+//
+// The copy runs without the append lock, with references on the segments
+// it reads; then, holding appendMu:
+//
+//  1. if the log was truncated since the pass began, the pass is dropped
+//     (runs whose segments retention removed are skipped);
+//  2. <base>.index.cleaned and .timeindex.cleaned are renamed to .swap, the
+//     directory fsynced; then every <base>.log.cleaned to .log.swap, the
+//     directory fsynced: a durable .log.swap commits its run;
+//  3. the replaced segments' files are deleted, the directory fsynced;
+//  4. the .swap indexes, then (after a directory fsync) the .swap logs are
+//     renamed to their final names (replacing the segment at <base>), the
+//     directory fsynced;
+//  5. the new segments are published; readers holding a replaced segment
+//     finish on its open files.
+//
+// Open first completes every run whose <base>.log.swap exists: it scans it
+// (all batches must check), deletes the segments whose base offsets fall
+// inside it, writes fresh indexes and renames it into place. Every other
+// .cleaned or .swap file is deleted. A crash therefore leaves each run
+// either as it was or cleaned, never both or neither. An I/O error after
+// the commit fails the log (ErrLogFailed); reopening completes the swap.
+//
 // # Threading
 //
-// A Log is safe for concurrent use. Three locks, always taken in this order:
+// A Log is safe for concurrent use. Compaction passes are serialised by
+// cleanMu, taken before the three others and held for a whole pass (the
+// copy needs none of the others). Three locks, always taken in this order:
 //
 //	appendMu  serialises writers (Append, roll, Truncate, retention,
-//	          DeleteRecordsBefore, Checkpoint, Close); held across file writes.
+//	          DeleteRecordsBefore, Checkpoint, Close, a compaction's swap);
+//	          held across file writes.
 //	syncMu    serialises fsyncs of the active segment: the group-commit leader
 //	          holds it while it fsyncs; never held with appendMu by Sync.
 //	mu        (RWMutex) guards the published view readers use: the segment
