@@ -418,7 +418,8 @@ func (g *classicGroup) hasAllMembersJoined() bool {
 	return len(g.members) == g.awaitingJoinCount && len(g.pendingJoin) == 0
 }
 
-// rebalanceTimeout is the largest rebalance timeout of the members.
+// rebalanceTimeout is the largest rebalance timeout of the members (zero
+// if none is positive).
 func (g *classicGroup) rebalanceTimeout() time.Duration {
 	var longest int32
 	for _, m := range g.members {
@@ -500,7 +501,7 @@ func (g *classicGroup) maybeElectNewJoinedLeader() bool {
 	if g.leader == "" {
 		return false
 	}
-	if g.members[g.leader].awaitingJoin != nil {
+	if leader := g.members[g.leader]; leader != nil && leader.awaitingJoin != nil {
 		return true
 	}
 	for _, id := range g.order {

@@ -438,6 +438,22 @@ func (s *Shard) scheduleJoinDeadline(g *classicGroup) {
 	})
 }
 
+// classicMinJoinRetry spaces the checks of a join phase that no member
+// rejoined, so that members with a zero rebalance timeout (Kafka does not
+// validate it) cannot make the check spin until their sessions expire.
+const classicMinJoinRetry = time.Second
+
+// scheduleJoinRetry checks again after the rebalance timeout (at least
+// classicMinJoinRetry) whether members rejoined.
+func (s *Shard) scheduleJoinRetry(g *classicGroup) {
+	groupID := g.id
+	s.timers.Schedule(classicJoinKey(groupID), max(g.rebalanceTimeout(), classicMinJoinRetry), func(fx *coord.Effects) {
+		if g := s.classic.groups[groupID]; g != nil {
+			s.completeJoinPhase(fx, g)
+		}
+	})
+}
+
 // scheduleInitialRebalance runs the initial delay (Kafka's
 // InitialDelayedJoin): each time it ends with a new member having joined,
 // it is extended, until the rebalance timeout is used up.
@@ -480,7 +496,7 @@ func (s *Shard) completeJoinPhase(fx *coord.Effects, g *classicGroup) {
 		// Only static members that have not rejoined are left: wait
 		// for them (or for their sessions to expire).
 		s.log.Warn("group could not complete rebalance because no members rejoined", "group", g.id)
-		s.scheduleJoinDeadline(g)
+		s.scheduleJoinRetry(g)
 		return
 	}
 	g.initNextGeneration(fx.Now)

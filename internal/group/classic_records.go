@@ -102,11 +102,14 @@ func (s *Shard) replayGroupMetadata(key *kmsg.GroupMetadataKey, value *kmsg.Grou
 		delete(s.classic.groups, key.Group)
 		return
 	}
-	s.classic.groups[key.Group] = loadClassicGroup(key.Group, value)
+	s.classic.groups[key.Group] = s.loadClassicGroup(key.Group, value)
 }
 
-// loadClassicGroup rebuilds a group from its record.
-func loadClassicGroup(groupID string, value *kmsg.GroupMetadataValue) *classicGroup {
+// loadClassicGroup rebuilds a group from its record. A member repeated in
+// the record (by member or instance ID) is loaded once, and a leader that
+// is not a member is replaced by the first member: Kafka never writes
+// either, and the group must stay consistent whatever the log holds.
+func (s *Shard) loadClassicGroup(groupID string, value *kmsg.GroupMetadataValue) *classicGroup {
 	state := classicStable
 	if len(value.Members) == 0 {
 		state = classicEmpty
@@ -130,6 +133,10 @@ func loadClassicGroup(groupID string, value *kmsg.GroupMetadataValue) *classicGr
 	}
 	protocol := g.protocolNameOrEmpty()
 	for _, mv := range value.Members {
+		if g.members[mv.MemberID] != nil || (mv.InstanceID != nil && g.staticMembers[*mv.InstanceID] != "") {
+			s.log.Warn("skipping repeated member in group record", "group", groupID, "member", mv.MemberID)
+			continue
+		}
 		rebalance := mv.RebalanceTimeoutMillis
 		if rebalance == -1 {
 			rebalance = mv.SessionTimeoutMillis
@@ -145,6 +152,12 @@ func loadClassicGroup(groupID string, value *kmsg.GroupMetadataValue) *classicGr
 			protocols:          []kmsg.JoinGroupRequestProtocol{{Name: protocol, Metadata: slices.Clone(mv.Subscription)}},
 			assignment:         slices.Clone(mv.Assignment),
 		}, nil)
+	}
+	if g.members[g.leader] == nil {
+		g.leader = ""
+		if len(g.order) > 0 {
+			g.leader = g.order[0]
+		}
 	}
 	g.computeSubscribedTopics()
 	return g

@@ -188,3 +188,68 @@ func TestOwnRecordsNotReapplied(t *testing.T) {
 		t.Fatal("replaying own records changed the live group")
 	}
 }
+
+// A record Kafka would never write (a repeated member, a leader that is
+// not a member) still loads as a consistent group that can rebalance.
+func TestReplayInconsistentRecord(t *testing.T) {
+	value := kmsg.NewGroupMetadataValue()
+	value.Version = 3
+	value.ProtocolType = "consumer"
+	value.Generation = 2
+	value.Protocol = kmsg.StringPtr("range")
+	value.Leader = kmsg.StringPtr("nobody")
+	for _, id := range []string{"m1", "m1", "m2", "m3"} {
+		m := kmsg.NewGroupMetadataValueMember()
+		m.MemberID, m.SessionTimeoutMillis, m.RebalanceTimeoutMillis = id, 10_000, 10_000
+		m.InstanceID = kmsg.StringPtr("i-" + id)
+		if id == "m3" {
+			m.InstanceID = kmsg.StringPtr("i-m2")
+		}
+		value.Members = append(value.Members, m)
+	}
+	h := newClassicHarnessWith(t, classicTestConfig(), coord.Record{Key: groupMetadataKey("g"), Value: value.AppendTo(nil)})
+	g := h.group("g")
+	if !slices.Equal(g.order, []string{"m1", "m2"}) || g.leader != "m1" {
+		t.Fatalf("loaded members %v leader %q", g.order, g.leader)
+	}
+	h.advance(20 * time.Second) // every session expires
+	if !g.is(classicEmpty) || len(g.members) != 0 {
+		t.Fatalf("group %s with %d members after all sessions expired", g.state, len(g.members))
+	}
+}
+
+// Whatever a GroupMetadata value holds, replaying it and serving the
+// group never panics.
+func FuzzReplayGroupRecord(f *testing.F) {
+	h := newClassicHarness(f)
+	members := h.stabilizeStatic("g", "a", "b")
+	h.leave(members[0])
+	for _, r := range h.written {
+		if r.Value != nil && len(r.Key) > 1 && r.Key[1] == 2 {
+			f.Add(r.Value)
+		}
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		if len(value) < 2 || value[0] != 0 || value[1] >= 4 {
+			// Flexible versions (v4+) hit kmsg's unbounded tagged-field
+			// loop (docs/compatibility.md): seconds per input, not ours.
+			return
+		}
+		var decoded kmsg.GroupMetadataValue
+		if decoded.ReadFrom(value) != nil {
+			return // Replay refuses it with an error (shard.go)
+		}
+		h := newClassicHarnessWith(t, classicTestConfig(), coord.Record{Key: groupMetadataKey("g"), Value: value})
+		h.shard.DescribeGroup("g")
+		h.shard.ListGroups(nil, nil)
+		m := newClassicClient("g", "new", "topic")
+		m.version = 3
+		h.join(m)
+		if g := h.group("g"); g != nil {
+			for _, id := range slices.Clone(g.order) {
+				h.heartbeat(&classicClient{group: "g", id: id, generation: g.generation})
+			}
+		}
+		h.advance(10 * time.Minute)
+	})
+}
