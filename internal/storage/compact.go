@@ -72,11 +72,7 @@ func (l *Log) CompactBelow(now time.Time, upperBound int64) (CompactResult, erro
 	}
 	defer plan.release(l)
 	result := CompactResult{DirtyRatio: plan.ratio, FirstDirtyOffset: plan.firstDirty, CleanedTo: plan.firstDirty}
-	due, err := plan.due()
-	if err != nil || !due {
-		return result, err
-	}
-	result, err = l.runCompaction(plan, result)
+	result, err = l.runIfDue(plan, result)
 	if err != nil && l.truncatedSince(plan) {
 		// The copy read a segment while a truncation cut it: not corruption.
 		l.logger.Info("compaction pass dropped: the log was truncated meanwhile", slog.Any("error", err))
@@ -115,9 +111,8 @@ type cleanPlan struct {
 	// start, ascending.
 	sealed      []segmentSnapshot
 	truncations uint64 // the log's truncation counter when planned
-	logStart    int64
-	firstDirty  int64 // where the dirty part starts
-	uncleanable int64 // a segment base: nothing at or past it is cleaned
+	firstDirty  int64  // where the dirty part starts
+	uncleanable int64  // a segment base: nothing at or past it is cleaned
 	dirtyBytes  int64
 	ratio       float64
 }
@@ -130,7 +125,7 @@ func (l *Log) planCompaction(cfg *Config, nowMs, upperBound int64) (*cleanPlan, 
 	if l.segments == nil {
 		return nil, ErrClosed
 	}
-	p := &cleanPlan{cfg: cfg, nowMs: nowMs, truncations: l.truncations, logStart: l.logStartOffset}
+	p := &cleanPlan{cfg: cfg, nowMs: nowMs, truncations: l.truncations}
 	p.firstDirty = l.firstDirty.Load()
 	if p.firstDirty < l.logStartOffset || p.firstDirty > l.logEndOffset {
 		p.firstDirty = l.logStartOffset // none yet, or invalidated
@@ -155,7 +150,7 @@ func (p *cleanPlan) firstUncleanable(activeBase, upperBound int64) int64 {
 	limit := activeBase
 	for _, s := range p.sealed {
 		tooNew := p.cfg.MinCompactionLagMs > 0 && s.nextOffset > p.firstDirty &&
-			s.largestTimestamp > p.nowMs-p.cfg.MinCompactionLagMs
+			s.largestTimestamp > subtractMs(p.nowMs, p.cfg.MinCompactionLagMs)
 		if s.nextOffset > upperBound || tooNew {
 			limit = s.seg.baseOffset
 			break
@@ -197,7 +192,10 @@ func (p *cleanPlan) due() (bool, error) {
 // older than max.compaction.lag.ms (Kafka's maxCompactionDelay > 0;
 // timestamps of 0 or less do not count).
 func (p *cleanPlan) pastMaxLag() (bool, error) {
-	cleanBefore := p.nowMs - p.cfg.MaxCompactionLagMs
+	cleanBefore := subtractMs(p.nowMs, p.cfg.MaxCompactionLagMs)
+	if cleanBefore <= 1 {
+		return false, nil // no positive timestamp is that old (the default lag is "never")
+	}
 	header := make([]byte, record.HeaderSize)
 	for _, s := range p.sealed {
 		if s.nextOffset <= p.firstDirty || s.size == 0 {
@@ -212,6 +210,14 @@ func (p *cleanPlan) pastMaxLag() (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// subtractMs is now - lag, saturating instead of wrapping around.
+func subtractMs(now, lag int64) int64 {
+	if now < math.MinInt64+lag {
+		return math.MinInt64
+	}
+	return now - lag
 }
 
 // release drops the plan's segment references.
@@ -254,6 +260,15 @@ func firstBase(current []segmentSnapshot, s segmentSnapshot) int64 {
 		return s.seg.baseOffset
 	}
 	return current[0].seg.baseOffset
+}
+
+// runIfDue runs the pass if the plan says it is due.
+func (l *Log) runIfDue(p *cleanPlan, result CompactResult) (CompactResult, error) {
+	due, err := p.due()
+	if err != nil || !due {
+		return result, err
+	}
+	return l.runCompaction(p, result)
 }
 
 // runCompaction maps the dirty keys, writes cleaned copies of the

@@ -289,10 +289,8 @@ func (l *Log) listAfterSwaps() ([]string, error) {
 	}
 	var bases []int64
 	for _, name := range names {
-		if base, ok := strings.CutSuffix(name, logSuffix+swapSuffix); ok {
-			if offset, _, valid := parseSegmentName(base + logSuffix); valid {
-				bases = append(bases, offset)
-			}
+		if stem, ok := strings.CutSuffix(name, logSuffix+swapSuffix); ok && parseBase(stem) >= 0 {
+			bases = append(bases, parseBase(stem))
 		}
 	}
 	for _, base := range bases {
@@ -374,7 +372,7 @@ func (l *Log) removeUncommitted(names []string, completed []int64) error {
 		if !strings.HasSuffix(name, cleanedSuffix) && !strings.HasSuffix(name, swapSuffix) {
 			continue
 		}
-		if base, ok := strings.CutSuffix(name, logSuffix+swapSuffix); ok && slices.Contains(completed, parseBase(base)) {
+		if stem, ok := strings.CutSuffix(name, logSuffix+swapSuffix); ok && slices.Contains(completed, parseBase(stem)) {
 			continue // renamed already
 		}
 		path := filepath.Join(l.dir, name)
