@@ -277,20 +277,16 @@ func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 }
 
 // startBackground runs retention (every log.retention.check.interval.ms),
-// compaction (every log.cleaner.backoff.ms, if log.cleaner.enable),
 // recovery-point checkpoints (log.flush.offset.checkpoint.interval.ms) and
 // the write-cache flusher (flush.messages and flush.ms are checked every
-// 100 ms).
+// 100 ms), and the log cleaner on its own goroutine.
 func (b *Broker) startBackground() {
+	if b.cfg.LogCleanerEnable {
+		b.wg.Go(b.runCleaner)
+	}
 	b.wg.Go(func() {
 		retention := time.NewTicker(millis(b.cfg.LogRetentionCheckIntervalMs))
 		defer retention.Stop()
-		var cleaner <-chan time.Time // nil (never ready) without log.cleaner.enable
-		if b.cfg.LogCleanerEnable {
-			ticker := time.NewTicker(millis(b.cfg.LogCleanerBackoffMs))
-			defer ticker.Stop()
-			cleaner = ticker.C
-		}
 		checkpoint := time.NewTicker(millis(int64(b.cfg.LogFlushOffsetCheckpointIntervalMs)))
 		defer checkpoint.Stop()
 		flush := time.NewTicker(writeCacheCheckInterval)
@@ -301,8 +297,6 @@ func (b *Broker) startBackground() {
 				return
 			case <-retention.C:
 				b.partitions.EnforceRetention()
-			case <-cleaner:
-				b.partitions.Compact()
 			case <-checkpoint.C:
 				b.partitions.Checkpoint()
 			case <-flush.C:
@@ -310,6 +304,23 @@ func (b *Broker) startBackground() {
 			}
 		}
 	})
+}
+
+// runCleaner compacts the compacted partitions every log.cleaner.backoff.ms
+// (Kafka's cleaner thread), apart from the other background work so that
+// a long pass never holds up flushes, retention or checkpoints. A pass in
+// progress finishes before Close returns.
+func (b *Broker) runCleaner() {
+	ticker := time.NewTicker(millis(b.cfg.LogCleanerBackoffMs))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-ticker.C:
+			b.partitions.Compact()
+		}
+	}
 }
 
 // writeCacheCheckInterval is how often write-cached logs are checked
