@@ -49,18 +49,28 @@ func TestRestartedMemberResumesAfterLastCommit(t *testing.T) {
 	wantNoMoreRecords(t, third.client)
 }
 
-// kgo's autocommit commits what was polled, and Close commits once more
-// before leaving: the group's offsets end at the log end.
+// kgo's autocommit commits, in the background, what the previous poll
+// returned: once the consumer has polled again, the group's offsets reach
+// the log end, and they stay there after the consumer leaves.
 func TestAutocommitReachesLogEnd(t *testing.T) {
 	b := startBroker(t)
+	adm := b.Admin()
 	topic, group := topicName(t, "topic"), topicName(t, "group")
 	createTopic(t, b, topic, 4)
 	produced := produceRecords(t, b, topic, 4, "auto", 80)
-	cl := b.Client(append(groupOptions(group, topic), kgo.AutoCommitInterval(50*time.Millisecond))...)
+	cl := b.Client(append(groupOptions(group, topic), kgo.AutoCommitInterval(100*time.Millisecond))...)
 	wantRecords(t, "autocommit consumer", pollExactly(t, cl, len(produced)), produced)
+	wantNoMoreRecords(t, cl) // the poll after which the first one is committed
+	logEnd := endOffsets(t, b, topic)
+	waitFor(t, testTimeout, "autocommit reaching the log end", func() string {
+		if got := committedOffsets(t, adm, group, topic); !maps.Equal(got, logEnd) {
+			return fmt.Sprintf("committed %v, log end %v", got, logEnd)
+		}
+		return ""
+	})
 	cl.Close()
-	if got, want := committedOffsets(t, b.Admin(), group, topic), endOffsets(t, b, topic); !maps.Equal(got, want) {
-		t.Errorf("committed offsets after autocommit and close: %v, want the log end %v", got, want)
+	if got := committedOffsets(t, adm, group, topic); !maps.Equal(got, logEnd) {
+		t.Errorf("committed offsets after the consumer left: %v, want the log end %v", got, logEnd)
 	}
 }
 
