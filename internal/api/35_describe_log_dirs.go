@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"path/filepath"
-	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -20,7 +19,7 @@ func handleDescribeLogDirs(b *Broker, _ context.Context, req *Request) Reply {
 	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = b.logDir()
-	dir.TotalBytes, dir.UsableBytes = diskSpace(dir.Dir)
+	dir.TotalBytes, dir.UsableBytes = b.cfg.Partitions.DiskSpace()
 	wanted := wantedPartitions(r.Topics)
 	for _, p := range b.cfg.Partitions.Partitions() {
 		if wanted != nil && !wanted[replica.TopicPartition{Topic: p.Topic, Partition: p.Partition}] {
@@ -62,14 +61,4 @@ func (b *Broker) logDir() string {
 		return abs
 	}
 	return dir
-}
-
-// diskSpace reports the file system's total and usable bytes, -1 when
-// unknown (Kafka's UNKNOWN_VOLUME_BYTES).
-func diskSpace(dir string) (total, usable int64) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return -1, -1
-	}
-	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize
 }

@@ -30,6 +30,7 @@ type Controller interface {
 	DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse
 	CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse
 	AutoCreateTopic(ctx context.Context, name string) error
+	CreateInternalTopic(ctx context.Context, name string, partitions int32, replicationFactor int16, configs map[string]string) error
 	AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse
 	IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse
 }
@@ -44,9 +45,11 @@ type Config struct {
 	Metadata     MetadataSource
 	Controller   Controller
 	Partitions   *replica.Manager
-	Metrics      *metrics.Broker
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Groups runs the group coordinator's shards.
+	Groups  GroupCoordinator
+	Metrics *metrics.Broker
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Broker is the Kafka API of one broker: the handler registry plus the
@@ -92,6 +95,17 @@ func registry() []route {
 		{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs},
 		{kmsg.DescribeCluster, 0, 2, handleDescribeCluster},
 		{kmsg.DescribeTopicPartitions, 0, 0, handleDescribeTopicPartitions},
+		{kmsg.OffsetCommit, 0, 9, handleOffsetCommit},
+		{kmsg.OffsetFetch, 0, 9, handleOffsetFetch},
+		{kmsg.FindCoordinator, 0, 6, handleFindCoordinator},
+		{kmsg.JoinGroup, 0, 9, handleJoinGroup},
+		{kmsg.Heartbeat, 0, 4, handleHeartbeat},
+		{kmsg.LeaveGroup, 0, 5, handleLeaveGroup},
+		{kmsg.SyncGroup, 0, 5, handleSyncGroup},
+		{kmsg.DescribeGroups, 0, 6, handleDescribeGroups},
+		{kmsg.ListGroups, 0, 5, handleListGroups},
+		{kmsg.DeleteGroups, 0, 2, handleDeleteGroups},
+		{kmsg.OffsetDelete, 0, 0, handleOffsetDelete},
 	}
 	maxKey := kmsg.Key(0)
 	for _, r := range all {

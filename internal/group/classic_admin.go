@@ -115,7 +115,7 @@ func (s *Shard) DeleteGroup(fx *coord.Effects, groupID string, respond func(erro
 	code := s.deleteGroup(fx, groupID)
 	fx.Then(func(err error) {
 		if err != nil && code == 0 {
-			code = classicWriteErrorCode(err)
+			code = writeFailure(err).Code
 		}
 		respond(code)
 	})

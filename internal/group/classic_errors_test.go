@@ -217,7 +217,7 @@ func TestClassicWriteErrorCode(t *testing.T) {
 		{errors.New("input/output error"), kerr.NotCoordinator.Code},
 	}
 	for _, tt := range tests {
-		wantClassicCode(t, tt.err.Error(), classicWriteErrorCode(tt.err), tt.want)
+		wantClassicCode(t, tt.err.Error(), writeFailure(tt.err).Code, tt.want)
 	}
 }
 

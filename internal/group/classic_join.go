@@ -146,7 +146,7 @@ func (s *Shard) writeNewGroup(fx *coord.Effects, g *classicGroup, reply joinRepl
 			return
 		}
 		s.log.Warn("failed to write new classic group", "group", g.id, "err", err)
-		reply(joinError("", classicWriteErrorCode(err)))
+		reply(joinError("", writeFailure(err).Code))
 		if s.classic.groups[g.id] == g {
 			s.dropClassicGroup(g)
 		}
@@ -367,7 +367,7 @@ func (s *Shard) persistStaticReplacement(fx *coord.Effects, g *classicGroup, p *
 			s.scheduleSession(g.id, oldID, reverted.sessionTimeout())
 			resp := g.currentJoinResponse("", false)
 			resp.LeaderID = previousLeader
-			resp.ErrorCode = classicWriteErrorCode(err)
+			resp.ErrorCode = writeFailure(err).Code
 			if reply != nil {
 				reply(resp)
 			}

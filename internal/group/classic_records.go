@@ -20,11 +20,9 @@ package group
 //	         subscription bytes | assignment bytes
 
 import (
-	"errors"
 	"slices"
 	"sort"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/coord"
@@ -201,28 +199,4 @@ func (s *Shard) dropClassicGroup(g *classicGroup) {
 		g.remove(id)
 	}
 	delete(s.classic.groups, g.id)
-}
-
-// classicWriteErrorCode maps a failure to write group records to the
-// error a client is given (appendGroupMetadataErrorToResponseError):
-// unavailable partitions and timeouts are COORDINATOR_NOT_AVAILABLE, a
-// lost leadership or a storage failure NOT_COORDINATOR, oversized writes
-// UNKNOWN_SERVER_ERROR.
-func classicWriteErrorCode(err error) int16 {
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		switch ke {
-		case kerr.UnknownTopicOrPartition, kerr.NotEnoughReplicas, kerr.RequestTimedOut:
-			return kerr.CoordinatorNotAvailable.Code
-		case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
-			return kerr.NotCoordinator.Code
-		case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
-			return kerr.UnknownServerError.Code
-		default:
-			return ke.Code
-		}
-	}
-	// ErrNotCoordinator, and I/O failures of the partition (Kafka's
-	// KAFKA_STORAGE_ERROR): the client should find the coordinator anew.
-	return kerr.NotCoordinator.Code
 }

@@ -128,7 +128,7 @@ func (s *Shard) storeAssignment(fx *coord.Effects, g *classicGroup, req *kmsg.Sy
 		}
 		if err != nil {
 			s.log.Warn("failed to write group assignment", "group", g.id, "generation", generation, "err", err)
-			s.resetAndPropagateAssignmentWithError(g, classicWriteErrorCode(err))
+			s.resetAndPropagateAssignmentWithError(g, writeFailure(err).Code)
 			s.scheduleRebalanceAfterWriteFailure(g, generation)
 			return
 		}
@@ -289,7 +289,7 @@ func (s *Shard) LeaveGroup(fx *coord.Effects, req *kmsg.LeaveGroupRequest, respo
 	}
 	fx.Then(func(err error) {
 		if err != nil {
-			resp.ErrorCode = classicWriteErrorCode(err)
+			resp.ErrorCode = writeFailure(err).Code
 			resp.Members = nil
 		}
 		if req.Version < 3 {

@@ -15,6 +15,8 @@ import (
 	"github.com/sluice-io/sluice/internal/api"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/controller"
+	"github.com/sluice-io/sluice/internal/coord"
+	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/metadata"
 	"github.com/sluice-io/sluice/internal/metrics"
 	"github.com/sluice-io/sluice/internal/quorum"
@@ -44,6 +46,7 @@ type Broker struct {
 	log        *slog.Logger
 	quorum     *quorum.Node
 	partitions *replica.Manager
+	groups     *coord.Runtime[*group.Shard]
 	server     *Server
 	metricsSrv *http.Server
 	metricsURL string
@@ -58,7 +61,7 @@ type Broker struct {
 // StartBroker opens the data directory, recovers the logs, joins (or
 // bootstraps) the metadata quorum and starts serving. On error everything
 // already started is closed again.
-func StartBroker(ctx context.Context, opts BrokerOptions) (b *Broker, err error) {
+func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error) {
 	cfg := opts.Config
 	if len(cfg.LogDirs) != 1 {
 		return nil, fmt.Errorf("log.dirs: Sluice uses exactly one log directory for now, got %d", len(cfg.LogDirs))
@@ -69,13 +72,14 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (b *Broker, err error)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	b = &Broker{cfg: cfg, log: opts.Logger, stop: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: opts.Logger, stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			b.Close()
 		}
 	}()
 	logDir := cfg.LogDirs[0]
+	b.groups = newGroupRuntime(cfg, b.log.With("component", "group"))
 	if b.partitions, err = replica.NewManager(replica.ManagerConfig{FS: opts.FS, LogDir: logDir, Logger: b.log}); err != nil {
 		return nil, err
 	}
@@ -100,7 +104,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (b *Broker, err error)
 	m := metrics.New(b.partitionStats)
 	handlers := api.New(api.Config{
 		Broker: cfg, StaticConfig: opts.StaticConfig, Metadata: b.quorum, Controller: ctrl,
-		Partitions: b.partitions, Metrics: m, Logger: b.log.With("component", "api"),
+		Partitions: b.partitions, Groups: b.groups, Metrics: m, Logger: b.log.With("component", "api"),
 	})
 	b.server = New(Config{Handler: handlers, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: b.log, Metrics: m})
 	for _, l := range listeners {
@@ -203,8 +207,13 @@ func (b *Broker) reconcile(prev, next *metadata.Image) {
 			if p.Leader != b.cfg.NodeID {
 				continue
 			}
-			if _, err := b.partitions.Ensure(t.Name, t.ID, p.Index, p.LeaderEpoch, storageConfig(tc)); err != nil {
+			part, err := b.partitions.Ensure(t.Name, t.ID, p.Index, p.LeaderEpoch, storageConfig(tc))
+			if err != nil {
 				b.log.Error("open partition failed", "topic", t.Name, "partition", p.Index, "err", err)
+				continue
+			}
+			if t.Name == metadata.GroupMetadataTopic {
+				b.groups.Load(part)
 			}
 		}
 	}
@@ -216,11 +225,36 @@ func (b *Broker) reconcile(prev, next *metadata.Image) {
 			continue
 		}
 		for _, p := range t.Partitions {
+			if t.Name == metadata.GroupMetadataTopic {
+				b.groups.Unload(p.Index)
+			}
 			if err := b.partitions.Remove(t.Name, p.Index); err != nil {
 				b.log.Error("delete partition failed", "topic", t.Name, "partition", p.Index, "err", err)
 			}
 		}
 	}
+}
+
+// newGroupRuntime builds the group coordinator's shard runtime from the
+// broker's group.* and offsets.* settings.
+func newGroupRuntime(cfg config.Broker, logger *slog.Logger) *coord.Runtime[*group.Shard] {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	return coord.NewRuntime(coord.Config[*group.Shard]{
+		Logger: logger,
+		NewShard: func(partition int32, timers coord.Timers) *group.Shard {
+			return group.NewShard(group.Config{
+				Partition:                     partition,
+				MinSessionTimeout:             ms(int64(cfg.GroupMinSessionTimeoutMs)),
+				MaxSessionTimeout:             ms(int64(cfg.GroupMaxSessionTimeoutMs)),
+				InitialRebalanceDelay:         ms(int64(cfg.GroupInitialRebalanceDelayMs)),
+				MaxSize:                       cfg.GroupMaxSize,
+				OffsetsRetention:              time.Duration(cfg.OffsetsRetentionMinutes) * time.Minute,
+				OffsetsRetentionCheckInterval: ms(cfg.OffsetsRetentionCheckIntervalMs),
+				OffsetMetadataMaxBytes:        cfg.OffsetMetadataMaxBytes,
+				Logger:                        logger.With("partition", partition),
+			}, timers)
+		},
+	})
 }
 
 // storageConfig maps a topic's effective config onto its log's settings.
@@ -343,6 +377,9 @@ func (b *Broker) Close() error {
 	b.wg.Wait()
 	if b.quorum != nil {
 		errs = append(errs, b.quorum.Close())
+	}
+	if b.groups != nil {
+		b.groups.Close()
 	}
 	if b.partitions != nil {
 		errs = append(errs, b.partitions.Close())

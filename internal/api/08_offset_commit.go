@@ -1,0 +1,40 @@
+package api
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/coord"
+	"github.com/sluice-io/sluice/internal/group"
+)
+
+// OffsetCommit v0-v9: commits are records in `__consumer_offsets`,
+// acknowledged once durable. Validation of generation and member is the
+// group coordinator's (internal/group). v10 (topic IDs) is not served yet.
+
+func handleOffsetCommit(b *Broker, ctx context.Context, req *Request) Reply {
+	r := req.Body.(*kmsg.OffsetCommitRequest)
+	return singleGroupCall(b, ctx, r.Group, r.ResponseKind().(*kmsg.OffsetCommitResponse), offsetCommitFailure(r),
+		func(s *group.Shard, fx *coord.Effects, respond func(*kmsg.OffsetCommitResponse)) {
+			s.CommitOffsets(fx, r, respond)
+		})
+}
+
+// offsetCommitFailure answers every requested partition with one error.
+func offsetCommitFailure(r *kmsg.OffsetCommitRequest) func(*kmsg.OffsetCommitResponse, *kerr.Error) {
+	return func(resp *kmsg.OffsetCommitResponse, err *kerr.Error) {
+		resp.Topics = resp.Topics[:0]
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, err.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+	}
+}

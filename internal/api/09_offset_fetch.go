@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/coord"
+	"github.com/sluice-io/sluice/internal/group"
+)
+
+// OffsetFetch v0-v9 (v2+ fetches all of a group's offsets for a null topic
+// list; v8+ asks for several groups at once, KIP-709; v7+ require_stable).
+// Each group is answered by the shard that coordinates it. v10 (topic IDs)
+// is not served yet.
+
+func handleOffsetFetch(b *Broker, ctx context.Context, req *Request) Reply {
+	r := req.Body.(*kmsg.OffsetFetchRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+	groups := r.Groups
+	if r.Version < 8 {
+		groups = []kmsg.OffsetFetchRequestGroup{singleOffsetFetchGroup(r)}
+	}
+	results := make([]kmsg.OffsetFetchResponseGroup, len(groups))
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.Group
+		results[i] = kmsg.NewOffsetFetchResponseGroup()
+		results[i].Group = g.Group
+	}
+	waitAll := b.eachGroup(ctx, ids,
+		func(i int, s *group.Shard, _ *coord.Effects, done func()) {
+			results[i] = s.FetchOffsets(groups[i].Group, groups[i].Topics, r.RequireStable)
+			done()
+		},
+		func(i int, err *kerr.Error) {
+			results[i] = kmsg.NewOffsetFetchResponseGroup()
+			results[i].Group, results[i].ErrorCode = ids[i], err.Code
+		})
+	return Reply{Response: resp, Wait: func() {
+		waitAll()
+		if r.Version >= 8 {
+			resp.Groups = results
+			return
+		}
+		fillSingleOffsetFetch(resp, results[0])
+	}}
+}
+
+// singleOffsetFetchGroup turns a pre-v8 request into its one group.
+func singleOffsetFetchGroup(r *kmsg.OffsetFetchRequest) kmsg.OffsetFetchRequestGroup {
+	g := kmsg.NewOffsetFetchRequestGroup()
+	g.Group = r.Group
+	if r.Topics == nil {
+		return g
+	}
+	g.Topics = []kmsg.OffsetFetchRequestGroupTopic{}
+	for _, t := range r.Topics {
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = t.Topic, t.Partitions
+		g.Topics = append(g.Topics, gt)
+	}
+	return g
+}
+
+// fillSingleOffsetFetch writes one group's answer in the pre-v8 layout:
+// the group error is top-level from v2, per partition before.
+func fillSingleOffsetFetch(resp *kmsg.OffsetFetchResponse, g kmsg.OffsetFetchResponseGroup) {
+	resp.ErrorCode = g.ErrorCode
+	for _, t := range g.Topics {
+		st := kmsg.NewOffsetFetchResponseTopic()
+		st.Topic = t.Topic
+		for _, p := range t.Partitions {
+			sp := kmsg.NewOffsetFetchResponseTopicPartition()
+			sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata, sp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+			if resp.Version < 2 && sp.ErrorCode == 0 {
+				sp.ErrorCode = g.ErrorCode
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+}

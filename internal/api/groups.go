@@ -1,0 +1,141 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/coord"
+	"github.com/sluice-io/sluice/internal/group"
+	"github.com/sluice-io/sluice/internal/metadata"
+)
+
+// GroupCoordinator is the runtime of the group coordinator's shards, one
+// per partition of `__consumer_offsets`.
+type GroupCoordinator interface {
+	Do(partition int32, op coord.Op[*group.Shard]) (stopped <-chan struct{}, err error)
+}
+
+// groupPartition is the `__consumer_offsets` partition coordinating a group.
+func (b *Broker) groupPartition(groupID string) int32 {
+	return coord.PartitionFor(groupID, b.cfg.Broker.OffsetsTopicNumPartitions)
+}
+
+// onGroupShard runs op on the shard coordinating groupID and returns a wait
+// function for the handler's Reply. op must call done exactly once, after
+// it filled the response; wait returns false (and the handler answers
+// NOT_COORDINATOR) if the shard stopped first, or the connection closed.
+func (b *Broker) onGroupShard(ctx context.Context, groupID string, op func(s *group.Shard, fx *coord.Effects, done func())) (wait func() bool, err *kerr.Error) {
+	finished := make(chan struct{})
+	stopped, doErr := b.cfg.Groups.Do(b.groupPartition(groupID), func(s *group.Shard, fx *coord.Effects) {
+		op(s, fx, func() { close(finished) })
+	})
+	if doErr != nil {
+		return nil, coordinatorError(doErr)
+	}
+	return func() bool { return waitOp(ctx, finished, stopped) }, nil
+}
+
+// waitOp waits for an operation to finish; false means its shard stopped
+// or the connection closed first.
+func waitOp(ctx context.Context, finished, stopped <-chan struct{}) bool {
+	select {
+	case <-finished:
+		return true
+	case <-stopped:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// eachGroup runs op for every group of a multi-group request on the shards
+// that coordinate them, and returns a function that waits for all of them.
+// fail records a group's coordinator-level error (including a shard that
+// stopped before answering).
+func (b *Broker) eachGroup(ctx context.Context, ids []string, op func(i int, s *group.Shard, fx *coord.Effects, done func()), fail func(i int, err *kerr.Error)) (waitAll func()) {
+	waits := make([]func() bool, len(ids))
+	for i, id := range ids {
+		wait, err := b.onGroupShard(ctx, id, func(s *group.Shard, fx *coord.Effects, done func()) { op(i, s, fx, done) })
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		waits[i] = wait
+	}
+	return func() {
+		for i, wait := range waits {
+			if wait != nil && !wait() {
+				fail(i, kerr.NotCoordinator)
+			}
+		}
+	}
+}
+
+// coordinatorError maps a runtime refusal to the error clients retry on.
+func coordinatorError(err error) *kerr.Error {
+	if errors.Is(err, coord.ErrLoading) {
+		return kerr.CoordinatorLoadInProgress
+	}
+	return kerr.NotCoordinator
+}
+
+// validGroupID reports whether a group ID may be used (Kafka refuses the
+// empty ID for membership and commits with INVALID_GROUP_ID).
+func validGroupID(id string) bool { return id != "" }
+
+// offsetsTopicConfigs are the configs `__consumer_offsets` is created with,
+// as Kafka's GroupCoordinator.groupMetadataTopicConfigs.
+func (b *Broker) offsetsTopicConfigs() map[string]string {
+	return map[string]string{
+		"cleanup.policy":   "compact",
+		"compression.type": "producer",
+		"segment.bytes":    strconv.FormatInt(int64(b.cfg.Broker.OffsetsTopicSegmentBytes), 10),
+	}
+}
+
+// ensureOffsetsTopic creates `__consumer_offsets` on first use, as Kafka
+// does when the first FindCoordinator for a group arrives.
+func (b *Broker) ensureOffsetsTopic(ctx context.Context) *kerr.Error {
+	if b.cfg.Metadata.Image().TopicByName(metadata.GroupMetadataTopic) != nil {
+		return nil
+	}
+	err := b.cfg.Controller.CreateInternalTopic(ctx, metadata.GroupMetadataTopic,
+		b.cfg.Broker.OffsetsTopicNumPartitions, b.cfg.Broker.OffsetsTopicReplicationFactor, b.offsetsTopicConfigs())
+	if err != nil {
+		b.log.Error("create offsets topic failed", "err", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
+// singleGroupCall answers a request about one group on the shard that
+// coordinates it. call runs the shard operation and hands respond the
+// answer; fail writes a coordinator-level error into resp (also used when
+// the group ID is invalid or the shard stops before answering).
+func singleGroupCall[T any, P interface {
+	*T
+	kmsg.Response
+}](b *Broker, ctx context.Context, groupID string, resp P, fail func(P, *kerr.Error), call func(s *group.Shard, fx *coord.Effects, respond func(P))) Reply {
+	if !validGroupID(groupID) {
+		fail(resp, kerr.InvalidGroupID)
+		return reply(resp)
+	}
+	wait, err := b.onGroupShard(ctx, groupID, func(s *group.Shard, fx *coord.Effects, done func()) {
+		call(s, fx, func(answer P) {
+			*resp = *answer
+			done()
+		})
+	})
+	if err != nil {
+		fail(resp, err)
+		return reply(resp)
+	}
+	return Reply{Response: resp, Wait: func() {
+		if !wait() {
+			fail(resp, kerr.NotCoordinator)
+		}
+	}}
+}

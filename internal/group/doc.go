@@ -1,0 +1,22 @@
+// Package group is Sluice's consumer-group coordinator core: the state of
+// every group whose coordinator partition (of `__consumer_offsets`) this
+// broker leads, as deterministic state machines driven by internal/coord.
+//
+// A Shard holds the groups and committed offsets of one partition of
+// `__consumer_offsets`. Operations (JoinGroup, OffsetCommit, a session
+// timeout firing, ...) run one at a time on the shard's loop, take time from
+// coord.Effects.Now, schedule timers through coord.Timers, and describe
+// durable changes as records with Apache Kafka's key and value schemas
+// (OffsetCommitKey/Value, GroupMetadataKey/Value from kmsg), so tools that
+// read `__consumer_offsets` (Burrow) work unchanged. Replay applies those
+// records; the same Replay rebuilds the shard when the partition is loaded.
+// No goroutines, clocks or I/O live here.
+//
+// Record keys, as in Kafka (the first int16 of the key is its version):
+//
+//	version 0, 1   OffsetCommitKey{group, topic, partition} → OffsetCommitValue
+//	version 2      GroupMetadataKey{group} → GroupMetadataValue (classic groups)
+//	version 3+     consumer-protocol (KIP-848) records: not produced yet, skipped
+//
+// A nil value is a tombstone: the offset or group is deleted.
+package group
