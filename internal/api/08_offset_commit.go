@@ -10,25 +10,29 @@ import (
 	"github.com/sluice-io/sluice/internal/group"
 )
 
-// OffsetCommit v0-v9: commits are records in `__consumer_offsets`,
+// OffsetCommit v0-v10: commits are records in `__consumer_offsets`,
 // acknowledged once durable. Validation of generation and member is the
-// group coordinator's (internal/group). v10 (topic IDs) is not served yet.
+// group coordinator's (internal/group). v10 names topics by ID.
 
 func handleOffsetCommit(b *Broker, ctx context.Context, req *Request) Reply {
-	r := req.Body.(*kmsg.OffsetCommitRequest)
-	return singleGroupCall(b, ctx, r.Group, r.ResponseKind().(*kmsg.OffsetCommitResponse), offsetCommitFailure(r),
+	r, unknownTopics := b.commitByName(req.Body.(*kmsg.OffsetCommitRequest))
+	return singleGroupCall(b, ctx, r.Group, r.ResponseKind().(*kmsg.OffsetCommitResponse), offsetCommitFailure(r, unknownTopics),
 		func(s *group.Shard, fx *coord.Effects, respond func(*kmsg.OffsetCommitResponse)) {
-			s.CommitOffsets(fx, r, respond)
+			s.CommitOffsets(fx, r, func(resp *kmsg.OffsetCommitResponse) {
+				resp.Topics = append(resp.Topics, unknownTopics...)
+				respond(resp)
+			})
 		})
 }
 
-// offsetCommitFailure answers every requested partition with one error.
-func offsetCommitFailure(r *kmsg.OffsetCommitRequest) func(*kmsg.OffsetCommitResponse, *kerr.Error) {
+// offsetCommitFailure answers every requested partition with one error,
+// keeping the answers already decided for unknown topic IDs.
+func offsetCommitFailure(r *kmsg.OffsetCommitRequest, unknownTopics []kmsg.OffsetCommitResponseTopic) func(*kmsg.OffsetCommitResponse, *kerr.Error) {
 	return func(resp *kmsg.OffsetCommitResponse, err *kerr.Error) {
 		resp.Topics = resp.Topics[:0]
 		for _, rt := range r.Topics {
 			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewOffsetCommitResponseTopicPartition()
 				sp.Partition, sp.ErrorCode = rp.Partition, err.Code
@@ -36,5 +40,6 @@ func offsetCommitFailure(r *kmsg.OffsetCommitRequest) func(*kmsg.OffsetCommitRes
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
+		resp.Topics = append(resp.Topics, unknownTopics...)
 	}
 }

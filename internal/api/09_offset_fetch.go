@@ -10,10 +10,10 @@ import (
 	"github.com/sluice-io/sluice/internal/group"
 )
 
-// OffsetFetch v0-v9 (v2+ fetches all of a group's offsets for a null topic
-// list; v8+ asks for several groups at once, KIP-709; v7+ require_stable).
-// Each group is answered by the shard that coordinates it. v10 (topic IDs)
-// is not served yet.
+// OffsetFetch v0-v10 (v2+ fetches all of a group's offsets for a null topic
+// list; v8+ asks for several groups at once, KIP-709; v7+ require_stable;
+// v10 names topics by ID). Each group is answered by the shard that
+// coordinates it.
 
 func handleOffsetFetch(b *Broker, ctx context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.OffsetFetchRequest)
@@ -22,6 +22,7 @@ func handleOffsetFetch(b *Broker, ctx context.Context, req *Request) Reply {
 	if r.Version < 8 {
 		groups = []kmsg.OffsetFetchRequestGroup{singleOffsetFetchGroup(r)}
 	}
+	b.fetchByName(r.Version, groups)
 	results := make([]kmsg.OffsetFetchResponseGroup, len(groups))
 	ids := make([]string, len(groups))
 	for i, g := range groups {
@@ -40,6 +41,7 @@ func handleOffsetFetch(b *Broker, ctx context.Context, req *Request) Reply {
 		})
 	return Reply{Response: resp, Wait: func() {
 		waitAll()
+		b.fetchWithIDs(r.Version, results)
 		if r.Version >= 8 {
 			resp.Groups = results
 			return
