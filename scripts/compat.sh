@@ -2,6 +2,10 @@
 # compat.sh: the compatibility suite. Real third-party clients from Debian
 # (kcat, built on librdkafka, and kafka-python) talk to a freshly started
 # broker; every check compares exactly what comes back with what went in.
+# Consumer groups are checked with kcat's balanced consumer (-G), a
+# kafka-python group member that commits and restarts, and Burrow (Debian's
+# burrow, LinkedIn's lag monitor), which must read `__consumer_offsets` and
+# report a group's lag.
 #
 #   bash scripts/compat.sh            # build sluice, start `sluice serve`, run
 #   SLUICE_COMPAT_BROKER_CMD='/tmp/kfake-peer -port {port}' bash scripts/compat.sh
@@ -20,14 +24,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian's python3, which has python3-kafka, not a pyenv one earlier on PATH.
 PYTHON=/usr/bin/python3
 PY_SUITE="$ROOT/test/compat/kafka_python_compat.py"
+ZK_STUB="$ROOT/test/compat/zookeeper_stub.py"
 START_TIMEOUT=${SLUICE_COMPAT_START_TIMEOUT:-60}   # seconds for the broker to listen
 APT_LOCK_TIMEOUT=${SLUICE_COMPAT_APT_LOCK_TIMEOUT:-600} # seconds to wait for another apt
 CHECK_TIMEOUT=120                                   # seconds for any one client command
+BURROW_TIMEOUT=90                                   # seconds for Burrow to report a lag
 CODECS=(none gzip snappy lz4 zstd)
 
 passed=0
 failed=0
 broker_pid=""
+helper_pids=() # background helpers of single checks (Burrow, its ZooKeeper stand-in)
+burrow_http="" # Burrow's HTTP address, set by start_burrow
 work=""
 
 pass() {
@@ -54,6 +62,7 @@ die() {
 
 cleanup() {
 	local status=$?
+	stop_helpers
 	stop_broker
 	if [[ -n $work ]]; then
 		if ((failed > 0)) && [[ -s $work/broker.log ]]; then
@@ -77,9 +86,20 @@ stop_broker() {
 	broker_pid=""
 }
 
+# stop_helpers ends the background helpers this script started, by PID.
+stop_helpers() {
+	local pid
+	for pid in "${helper_pids[@]}"; do
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	helper_pids=()
+}
+
 # missing_packages names the Debian packages whose tools are absent.
 missing_packages() {
 	command -v kcat >/dev/null 2>&1 || echo kcat
+	command -v Burrow >/dev/null 2>&1 || echo burrow
 	"$PYTHON" -c 'import kafka' 2>/dev/null || echo python3-kafka
 	# kafka-python's optional codecs; without them those checks are skipped.
 	"$PYTHON" -c 'import snappy' 2>/dev/null || echo python3-snappy
@@ -197,6 +217,167 @@ kcat_metadata() {
 	pass "$name"
 }
 
+# kcat_group runs kcat's balanced consumer (librdkafka's KafkaConsumer:
+# FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetFetch,
+# OffsetCommit, LeaveGroup) twice in one group: the first run must read
+# every record produced, the second, after more are produced, exactly the
+# new ones (librdkafka commits what it consumed when it closes).
+kcat_group() {
+	local bootstrap=$1 topic=compat-kcat-group group=compat-kcat-group
+	local name="kcat -G balanced consumer reads every produced record"
+	if ! timeout "$CHECK_TIMEOUT" "$PYTHON" "$PY_SUITE" --bootstrap "$bootstrap" create-topic "$topic" --partitions 3 >"$work/out" 2>&1; then
+		fail "$name" "could not create topic $topic: $(tr '\n' ' ' <"$work/out")"
+		return
+	fi
+	kcat_group_round "$bootstrap" "$topic" "$group" first 30 "$name" || return
+	kcat_group_round "$bootstrap" "$topic" "$group" second 10 \
+		"kcat -G balanced consumer resumes after its committed offsets"
+}
+
+# kcat_group_round produces count records "<prefix>-<i>" and checks that one
+# run of kcat -G reads exactly those.
+kcat_group_round() {
+	local bootstrap=$1 topic=$2 group=$3 prefix=$4 count=$5 name=$6
+	local i
+	for ((i = 1; i <= count; i++)); do echo "$prefix-$i"; done | sort >"$work/want"
+	if ! timeout "$CHECK_TIMEOUT" kcat -b "$bootstrap" -P -t "$topic" <"$work/want" >"$work/out" 2>&1; then
+		fail "$name" "kcat -P failed: $(tr '\n' ' ' <"$work/out")"
+		return 1
+	fi
+	# -X auto.offset.reset, not -o beginning: kcat assigns an explicit -o
+	# offset over the group's committed one.
+	if ! timeout "$CHECK_TIMEOUT" kcat -b "$bootstrap" -G "$group" -X auto.offset.reset=earliest -e -q \
+		-f '%s\n' "$topic" >"$work/got.unsorted" 2>"$work/out"; then
+		fail "$name" "kcat -G failed: $(tr '\n' ' ' <"$work/out")"
+		return 1
+	fi
+	sort "$work/got.unsorted" >"$work/got"
+	if ! diff -u "$work/want" "$work/got" >"$work/diff"; then
+		fail "$name" "consumed records differ from the ones produced:"$'\n'"$(cat "$work/diff")"
+		return 1
+	fi
+	pass "$name"
+}
+
+# burrow_lag points Burrow at the broker: its cluster module reads topic
+# metadata and log-end offsets, its consumer module reads
+# `__consumer_offsets` from the start and decodes the commit and group
+# records (sarama, kafka-version 2.0.0, the newest Burrow 1.2.1 knows). A
+# kafka-python member commits after consuming part of a topic; Burrow's
+# HTTP API must then report that group's total lag as produced minus
+# committed. Burrow 1.2.1 refuses to start without ZooKeeper, which it uses
+# only for its own bookkeeping (never for Kafka), so it gets the in-memory
+# stand-in test/compat/zookeeper_stub.py.
+burrow_lag() {
+	local bootstrap=$1 topic=compat-burrow group=compat-burrow
+	local name="Burrow reads __consumer_offsets and reports the group's lag"
+	local produced=30 committed=12
+	if ! timeout "$CHECK_TIMEOUT" "$PYTHON" "$PY_SUITE" --bootstrap "$bootstrap" create-topic "$topic" --partitions 2 >"$work/out" 2>&1; then
+		fail "$name" "could not create topic $topic: $(tr '\n' ' ' <"$work/out")"
+		return
+	fi
+	if ! seq 1 "$produced" | timeout "$CHECK_TIMEOUT" kcat -b "$bootstrap" -P -t "$topic" >"$work/out" 2>&1; then
+		fail "$name" "kcat -P failed: $(tr '\n' ' ' <"$work/out")"
+		return
+	fi
+	if ! timeout "$CHECK_TIMEOUT" "$PYTHON" "$PY_SUITE" --bootstrap "$bootstrap" consume-commit "$group" "$topic" "$committed" >"$work/out" 2>&1; then
+		fail "$name" "the group could not consume and commit: $(tr '\n' ' ' <"$work/out")"
+		return
+	fi
+	if ! start_burrow "$bootstrap"; then
+		fail "$name" "$burrow_http"
+		stop_helpers
+		return
+	fi
+	local want=$((produced - committed)) url="http://$burrow_http/v3/kafka/sluice/consumer/$group/lag" got=""
+	local deadline=$((SECONDS + BURROW_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		got=$(burrow_total_lag "$url")
+		[[ $got == "$want" ]] && break
+		kill -0 "${helper_pids[-1]}" 2>/dev/null || break
+		sleep 1
+	done
+	stop_helpers
+	if [[ $got != "$want" ]]; then
+		fail "$name" "totallag ${got:-none} after ${BURROW_TIMEOUT}s, want $want ($produced produced, $committed committed); Burrow's log ends: $(tail -n 5 "$work/burrow/burrow.log" | tr '\n' ' ')"
+		return
+	fi
+	pass "$name"
+}
+
+# start_burrow starts the ZooKeeper stand-in and Burrow and sets
+# burrow_http to Burrow's HTTP address (or, failing, to why it could not).
+start_burrow() {
+	local bootstrap=$1 dir="$work/burrow" zk_port http_port deadline
+	mkdir -p "$dir"
+	"$PYTHON" "$ZK_STUB" --port-file "$dir/zk.port" >"$dir/zk.log" 2>&1 &
+	helper_pids+=($!)
+	deadline=$((SECONDS + 10))
+	until [[ -s $dir/zk.port ]]; do
+		((SECONDS < deadline)) || { burrow_http="the ZooKeeper stand-in did not start: $(cat "$dir/zk.log")"; return 1; }
+		sleep 0.1
+	done
+	zk_port=$(cat "$dir/zk.port")
+	http_port=$(free_port) || { burrow_http="no free port for Burrow"; return 1; }
+	cat >"$dir/burrow.toml" <<-EOF
+		[general]
+		pidfile="$dir/burrow.pid"
+
+		[logging]
+		level="info"
+
+		[zookeeper]
+		servers=["127.0.0.1:$zk_port"]
+		root-path="/burrow"
+
+		[client-profile.sluice]
+		client-id="burrow-compat"
+		kafka-version="2.0.0"
+
+		[cluster.sluice]
+		class-name="kafka"
+		servers=["$bootstrap"]
+		client-profile="sluice"
+		topic-refresh=5
+		offset-refresh=2
+
+		[consumer.sluice]
+		class-name="kafka"
+		cluster="sluice"
+		servers=["$bootstrap"]
+		client-profile="sluice"
+		offsets-topic="__consumer_offsets"
+		start-latest=false
+
+		[storage.default]
+		class-name="inmemory"
+		intervals=10
+		min-distance=1
+
+		[evaluator.default]
+		class-name="caching"
+		expire-cache=1
+
+		[httpserver.default]
+		address="127.0.0.1:$http_port"
+	EOF
+	Burrow --config-dir "$dir" >"$dir/burrow.log" 2>&1 &
+	helper_pids+=($!)
+	burrow_http="127.0.0.1:$http_port"
+}
+
+# burrow_total_lag prints the totallag of Burrow's lag answer at url, or
+# nothing while Burrow does not answer or does not know the group.
+burrow_total_lag() {
+	"$PYTHON" - "$1" <<-'EOF' 2>/dev/null
+		import json, sys, urllib.request
+		with urllib.request.urlopen(sys.argv[1], timeout=5) as answer:
+		    status = json.load(answer)["status"]
+		if status["status"] != "NOTFOUND":
+		    print(status["totallag"])
+	EOF
+}
+
 # kafka_python runs the python suite and counts its ok / not ok lines.
 kafka_python() {
 	local bootstrap=$1 line status
@@ -232,7 +413,11 @@ main() {
 		check_broker_alive
 	done
 	kcat_metadata "$bootstrap"
+	kcat_group "$bootstrap"
+	check_broker_alive
 	kafka_python "$bootstrap"
+	check_broker_alive
+	burrow_lag "$bootstrap"
 	check_broker_alive
 	summary
 	((failed == 0))

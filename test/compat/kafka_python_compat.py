@@ -6,6 +6,9 @@ the snappy, lz4 and zstandard codecs). Two commands:
 
   kafka_python_compat.py --bootstrap HOST:PORT create-topic NAME [--partitions N]
       create a topic (used by scripts/compat.sh to prepare kcat's topics);
+  kafka_python_compat.py --bootstrap HOST:PORT consume-commit GROUP TOPIC COUNT
+      join GROUP, consume exactly COUNT records of TOPIC, commit them and
+      leave (used by scripts/compat.sh to give Burrow a lag to report);
   kafka_python_compat.py --bootstrap HOST:PORT suite
       run every check; one line per check on stdout: "ok NAME",
       "skip NAME: why" or "not ok NAME: what differed". Exit status 1 if any
@@ -15,7 +18,10 @@ The checks: KafkaAdminClient creates, describes and deletes a topic, and, for
 each codec, KafkaProducer writes keyed records with headers to chosen
 partitions and a KafkaConsumer without a group (assigned partitions, reading
 from the beginning) must read back exactly those records, in order, at the
-offsets the producer was told.
+offsets the producer was told. Then a KafkaConsumer in a consumer group
+(enable_auto_commit off, explicit commit()) consumes part of a topic,
+commits and stops; a restarted member must resume exactly after the commit:
+every record consumed once, none lost, none twice.
 """
 
 import argparse
@@ -177,6 +183,70 @@ def compare(sent, received):
                                      key, len(value), headers))
 
 
+def group_consumer(bootstrap, group, topic):
+    """A group member that hands out one record per poll, so a test can stop
+    after exactly N records, and commits only when told."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                             auto_offset_reset="earliest", max_poll_records=1,
+                             request_timeout_ms=DEADLINE_SECONDS * 1000 + 5000)
+    consumer.subscribe([topic])
+    return consumer
+
+
+def poll_exactly(consumer, count):
+    """(partition, offset) of the next count records the member receives."""
+    received = []
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while len(received) < count:
+        if time.monotonic() > deadline:
+            raise CheckFailed("group member received %d of %d records in %ds" % (len(received), count, DEADLINE_SECONDS))
+        for _, records in consumer.poll(timeout_ms=500, max_records=count - len(received)).items():
+            received.extend((r.partition, r.offset) for r in records)
+    return received
+
+
+def consume_commit(bootstrap, group, topic, count):
+    """Join group, consume exactly count records of topic, commit, leave."""
+    consumer = group_consumer(bootstrap, group, topic)
+    try:
+        poll_exactly(consumer, count)
+        consumer.commit()
+    finally:
+        consumer.close(autocommit=False)
+
+
+def check_group_resume(bootstrap):
+    """A group member commits after 20 of 30 records and stops; after 30 more
+    are produced a restarted member reads exactly the 40 not committed."""
+    topic = group = "compat-py-group"
+    admin = admin_client(bootstrap)
+    try:
+        create_topic(admin, topic, PARTITIONS)
+    finally:
+        admin.close()
+    produced = [(r[0], r[4]) for r in produce(bootstrap, topic, "none")]
+    first = group_consumer(bootstrap, group, topic)
+    try:
+        consumed = poll_exactly(first, 20)
+        first.commit()
+    finally:
+        first.close(autocommit=False)
+    produced += [(r[0], r[4]) for r in produce(bootstrap, topic, "none")]
+    restarted = group_consumer(bootstrap, group, topic)
+    try:
+        resumed = poll_exactly(restarted, len(produced) - len(consumed))
+        restarted.commit()
+        extra = [(r.partition, r.offset) for rs in restarted.poll(timeout_ms=1000).values() for r in rs]
+    finally:
+        restarted.close(autocommit=False)
+    again = sorted(set(consumed) & set(resumed))
+    if again:
+        raise CheckFailed("the restarted member read %d committed records again, first %s" % (len(again), again[0]))
+    missing = sorted(set(produced) - set(consumed) - set(resumed))
+    if missing or extra:
+        raise CheckFailed("records never consumed: %s; consumed past what was produced: %s" % (missing[:5], extra[:5]))
+
+
 def run_check(name, check, *args):
     try:
         check(*args)
@@ -201,6 +271,8 @@ def suite(bootstrap):
                 print("skip %s: python module %s missing" % (name, module), flush=True)
                 continue
         passed = run_check(name, check_round_trip, bootstrap, codec) and passed
+    passed = run_check("kafka-python group member commits, restarts and resumes with no loss or duplicate",
+                       check_group_resume, bootstrap) and passed
     return 0 if passed else 1
 
 
@@ -211,10 +283,21 @@ def main():
     create = commands.add_parser("create-topic", help="create a topic and wait for its leaders")
     create.add_argument("name")
     create.add_argument("--partitions", type=int, default=1)
+    commit = commands.add_parser("consume-commit", help="consume exactly COUNT records in a group and commit")
+    commit.add_argument("group")
+    commit.add_argument("topic")
+    commit.add_argument("count", type=int)
     commands.add_parser("suite", help="run every check")
     args = parser.parse_args()
     if args.command == "suite":
         return suite(args.bootstrap)
+    if args.command == "consume-commit":
+        try:
+            consume_commit(args.bootstrap, args.group, args.topic, args.count)
+        except CheckFailed as failure:
+            print("consume-commit: %s" % failure, file=sys.stderr)
+            return 1
+        return 0
     admin = admin_client(args.bootstrap)
     try:
         create_topic(admin, args.name, args.partitions)
