@@ -60,6 +60,8 @@ func (b *builder) apply(r Record) error {
 		return b.config(r)
 	case *RemoveTopicRecord:
 		return b.removeTopic(r)
+	case *ProducerIDsRecord:
+		return b.producerIDs(r)
 	case nil:
 		return fmt.Errorf("%w: nil record", ErrInvalidRecord)
 	}
@@ -200,6 +202,19 @@ func (b *builder) removeTopic(r *RemoveTopicRecord) error {
 	b.ownTopicMapsNow()
 	delete(b.next.topicsByID, t.ID)
 	delete(b.next.topicsByName, t.Name)
+	return nil
+}
+
+// producerIDs moves the producer-ID high-water mark: blocks never overlap,
+// so it must grow (Kafka's ProducerIdControlManager refuses the same).
+func (b *builder) producerIDs(r *ProducerIDsRecord) error {
+	if r.BrokerID < -1 {
+		return fmt.Errorf("%w: producer IDs for broker %d", ErrInvalidRecord, r.BrokerID)
+	}
+	if r.NextProducerID <= b.next.nextProducerID {
+		return fmt.Errorf("%w: next producer ID %d is not above the current %d", ErrInvalidRecord, r.NextProducerID, b.next.nextProducerID)
+	}
+	b.next.nextProducerID = r.NextProducerID
 	return nil
 }
 

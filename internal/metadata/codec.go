@@ -111,6 +111,8 @@ func decodeBody(typ RecordType, d *decoder) (Record, error) {
 		}, nil
 	case RecordTypeRemoveTopic:
 		return &RemoveTopicRecord{TopicID: d.uuid()}, nil
+	case RecordTypeProducerIDs:
+		return &ProducerIDsRecord{BrokerID: d.int32(), NextProducerID: d.int64()}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown record type %d", ErrCorrupt, uint8(typ))
 }
@@ -182,6 +184,11 @@ func (r *ConfigRecord) appendBody(dst []byte) []byte {
 
 func (r *RemoveTopicRecord) appendBody(dst []byte) []byte {
 	return append(dst, r.TopicID[:]...)
+}
+
+func (r *ProducerIDsRecord) appendBody(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, int64(r.BrokerID))
+	return binary.AppendVarint(dst, r.NextProducerID)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -265,6 +272,7 @@ func (d *decoder) varint(min, max int64) int64 {
 
 func (d *decoder) int16() int16 { return int16(d.varint(math.MinInt16, math.MaxInt16)) }
 func (d *decoder) int32() int32 { return int32(d.varint(math.MinInt32, math.MaxInt32)) }
+func (d *decoder) int64() int64 { return d.varint(math.MinInt64, math.MaxInt64) }
 
 // count reads an element count, bounded by the bytes left (every element
 // takes at least one byte) so a corrupt count cannot force a huge allocation.

@@ -31,6 +31,8 @@ func sampleRecords() []Record {
 		&ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "orders", Key: "retention.ms"},
 		&ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: "", Key: "x", Value: strPtr("")},
 		&RemoveTopicRecord{TopicID: id},
+		&ProducerIDsRecord{BrokerID: 7, NextProducerID: 1 << 40},
+		&ProducerIDsRecord{BrokerID: -1, NextProducerID: 1000},
 	}
 }
 

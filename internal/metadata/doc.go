@@ -2,7 +2,7 @@
 // built by replaying them.
 //
 // Every change to cluster state (brokers, topics, partitions, configs, the
-// cluster ID) is a Record appended to the replicated metadata log
+// cluster ID, producer-ID blocks) is a Record appended to the replicated metadata log
 // (internal/quorum). The same replay code, Image.Apply, builds state at
 // start-up, on a follower, after failover and from a snapshot: replay is the
 // only way state changes. A snapshot is simply the records that rebuild an
@@ -34,7 +34,8 @@
 //
 // Field encodings inside a body:
 //
-//	int16, int32      zigzag varint (encoding/binary.AppendVarint)
+//	int16, int32,     zigzag varint (encoding/binary.AppendVarint)
+//	int64
 //	bool              one byte, 0 or 1
 //	uuid              16 raw bytes
 //	string            uvarint length, then the bytes
@@ -53,6 +54,7 @@
 //	                  resourceName string, key string, value nullable string
 //	                  (null deletes the key)
 //	6 RemoveTopic     topicID uuid
+//	7 ProducerIDs     brokerID int32 (-1 in a snapshot), nextProducerID int64
 //
 // A decoder refuses an unknown type, an unknown version, a body with bytes
 // left over, and any length that runs past the end of the input: metadata

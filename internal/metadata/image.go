@@ -17,6 +17,9 @@ type Image struct {
 	topicsByName  map[string]*Topic
 	topicsByID    map[[16]byte]*Topic
 	brokerConfigs map[string]map[string]string
+	// nextProducerID is the first producer ID no broker has been given
+	// yet (0 before the first block).
+	nextProducerID int64
 }
 
 // Topic is one topic as the image holds it. Shared between images: callers
@@ -75,6 +78,10 @@ func (img *Image) BrokerConfigs(name string) map[string]string {
 	return img.brokerConfigs[name]
 }
 
+// NextProducerID is the first ID of the next producer-ID block: every ID
+// below it has been handed to a broker (ProducerIDsRecord).
+func (img *Image) NextProducerID() int64 { return img.nextProducerID }
+
 // Partition returns partition index of the topic, nil when out of range.
 func (t *Topic) Partition(index int32) *Partition {
 	if index < 0 || int(index) >= len(t.Partitions) {
@@ -107,6 +114,9 @@ func (img *Image) Records() []Record {
 		for _, p := range t.Partitions {
 			records = append(records, &PartitionRecord{TopicID: t.ID, Partition: p})
 		}
+	}
+	if img.nextProducerID > 0 {
+		records = append(records, &ProducerIDsRecord{BrokerID: -1, NextProducerID: img.nextProducerID})
 	}
 	return records
 }

@@ -130,6 +130,8 @@ func TestApplyRejectsInvalidBatchAtomically(t *testing.T) {
 		{"other cluster ID", []Record{&ClusterIDRecord{ID: "d"}}},
 		{"negative node ID", []Record{&RegisterBrokerRecord{Broker: Broker{NodeID: -1}}}},
 		{"nil record", []Record{nil}},
+		{"producer IDs not growing", []Record{&ProducerIDsRecord{BrokerID: 1, NextProducerID: 0}}},
+		{"producer IDs for a bad broker", []Record{&ProducerIDsRecord{BrokerID: -2, NextProducerID: 5000}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +159,9 @@ func TestSnapshotPlusTailEqualsFullReplay(t *testing.T) {
 		{&ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: "", Key: "k", Value: strPtr("v")}},
 		{&RemoveTopicRecord{TopicID: ordersID}},
 		{&ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "payments", Key: "retention.ms", Value: strPtr("1")}},
+		{&ProducerIDsRecord{BrokerID: 1, NextProducerID: 1000}},
 		{&PartitionRecord{TopicID: paymentsID, Partition: Partition{Index: 0, Replicas: []int32{1}, ISR: []int32{}, Leader: -1, LeaderEpoch: 1}}},
+		{&ProducerIDsRecord{BrokerID: 1, NextProducerID: 2000}},
 	}
 	for cut := 0; cut <= len(history); cut++ {
 		full := NewImage()
@@ -208,5 +212,20 @@ func TestListsAreSorted(t *testing.T) {
 	}
 	if img.TopicCount() != 2 || img.BrokerCount() != 2 {
 		t.Fatalf("counts: %d topics, %d brokers", img.TopicCount(), img.BrokerCount())
+	}
+}
+
+// Producer-ID blocks only move forward: a replayed block at or below the
+// current mark is refused, so two brokers can never be given the same IDs.
+func TestProducerIDBlocksOnlyGrow(t *testing.T) {
+	img := mustApply(t, NewImage(), &ProducerIDsRecord{BrokerID: 1, NextProducerID: 1000})
+	img = mustApply(t, img, &ProducerIDsRecord{BrokerID: 2, NextProducerID: 2000})
+	if img.NextProducerID() != 2000 {
+		t.Fatalf("NextProducerID = %d, want 2000", img.NextProducerID())
+	}
+	for _, next := range []int64{2000, 1999, -1} {
+		if _, err := img.Apply([]Record{&ProducerIDsRecord{BrokerID: 1, NextProducerID: next}}); !errors.Is(err, ErrInvalidRecord) {
+			t.Fatalf("next %d: err = %v, want ErrInvalidRecord", next, err)
+		}
 	}
 }

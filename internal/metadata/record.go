@@ -14,6 +14,7 @@ const (
 	RecordTypePartition      RecordType = 4
 	RecordTypeConfig         RecordType = 5
 	RecordTypeRemoveTopic    RecordType = 6
+	RecordTypeProducerIDs    RecordType = 7
 )
 
 // String names the record type for logs and errors.
@@ -31,6 +32,8 @@ func (t RecordType) String() string {
 		return "Config"
 	case RecordTypeRemoveTopic:
 		return "RemoveTopic"
+	case RecordTypeProducerIDs:
+		return "ProducerIDs"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -151,6 +154,20 @@ type RemoveTopicRecord struct {
 	TopicID [16]byte
 }
 
+// ProducerIDsRecord hands a block of producer IDs to a broker (Kafka's
+// ProducerIdsRecord): the IDs from the previous NextProducerID up to, not
+// including, this NextProducerID belong to BrokerID, which gives them to
+// idempotent and transactional producers. Committing the block before any
+// ID of it is used means an ID is never given out twice, across restarts
+// and controller failovers.
+type ProducerIDsRecord struct {
+	// BrokerID is the broker the block went to, -1 in a snapshot (which
+	// keeps only where the next block starts).
+	BrokerID int32
+	// NextProducerID is the first ID of the next block; it only grows.
+	NextProducerID int64
+}
+
 // Type implements Record.
 func (*ClusterIDRecord) Type() RecordType { return RecordTypeClusterID }
 
@@ -168,3 +185,6 @@ func (*ConfigRecord) Type() RecordType { return RecordTypeConfig }
 
 // Type implements Record.
 func (*RemoveTopicRecord) Type() RecordType { return RecordTypeRemoveTopic }
+
+// Type implements Record.
+func (*ProducerIDsRecord) Type() RecordType { return RecordTypeProducerIDs }
