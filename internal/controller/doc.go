@@ -1,5 +1,6 @@
 // Package controller makes the active controller's decisions about topics,
-// partitions, configs and broker registrations.
+// partitions, configs, broker registrations and producer-ID blocks
+// (AllocateProducerIDs: one ProducerIDsRecord per block of 1000).
 //
 // Every write follows Kafka's ControllerResult pattern: a pure plan function
 // (planCreateTopics, planDeleteTopics, planCreatePartitions,
