@@ -84,7 +84,7 @@ var layers = []layer{
 		"internal/group", "internal/txn", "internal/coord", "internal/metadata", "internal/replica",
 		"internal/metrics", "internal/storage", "internal/record", "internal/config"}},
 	{pkg: "internal/group", imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config"}},
-	{pkg: "internal/txn", planned: true, imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config"}},
+	{pkg: "internal/txn", imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config"}},
 	{pkg: "internal/coord", imports: []string{"internal/replica", "internal/storage", "internal/record", "internal/config"}},
 	{pkg: "internal/controller", imports: []string{"internal/quorum", "internal/metadata", "internal/config"}},
 	{pkg: "internal/quorum", imports: []string{"internal/metadata"}},
