@@ -14,6 +14,8 @@
 //     timeout and its partitions go to the survivors;
 //   - across member crashes and restarts no record is lost, and a member
 //     that restarts resumes after the last committed offset;
+//   - an expired member, a past generation or an admin cannot commit into
+//     an active group (no zombie moves the offsets);
 //   - commits survive a broker restart, clean, killed in-process, or a
 //     SIGKILL of the real binary, and the group resumes after it;
 //   - static members (KIP-345) that restart within the session timeout get
