@@ -26,6 +26,13 @@ import (
 func (s *Shard) DescribeGroup(groupID string) kmsg.DescribeGroupsResponseGroup {
 	d := kmsg.NewDescribeGroupsResponseGroup()
 	d.Group = groupID
+	if s.consumer.groups[groupID] != nil {
+		// A consumer group (KIP-848) is not described by this API.
+		d.State = classicDead.String()
+		d.ErrorCode = kerr.GroupIDNotFound.Code
+		d.ErrorMessage = kmsg.StringPtr("Group " + groupID + " is not a classic group.")
+		return d
+	}
 	g := s.classic.groups[groupID]
 	if g == nil || g.is(classicDead) {
 		d.State = classicDead.String()
@@ -58,12 +65,19 @@ func (s *Shard) DescribeGroup(groupID string) kmsg.DescribeGroupsResponseGroup {
 // ListGroups lists the shard's groups, sorted by ID. statesFilter (v4+)
 // keeps groups in one of the named states, compared case-insensitively
 // after trimming; typesFilter (v5+) keeps groups of the named types
-// ("classic" is the only type here). An empty filter keeps everything.
+// ("classic" or "consumer"). An empty filter keeps everything.
 func (s *Shard) ListGroups(statesFilter, typesFilter []string) []kmsg.ListGroupsResponseGroup {
 	states := map[string]bool{}
 	for _, st := range statesFilter {
 		states[strings.ToLower(strings.TrimSpace(st))] = true
 	}
+	listed := append(s.listClassicGroups(states, typesFilter), s.listConsumerGroups(states, typesFilter)...)
+	sort.Slice(listed, func(i, j int) bool { return listed[i].Group < listed[j].Group })
+	return listed
+}
+
+// listClassicGroups lists the classic groups passing ListGroups' filters.
+func (s *Shard) listClassicGroups(states map[string]bool, typesFilter []string) []kmsg.ListGroupsResponseGroup {
 	if !typesMatch(typesFilter, classicGroupType) {
 		return nil
 	}
@@ -122,6 +136,9 @@ func (s *Shard) DeleteGroup(fx *coord.Effects, groupID string, respond func(erro
 }
 
 func (s *Shard) deleteGroup(fx *coord.Effects, groupID string) int16 {
+	if code, ok := s.deleteConsumerGroup(fx, groupID); ok {
+		return code
+	}
 	g := s.classic.groups[groupID]
 	switch {
 	case g == nil || g.is(classicDead):
@@ -202,6 +219,10 @@ func (s *Shard) classicValidateOffsetDelete(groupID string) *kerr.Error {
 // As in Kafka's commitOffset, a valid OffsetCommit from a member of a
 // Stable or PreparingRebalance group also restarts the member's session.
 func (s *Shard) validateOffsetCommit(groupID, memberID string, instanceID *string, generation int32, isTxn bool) *kerr.Error {
+	if cg := s.consumer.groups[groupID]; cg != nil {
+		// KIP-848: the generation field carries the member epoch.
+		return cg.validateOffsetCommit(memberID, generation)
+	}
 	g := s.classic.groups[groupID]
 	if g == nil {
 		if generation < 0 {
@@ -251,7 +272,7 @@ func (g *classicGroup) validateOffsetCommit(memberID string, instanceID *string,
 // group that only commits offsets (a "simple" group), if it does not
 // exist. It is idempotent and safe during replay.
 func (s *Shard) ensureSimpleGroup(groupID string) {
-	if s.classic.groups[groupID] != nil {
+	if s.classic.groups[groupID] != nil || s.consumer.groups[groupID] != nil {
 		return
 	}
 	g := newClassicGroup(groupID, classicEmpty, time.Time{})
@@ -263,6 +284,9 @@ func (s *Shard) ensureSimpleGroup(groupID string) {
 // OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC: known from its members'
 // consumer-protocol subscriptions, else assumed for "consumer" groups.
 func (s *Shard) groupSubscribedTo(groupID, topic string) bool {
+	if cg := s.consumer.groups[groupID]; cg != nil {
+		return cg.subscribedTo(topic)
+	}
 	g := s.classic.groups[groupID]
 	if g == nil {
 		return false
@@ -274,8 +298,12 @@ func (s *Shard) groupSubscribedTo(groupID, topic string) bool {
 }
 
 // groupState returns a group's state as Kafka names it ("Empty",
-// "PreparingRebalance", "CompletingRebalance", "Stable").
+// "PreparingRebalance", "CompletingRebalance", "Stable"; for consumer
+// groups "Empty", "Assigning", "Reconciling", "Stable").
 func (s *Shard) groupState(groupID string) (state string, exists bool) {
+	if cg := s.consumer.groups[groupID]; cg != nil {
+		return cg.state().String(), true
+	}
 	g := s.classic.groups[groupID]
 	if g == nil {
 		return "", false

@@ -81,6 +81,10 @@ func (s *Shard) JoinGroup(fx *coord.Effects, req *kmsg.JoinGroupRequest, client 
 		reply(joinError(req.MemberID, kerr.InvalidSessionTimeout.Code))
 		return
 	}
+	if s.joinToConsumerGroup(fx, req.Group) {
+		reply(joinError("", kerr.InconsistentGroupProtocol.Code))
+		return
+	}
 	s.classicJoin(fx, newJoinParams(req, client), reply)
 }
 

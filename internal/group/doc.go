@@ -7,7 +7,8 @@
 // timeout firing, ...) run one at a time on the shard's loop, take time from
 // coord.Effects.Now, schedule timers through coord.Timers, and describe
 // durable changes as records with Apache Kafka's key and value schemas
-// (OffsetCommitKey/Value, GroupMetadataKey/Value from kmsg), so tools that
+// (OffsetCommitKey/Value, GroupMetadataKey/Value from kmsg, the
+// ConsumerGroup* records encoded here), so tools that
 // read `__consumer_offsets` (Burrow) work unchanged. Replay applies those
 // records; the same Replay rebuilds the shard when the partition is loaded.
 // No goroutines, clocks or I/O live here.
@@ -16,7 +17,11 @@
 //
 //	version 0, 1   OffsetCommitKey{group, topic, partition} → OffsetCommitValue
 //	version 2      GroupMetadataKey{group} → GroupMetadataValue (classic groups)
-//	version 3+     consumer-protocol (KIP-848) records: not produced yet, skipped
+//	version 3-8    consumer groups (KIP-848): group epoch, partition metadata
+//	               (read only), member subscription, target assignment epoch
+//	               and per member, current member assignment; the layouts
+//	               are in consumer_records.go
+//	version 9+     later record types: skipped
 //
 // A nil value is a tombstone: the offset or group is deleted.
 package group

@@ -9,12 +9,16 @@ import (
 // What committed offsets ask of the groups, beyond groupState,
 // groupSubscribedTo, ensureSimpleGroup and validateOffsetCommit: thin
 // adapters onto the classic side (classic_admin.go), the one place that
-// knows protocol types and state timestamps. A consumer-protocol
-// (KIP-848) side would answer here too.
+// knows protocol types and state timestamps, and the consumer-protocol
+// (KIP-848) side (consumer_admin.go).
 
 // offsetExpiration is Kafka's Group.offsetExpirationCondition: whether
 // the group's offsets may expire now, and from which base.
 func (s *Shard) offsetExpiration(groupID string) (offsetExpiration, bool) {
+	if s.consumer.groups[groupID] != nil {
+		// ConsumerGroup: each offset expires from its own commit.
+		return offsetExpiration{groupBase: noTimestamp}, true
+	}
 	groupBase, expirable := s.classicOffsetExpiry(groupID)
 	if groupBase < 0 {
 		groupBase = noTimestamp
@@ -25,6 +29,9 @@ func (s *Shard) offsetExpiration(groupID string) (offsetExpiration, bool) {
 // validateOffsetDelete is Kafka's group lookup plus
 // Group.validateOffsetDelete (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP).
 func (s *Shard) validateOffsetDelete(groupID string) *kerr.Error {
+	if s.consumer.groups[groupID] != nil {
+		return nil // ConsumerGroup.validateOffsetDelete accepts
+	}
 	return s.classicValidateOffsetDelete(groupID)
 }
 
@@ -32,7 +39,7 @@ func (s *Shard) validateOffsetDelete(groupID string) *kerr.Error {
 // groupMetadataManager.groupIds()), so that Empty groups without offsets
 // are deleted too.
 func (s *Shard) groupIDs() []string {
-	return s.classicGroupIDs()
+	return append(s.classicGroupIDs(), s.consumerGroupIDs()...)
 }
 
 // maybeDeleteGroup is Kafka's GroupMetadataManager.maybeDeleteGroup, called
@@ -40,5 +47,8 @@ func (s *Shard) groupIDs() []string {
 // are in fx, not yet replayed): an Empty group is deleted with its
 // GroupMetadata tombstone.
 func (s *Shard) maybeDeleteGroup(fx *coord.Effects, groupID string) {
+	if s.maybeDeleteEmptyConsumerGroup(fx, groupID) {
+		return
+	}
 	s.deleteEmptyClassicGroup(fx, groupID)
 }

@@ -33,6 +33,21 @@ type Config struct {
 	OffsetsRetentionCheckInterval time.Duration
 	// OffsetMetadataMaxBytes caps commit metadata (offset.metadata.max.bytes).
 	OffsetMetadataMaxBytes int32
+	// ConsumerSessionTimeout is how long a consumer-protocol (KIP-848)
+	// member may go without heartbeating before it is fenced
+	// (group.consumer.session.timeout.ms; default 45s).
+	ConsumerSessionTimeout time.Duration
+	// ConsumerHeartbeatInterval is the interval consumer-protocol members
+	// are told to heartbeat at (group.consumer.heartbeat.interval.ms;
+	// default 5s).
+	ConsumerHeartbeatInterval time.Duration
+	// ConsumerMaxSize caps a consumer group's members
+	// (group.consumer.max.size; zero means no limit).
+	ConsumerMaxSize int32
+	// ConsumerAssignors are the server assignors consumer groups may use,
+	// preferred first (group.consumer.assignors: "uniform", "range" or
+	// Kafka's class names for them; default uniform, range).
+	ConsumerAssignors []string
 	// Logger receives the shard's logs.
 	Logger *slog.Logger
 }
@@ -40,11 +55,12 @@ type Config struct {
 // Shard is the state of one `__consumer_offsets` partition's groups.
 // It is owned by one coord loop goroutine and is not safe for concurrent use.
 type Shard struct {
-	cfg     Config
-	log     *slog.Logger
-	timers  coord.Timers
-	classic classicState
-	offsets offsetState
+	cfg      Config
+	log      *slog.Logger
+	timers   coord.Timers
+	classic  classicState
+	consumer consumerState
+	offsets  offsetState
 }
 
 // NewShard returns an empty shard; the runtime replays the partition into
@@ -55,6 +71,7 @@ func NewShard(cfg Config, timers coord.Timers) *Shard {
 	}
 	s := &Shard{cfg: cfg, log: cfg.Logger, timers: timers}
 	s.classic.init()
+	s.consumer.init()
 	s.offsets.init()
 	return s
 }
@@ -94,9 +111,13 @@ func (s *Shard) Replay(r coord.Record) error {
 			value = &v
 		}
 		s.replayGroupMetadata(&key, value)
+	case consumerGroupMetadataType, consumerGroupPartitionMetadataType, consumerMemberMetadataType,
+		consumerTargetMetadataType, consumerTargetMemberType, consumerCurrentAssignmentType:
+		return s.replayConsumer(version, r)
 	default:
-		// Consumer-protocol (KIP-848) and later record types are not
-		// produced by this version; skip rather than refuse to load.
+		// Later record types (regular expressions, share and streams
+		// groups) are not produced by this version; skip rather than
+		// refuse to load.
 		s.log.Debug("skipping unknown group record", "key_version", version)
 	}
 	return nil
@@ -107,6 +128,7 @@ func (s *Shard) Replay(r coord.Record) error {
 // offset expiry).
 func (s *Shard) Loaded(fx *coord.Effects) {
 	s.classicLoaded(fx)
+	s.consumerLoaded()
 	s.offsetsLoaded(fx)
 }
 
