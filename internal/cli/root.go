@@ -48,6 +48,16 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newPerfCommand())
+	root.AddCommand(
+		newServeCommand(),
+		newTopicCommand(),
+		newProduceCommand(),
+		newConsumeCommand(),
+		newGroupCommand(),
+		newConfigCommand(),
+		newClusterCommand(),
+		newPerfCommand(),
+	)
+	configureCompletion(root)
 	return root
 }

@@ -50,10 +50,11 @@ func (a Acks) String() string {
 	return fmt.Sprintf("invalid(%d)", int16(a))
 }
 
-// producerOptions turns the setting into kgo options. kgo refuses idempotent
+// ProducerOptions turns the setting into kgo options (the CLI's producer
+// uses them too). kgo refuses idempotent
 // writes below acks=all (the broker could not deduplicate what it never
 // confirmed), so the weaker settings also disable idempotence.
-func (a Acks) producerOptions() []kgo.Opt {
+func (a Acks) ProducerOptions() []kgo.Opt {
 	switch a {
 	case AcksNone:
 		return []kgo.Opt{kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()}

@@ -141,7 +141,7 @@ func newProducer(cfg ProduceConfig, codec kgo.CompressionCodec, value []byte, re
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.MaxBufferedRecords(inFlight),
 	}
-	opts = append(opts, cfg.Acks.producerOptions()...)
+	opts = append(opts, cfg.Acks.ProducerOptions()...)
 	if cfg.BatchMaxBytes > 0 {
 		opts = append(opts, kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes))
 	}
