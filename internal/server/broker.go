@@ -251,6 +251,10 @@ func newGroupRuntime(cfg config.Broker, logger *slog.Logger) *coord.Runtime[*gro
 				OffsetsRetention:              time.Duration(cfg.OffsetsRetentionMinutes) * time.Minute,
 				OffsetsRetentionCheckInterval: ms(cfg.OffsetsRetentionCheckIntervalMs),
 				OffsetMetadataMaxBytes:        cfg.OffsetMetadataMaxBytes,
+				ConsumerSessionTimeout:        ms(int64(cfg.GroupConsumerSessionTimeoutMs)),
+				ConsumerHeartbeatInterval:     ms(int64(cfg.GroupConsumerHeartbeatIntervalMs)),
+				ConsumerMaxSize:               cfg.GroupConsumerMaxSize,
+				ConsumerAssignors:             cfg.GroupConsumerAssignors,
 				Logger:                        logger.With("partition", partition),
 			}, timers)
 		},
