@@ -1,44 +1,70 @@
 package cli
 
 import (
-	"os"
-	"strings"
+	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-io/sluice/internal/perf"
 )
 
-// perfBootstrapEnv names the environment variable that overrides the
-// default bootstrap servers of the perf commands.
-const perfBootstrapEnv = "SLUICE_BOOTSTRAP"
+// barInterval is how often the progress bar is redrawn on a terminal.
+const barInterval = 200 * time.Millisecond
 
 // newPerfCommand groups the end-to-end benchmarks; the work is done by
 // package perf, this only maps flags onto its configs and prints results.
 func newPerfCommand() *cobra.Command {
+	var client clientFlags
 	cmd := &cobra.Command{
 		Use:   "perf",
 		Short: "Measure a Kafka-compatible broker end to end (throughput and latency)",
 		Long: "Measure any Kafka-compatible broker with a real client, so Sluice and a peer\n" +
-			"can be compared side by side. MB is 2^20 bytes, as in Kafka's perf tools.",
+			"can be compared side by side. MB is 2^20 bytes, as in Kafka's perf tools.\n\n" +
+			"While a run lasts, progress goes to stderr: a bar redrawn in place on a\n" +
+			"terminal, one plain line per second otherwise. The result (throughput,\n" +
+			"latency percentiles and a latency histogram) goes to stdout, or one JSON\n" +
+			"line with --json.",
 	}
-	cmd.AddCommand(newPerfProduceCommand(), newPerfConsumeCommand())
+	client.register(cmd, true, false)
+	cmd.AddCommand(newPerfProduceCommand(&client), newPerfConsumeCommand(&client), newPerfEndToEndCommand(&client))
 	return cmd
 }
 
-// perfOutput holds the flags both perf commands share.
+// perfOutput holds the flags every perf command shares.
 type perfOutput struct {
-	bootstrap []string
-	json      bool
-	quiet     bool
+	client *clientFlags
+	json   bool
+	quiet  bool
 }
 
 func (o *perfOutput) register(cmd *cobra.Command) {
 	flags := cmd.Flags()
-	flags.StringSliceVar(&o.bootstrap, "bootstrap", perfDefaultBootstrap(),
-		"brokers to start from, host:port, comma-separated (env "+perfBootstrapEnv+")")
 	flags.BoolVar(&o.json, "json", false, "print the result as one JSON line instead of text")
-	flags.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	flags.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
+}
+
+// bootstrap resolves the brokers from --bootstrap, --profile or the
+// environment.
+func (o *perfOutput) bootstrap(cmd *cobra.Command) ([]string, error) {
+	conn, err := o.client.resolve(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return conn.bootstrap, nil
+}
+
+// progress says where progress goes: nowhere with --quiet, else stderr,
+// drawn as a bar when stderr is a terminal.
+func (o *perfOutput) progress(cmd *cobra.Command) (w io.Writer, bar bool, interval time.Duration) {
+	if o.quiet {
+		return nil, false, 0
+	}
+	stderr := cmd.ErrOrStderr()
+	if isTerminal(stderr) {
+		return stderr, true, barInterval
+	}
+	return stderr, false, time.Second
 }
 
 // print writes the result as text or JSON to the command's output.
@@ -49,16 +75,21 @@ func (o *perfOutput) print(cmd *cobra.Command, result perf.Result) error {
 	return result.WriteText(cmd.OutOrStdout())
 }
 
-func perfDefaultBootstrap() []string {
-	if env := strings.TrimSpace(os.Getenv(perfBootstrapEnv)); env != "" {
-		return strings.Split(env, ",")
+// finish prints a result, if the run got far enough to have one, and
+// returns the run's error.
+func (o *perfOutput) finish(cmd *cobra.Command, result perf.Result, runErr error) error {
+	if result.Mode == "" { // the run never started
+		return runErr
 	}
-	return []string{"localhost:9092"}
+	if err := o.print(cmd, result); err != nil {
+		return err
+	}
+	return runErr
 }
 
-func newPerfProduceCommand() *cobra.Command {
+func newPerfProduceCommand(client *clientFlags) *cobra.Command {
 	cfg := perf.DefaultProduceConfig()
-	var out perfOutput
+	out := perfOutput{client: client}
 	var acks string
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -70,18 +101,12 @@ func newPerfProduceCommand() *cobra.Command {
 				return err
 			}
 			cfg.Acks = parsed
-			cfg.Bootstrap = out.bootstrap
-			if !out.quiet {
-				cfg.Progress = cmd.ErrOrStderr()
-			}
-			result, runErr := perf.Produce(cmd.Context(), cfg)
-			if result.Mode == "" { // the run never started
-				return runErr
-			}
-			if err := out.print(cmd, result); err != nil {
+			if cfg.Bootstrap, err = out.bootstrap(cmd); err != nil {
 				return err
 			}
-			return runErr
+			cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = out.progress(cmd)
+			result, runErr := perf.Produce(cmd.Context(), cfg)
+			return out.finish(cmd, result, runErr)
 		},
 	}
 	out.register(cmd)
@@ -101,26 +126,21 @@ func newPerfProduceCommand() *cobra.Command {
 	return cmd
 }
 
-func newPerfConsumeCommand() *cobra.Command {
+func newPerfConsumeCommand(client *clientFlags) *cobra.Command {
 	cfg := perf.DefaultConsumeConfig()
-	var out perfOutput
+	out := perfOutput{client: client}
 	cmd := &cobra.Command{
 		Use:   "consume",
 		Short: "Read a topic from the start as fast as possible and report throughput",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Bootstrap = out.bootstrap
-			if !out.quiet {
-				cfg.Progress = cmd.ErrOrStderr()
-			}
-			result, runErr := perf.Consume(cmd.Context(), cfg)
-			if result.Mode == "" {
-				return runErr
-			}
-			if err := out.print(cmd, result); err != nil {
+			var err error
+			if cfg.Bootstrap, err = out.bootstrap(cmd); err != nil {
 				return err
 			}
-			return runErr
+			cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = out.progress(cmd)
+			result, runErr := perf.Consume(cmd.Context(), cfg)
+			return out.finish(cmd, result, runErr)
 		},
 	}
 	out.register(cmd)
@@ -132,6 +152,44 @@ func newPerfConsumeCommand() *cobra.Command {
 	flags.Int32Var(&cfg.FetchMaxPartitionBytes, "fetch-max-partition-bytes", cfg.FetchMaxPartitionBytes, "largest share of one partition in a fetch (0: client default, 1 MiB)")
 	flags.Int32Var(&cfg.FetchMinBytes, "fetch-min-bytes", cfg.FetchMinBytes, "bytes a fetch waits for (0: client default, 1)")
 	flags.DurationVar(&cfg.FetchMaxWait, "fetch-max-wait", cfg.FetchMaxWait, "longest a fetch waits for its minimum (0: client default, 5s)")
+	flags.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "stop the run after this long (0: no limit)")
+	return cmd
+}
+
+func newPerfEndToEndCommand(client *clientFlags) *cobra.Command {
+	cfg := perf.DefaultEndToEndConfig()
+	out := perfOutput{client: client}
+	var acks string
+	cmd := &cobra.Command{
+		Use:   "e2e",
+		Short: "Produce at a steady rate and read back: end-to-end latency from send to receipt",
+		Long: "Produce records at --throughput per second while a consumer reads them\n" +
+			"back, and report the latency from handing each record to the producer to\n" +
+			"the consumer receiving it (as Kafka's EndToEndLatency tool does).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			parsed, err := perf.ParseAcks(acks)
+			if err != nil {
+				return err
+			}
+			cfg.Acks = parsed
+			if cfg.Bootstrap, err = out.bootstrap(cmd); err != nil {
+				return err
+			}
+			cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = out.progress(cmd)
+			result, runErr := perf.EndToEnd(cmd.Context(), cfg)
+			return out.finish(cmd, result, runErr)
+		},
+	}
+	out.register(cmd)
+	flags := cmd.Flags()
+	flags.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic to write and read; created if missing")
+	flags.Int64Var(&cfg.Records, "records", cfg.Records, "records to send and receive")
+	flags.IntVar(&cfg.RecordSize, "record-size", cfg.RecordSize, "value size in bytes (at least 8: the send time)")
+	flags.Int32Var(&cfg.Partitions, "partitions", cfg.Partitions, "partitions when creating the topic")
+	flags.Int16Var(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replication factor when creating the topic (-1: broker default)")
+	flags.StringVar(&acks, "acks", cfg.Acks.String(), "required acks: 0, 1 or all")
+	flags.Int64Var(&cfg.Throughput, "throughput", cfg.Throughput, "records per second to send (0: as fast as possible)")
 	flags.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "stop the run after this long (0: no limit)")
 	return cmd
 }

@@ -30,7 +30,8 @@ func TestPerfProduceThenConsumeJSON(t *testing.T) {
 		t.Fatalf("start kfake: %v", err)
 	}
 	defer cluster.Close()
-	t.Setenv(perfBootstrapEnv, cluster.ListenAddrs()[0])
+	isolateEnvironment(t)
+	t.Setenv(bootstrapEnv, cluster.ListenAddrs()[0])
 
 	produced := runPerf(t, "perf", "produce", "--topic", "cli", "--records", "700", "--record-size", "10",
 		"--partitions", "2", "--producers", "2", "--acks", "1", "--compression", "lz4", "--json", "--quiet")

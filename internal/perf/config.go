@@ -121,6 +121,9 @@ type ProduceConfig struct {
 	Progress io.Writer
 	// ProgressInterval is the spacing of progress lines.
 	ProgressInterval time.Duration
+	// ProgressBar redraws one progress line in place, for a terminal,
+	// instead of printing a line per interval.
+	ProgressBar bool
 }
 
 // DefaultProduceConfig returns the settings `sluice perf produce` starts from.
@@ -201,6 +204,9 @@ type ConsumeConfig struct {
 	Progress io.Writer
 	// ProgressInterval is the spacing of progress lines.
 	ProgressInterval time.Duration
+	// ProgressBar redraws one progress line in place, for a terminal,
+	// instead of printing a line per interval.
+	ProgressBar bool
 }
 
 // DefaultConsumeConfig returns the settings `sluice perf consume` starts from.

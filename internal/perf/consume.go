@@ -29,7 +29,7 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Result, error) {
 		return Result{}, fmt.Errorf("perf consume: %w", err)
 	}
 	var totals counters
-	report := startProgress(cfg.Progress, cfg.ProgressInterval, "consume", &totals)
+	report := startProgress(progressSpec{w: cfg.Progress, interval: cfg.ProgressInterval, bar: cfg.ProgressBar, mode: "consume", target: plan.target(cfg.Records)}, &totals)
 	start := time.Now()
 	runErr := runConsumers(ctx, cfg, plan, &totals)
 	elapsed := time.Since(start)
@@ -52,6 +52,19 @@ type consumePlan struct {
 	// instead.
 	starts map[int32]int64
 	ends   map[int32]int64
+}
+
+// target is the number of records the run will read: the count asked
+// for, or what lies between the start and end offsets.
+func (p consumePlan) target(records int64) int64 {
+	if records > 0 {
+		return records
+	}
+	var total int64
+	for partition, end := range p.ends {
+		total += max(end-p.starts[partition], 0)
+	}
+	return total
 }
 
 func planConsume(ctx context.Context, cfg ConsumeConfig) (consumePlan, error) {

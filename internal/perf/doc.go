@@ -1,6 +1,6 @@
 // Package perf measures a Kafka-compatible broker end to end with a real
-// client (franz-go's kgo): `sluice perf produce` and `sluice perf consume`
-// are thin wrappers over Produce and Consume. It works against any broker
+// client (franz-go's kgo): `sluice perf produce`, `sluice perf consume` and
+// `sluice perf e2e` are thin wrappers over Produce, Consume and EndToEnd. It works against any broker
 // that speaks the protocol, so Sluice and a peer (franz-go's kfake, Apache
 // Kafka) can be measured side by side with the same tool.
 //
@@ -20,6 +20,19 @@
 // group), until Records records have arrived or, with Records zero, until
 // every partition is read to the end offset it had at the start.
 //
+// EndToEnd produces Records records at Throughput records per second while a
+// consumer, positioned at the end offsets the topic had before the first
+// send, reads them back. Each value starts with its send time (monotonic
+// nanoseconds since the run began, big-endian), so the latency from send to
+// receipt needs no clock beyond this process's. This is what Kafka's
+// EndToEndLatency tool measures.
+//
+// Latency results carry the percentiles and a coarse histogram (1-2-5
+// millisecond steps, empty buckets at either end left out) that WriteText
+// draws as bars. Progress is either one plain line per interval (for logs
+// and pipes) or, with ProgressBar, one line redrawn in place with a bar
+// filled towards the run's record target (for a terminal).
+//
 // Megabytes are 2^20 bytes, as in Kafka's tools, so numbers compare.
 //
 // # Hot path
@@ -35,8 +48,9 @@
 //
 // # Threading
 //
-// Produce and Consume block until the run ends and may be called from any
-// goroutine. Inside, each producer or consumer runs on its own goroutine
+// Produce, Consume and EndToEnd block until the run ends and may be called
+// from any goroutine. EndToEnd produces on the calling goroutine and
+// consumes on one of its own, which alone writes the latency histogram. Inside, each producer or consumer runs on its own goroutine
 // with its own client; kgo calls a client's promises one at a time, so each
 // producer's histogram has a single writer and is merged only after every
 // promise has run. Running totals are atomics shared with the progress

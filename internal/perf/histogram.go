@@ -125,3 +125,27 @@ func bucketUpperBound(i int) uint64 {
 	lower := top << uint(shift)
 	return lower + (uint64(1) << uint(shift)) - 1
 }
+
+// CountsUpTo splits the observations at bounds, which must be ascending:
+// element i counts the observations above bounds[i-1] and at most
+// bounds[i]. Observations above the last bound are not counted. Each fine
+// bucket is placed by its upper bound, so a count may include values up to
+// 0.8% above its bound.
+func (h *LatencyHistogram) CountsUpTo(bounds []time.Duration) []uint64 {
+	counts := make([]uint64, len(bounds))
+	next := 0
+	for i, c := range h.counts {
+		if c == 0 {
+			continue
+		}
+		upper := time.Duration(bucketUpperBound(i))
+		for next < len(bounds) && upper > bounds[next] {
+			next++
+		}
+		if next == len(bounds) {
+			break
+		}
+		counts[next] += c
+	}
+	return counts
+}

@@ -45,7 +45,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 		return Result{}, fmt.Errorf("perf produce: %w", err)
 	}
 
-	report := startProgress(cfg.Progress, cfg.ProgressInterval, "produce", &totals)
+	report := startProgress(progressSpec{w: cfg.Progress, interval: cfg.ProgressInterval, bar: cfg.ProgressBar, mode: "produce", target: cfg.Records}, &totals)
 	start := time.Now()
 	runErr := runProducers(ctx, producers)
 	report.stop()
@@ -60,6 +60,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 		latency.Merge(&p.latency)
 	}
 	result.Latency = summarise(&latency)
+	result.Histogram = histogramBuckets(&latency)
 	if err := producersError(producers, runErr, &totals); err != nil {
 		return result, fmt.Errorf("perf produce: %w", err)
 	}
@@ -211,13 +212,19 @@ func (p *producer) produceAll(ctx context.Context) error {
 }
 
 // pace holds record i back until its due time when throughput is capped.
-// Waits shorter than a millisecond are skipped (the next one catches up),
-// so a fast pace costs a clock read per record, not a timer.
 func (p *producer) pace(ctx context.Context, start time.Time, i int64) error {
-	if p.interval == 0 {
+	return paceSend(ctx, start, i, p.interval)
+}
+
+// paceSend holds send number i back until start + i*interval; a zero
+// interval never waits. Waits shorter than a millisecond are skipped (the
+// next one catches up), so a fast pace costs a clock read per record, not
+// a timer.
+func paceSend(ctx context.Context, start time.Time, i int64, interval time.Duration) error {
+	if interval == 0 {
 		return nil
 	}
-	ahead := time.Until(start.Add(time.Duration(i) * p.interval))
+	ahead := time.Until(start.Add(time.Duration(i) * interval))
 	if ahead < time.Millisecond {
 		return nil
 	}

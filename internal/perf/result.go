@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -34,8 +35,53 @@ type Result struct {
 	RecordsPerSecond float64 `json:"records_per_sec"`
 	// MBPerSecond is Bytes / Seconds in 2^20-byte megabytes.
 	MBPerSecond float64 `json:"mb_per_sec"`
-	// Latency summarises per-record produce latency; nil for consume.
+	// Latency summarises per-record produce (or end-to-end) latency; nil
+	// for consume.
 	Latency *LatencySummary `json:"latency_ms,omitempty"`
+	// Histogram is the latency distribution in a few buckets, the empty
+	// ones at either end left out; nil for consume.
+	Histogram []HistogramBucket `json:"histogram_ms,omitempty"`
+}
+
+// HistogramBucket is one bar of the latency histogram: the observations
+// above the previous bucket's bound and at most UpToMs milliseconds.
+type HistogramBucket struct {
+	UpToMs float64 `json:"le"`
+	Count  uint64  `json:"count"`
+}
+
+// histogramBounds are the buckets' upper bounds: 1-2-5 steps from 10
+// microseconds to 1000 seconds, so any run fits in a dozen lines or so.
+var histogramBounds = func() []time.Duration {
+	var bounds []time.Duration
+	for decade := 10 * time.Microsecond; decade <= 1000*time.Second; decade *= 10 {
+		bounds = append(bounds, decade, 2*decade, 5*decade)
+	}
+	return bounds
+}()
+
+// histogramBuckets reads the histogram into buckets, without the empty
+// ones before the first and after the last observation.
+func histogramBuckets(h *LatencyHistogram) []HistogramBucket {
+	counts := h.CountsUpTo(histogramBounds)
+	first, last := -1, -1
+	for i, c := range counts {
+		if c == 0 {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		last = i
+	}
+	if first < 0 {
+		return nil
+	}
+	buckets := make([]HistogramBucket, 0, last-first+1)
+	for i := first; i <= last; i++ {
+		buckets = append(buckets, HistogramBucket{UpToMs: milliseconds(histogramBounds[i]), Count: counts[i]})
+	}
+	return buckets
 }
 
 // LatencySummary is a latency distribution in milliseconds: the time from
@@ -90,7 +136,36 @@ func (r Result) WriteText(w io.Writer) error {
 	l := r.Latency
 	_, err = fmt.Fprintf(w, "%s: latency ms p50 %.3f, p99 %.3f, p99.9 %.3f, max %.3f, mean %.3f\n",
 		r.Mode, l.P50, l.P99, l.P999, l.Max, l.Mean)
-	return err
+	if err != nil || len(r.Histogram) == 0 {
+		return err
+	}
+	return r.writeHistogram(w)
+}
+
+// histogramWidth is the length of the longest bar.
+const histogramWidth = 40
+
+// writeHistogram draws the buckets as horizontal bars scaled to the
+// largest.
+func (r Result) writeHistogram(w io.Writer) error {
+	var largest uint64
+	for _, b := range r.Histogram {
+		largest = max(largest, b.Count)
+	}
+	if _, err := fmt.Fprintf(w, "%s: latency histogram (ms)\n", r.Mode); err != nil {
+		return err
+	}
+	for _, b := range r.Histogram {
+		cells := int(b.Count * histogramWidth / largest)
+		if b.Count > 0 && cells == 0 {
+			cells = 1
+		}
+		_, err := fmt.Fprintf(w, "  <= %-8g %-*s %d\n", b.UpToMs, histogramWidth, strings.Repeat("#", cells), b.Count)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WriteJSON prints the result as one JSON line, for scripts.
