@@ -75,6 +75,20 @@ func (spec *assignSpec) homogeneous() bool {
 	return true
 }
 
+// subscribedOnly is the spec without the topics no member subscribes to.
+func (spec *assignSpec) subscribedOnly() *assignSpec {
+	out := &assignSpec{members: spec.members}
+	for _, t := range spec.topics {
+		for _, m := range spec.members {
+			if m.topics[t.id] {
+				out.topics = append(out.topics, t)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // assign runs the named assignor; an empty group gets nothing.
 func assign(name string, spec *assignSpec) map[string]partitionSet {
 	out := make(map[string]partitionSet, len(spec.members))
@@ -89,7 +103,7 @@ func assign(name string, spec *assignSpec) map[string]partitionSet {
 		return out
 	}
 	if spec.homogeneous() {
-		assignUniformHomogeneous(spec, out)
+		assignUniformHomogeneous(spec.subscribedOnly(), out)
 		return out
 	}
 	assignUniformHeterogeneous(spec, out)
