@@ -201,7 +201,9 @@ func TestConsumer848OffsetDeleteRefusesSubscribedTopics(t *testing.T) {
 	topic.Partitions = []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}
 	req.Topics = append(req.Topics, topic)
 	var resp *kmsg.OffsetDeleteResponse
-	h.run(func(fx *coord.Effects) { h.shard.DeleteOffsets(fx, req, func(r *kmsg.OffsetDeleteResponse) { resp = r }) })
+	h.run(func(fx *coord.Effects) {
+		h.shard.DeleteOffsets(fx, req, func(r *kmsg.OffsetDeleteResponse) { resp = r })
+	})
 	if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != kerr.GroupSubscribedToTopic.Code {
 		t.Fatalf("OffsetDelete: %+v", resp)
 	}
