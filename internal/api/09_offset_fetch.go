@@ -12,8 +12,9 @@ import (
 
 // OffsetFetch v0-v10 (v2+ fetches all of a group's offsets for a null topic
 // list; v8+ asks for several groups at once, KIP-709; v7+ require_stable;
-// v10 names topics by ID). Each group is answered by the shard that
-// coordinates it.
+// v10 names topics by ID; v9+ carries the member ID and epoch of a
+// consumer-group member, KIP-848, checked as Kafka does). Each group is
+// answered by the shard that coordinates it.
 
 func handleOffsetFetch(b *Broker, ctx context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.OffsetFetchRequest)
@@ -32,8 +33,15 @@ func handleOffsetFetch(b *Broker, ctx context.Context, req *Request) Reply {
 	}
 	waitAll := b.eachGroup(ctx, ids,
 		func(i int, s *group.Shard, _ *coord.Effects, done func()) {
+			defer done()
+			if r.Version >= 9 {
+				// KIP-848: a consumer-group member fetches at its epoch.
+				if code := s.ValidateOffsetFetch(groups[i].Group, groups[i].MemberID, groups[i].MemberEpoch); code != 0 {
+					results[i].ErrorCode = code
+					return
+				}
+			}
 			results[i] = s.FetchOffsets(groups[i].Group, groups[i].Topics, r.RequireStable)
-			done()
 		},
 		func(i int, err *kerr.Error) {
 			results[i] = kmsg.NewOffsetFetchResponseGroup()

@@ -164,8 +164,9 @@ func sumOffsets(offsets map[int32]int64) int64 {
 
 // A classic group and a consumer group on one broker at once, consuming
 // the same topic: each gets every record, ListGroups reports each with its
-// type, DescribeGroups does not describe the consumer group, and a classic
-// member cannot join the consumer group while it has members.
+// type, DescribeGroups does not describe the consumer group, OffsetFetch
+// v9 checks the member of the consumer group, and a classic member cannot
+// join the consumer group while it has members.
 func TestKIP848ClassicAndConsumerGroupsSideBySide(t *testing.T) {
 	b := startBroker848(t)
 	adm := b.Admin()
@@ -204,6 +205,18 @@ func TestKIP848ClassicAndConsumerGroupsSideBySide(t *testing.T) {
 	}
 	if d := described[consumerGroup]; d.Err == nil || d.State != "Dead" {
 		t.Errorf("DescribeGroups of a consumer group: state %q error %v, want Dead with GROUP_ID_NOT_FOUND", d.State, d.Err)
+	}
+
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetchGroup := kmsg.NewOffsetFetchRequestGroup()
+	fetchGroup.Group, fetchGroup.MemberID, fetchGroup.MemberEpoch = consumerGroup, kmsg.StringPtr("ghost"), 5
+	fetch.Groups = append(fetch.Groups, fetchGroup)
+	fetched, err := fetch.RequestWith(testContext(t), b.Client())
+	if err != nil || len(fetched.Groups) != 1 {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	if err := kerr.ErrorForCode(fetched.Groups[0].ErrorCode); err != kerr.UnknownMemberID {
+		t.Errorf("OffsetFetch v9 by an unknown member of a consumer group: %v, want UNKNOWN_MEMBER_ID", err)
 	}
 
 	join := kmsg.NewPtrJoinGroupRequest()
