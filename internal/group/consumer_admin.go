@@ -6,6 +6,7 @@ package group
 // validateOffsetFetch, offsetExpirationCondition, isSubscribedToTopic).
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,8 +28,8 @@ func (s *Shard) DescribeConsumerGroup(groupID string, image *metadata.Image) kms
 	d := kmsg.NewConsumerGroupDescribeResponseGroup()
 	d.Group = groupID
 	g, err := s.existingConsumerGroup(groupID)
-	if err != nil {
-		ge := err.(*groupError)
+	var ge *groupError
+	if errors.As(err, &ge) {
 		d.ErrorCode, d.ErrorMessage = ge.err.Code, kmsg.StringPtr(ge.message)
 		return d
 	}

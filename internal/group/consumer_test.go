@@ -373,3 +373,18 @@ func TestConsumer848SubscriptionChange(t *testing.T) {
 		t.Fatalf("a owns%s after unsubscribing orders", describePartitions(a.owned))
 	}
 }
+
+// A deleted topic leaves the target assignment: its partitions are revoked.
+func TestConsumer848DeletedTopicIsRevoked(t *testing.T) {
+	h := newClassicHarnessWith(t, consumerTestConfig())
+	a := h.consumerClient("g", "a", testImage(t, "orders", 2, "payments", 3), "orders", "payments")
+	settle(t, 5, a)
+	if a.owned.size() != 5 {
+		t.Fatalf("a owns %d, want 5", a.owned.size())
+	}
+	a.image = testImage(t, "orders", 2)
+	settle(t, 5, a)
+	if a.owned.size() != 2 || a.owned[topicID(2)] != nil {
+		t.Fatalf("a owns%s after payments was deleted", describePartitions(a.owned))
+	}
+}
