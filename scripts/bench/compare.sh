@@ -2,7 +2,7 @@
 # compare.sh: Sluice against franz-go's kfake, side by side, in one run on
 # one machine, measured with the same client (`sluice perf`).
 #
-#   bash scripts/bench/compare.sh                 # full study, about 15 min
+#   bash scripts/bench/compare.sh                 # full study, about 12 min on 2 cores
 #   BENCH_ROUNDS=1 BENCH_TARGETS="sluice kfake-mem" bash scripts/bench/compare.sh
 #
 # Targets (every run gets a fresh broker process and a fresh data directory):

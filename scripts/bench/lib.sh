@@ -20,23 +20,24 @@ die() {
 }
 
 # build_binaries puts sluice and kfake-peer into $OUT/bin and records the
-# revision in $OUT/revision.
+# revision in $OUT/revision. -trimpath makes file names module paths
+# (github.com/sluice-io/sluice/internal/...), which profiles rely on.
 build_binaries() {
 	mkdir -p "$OUT/bin"
 	command -v jq >/dev/null || die "needs jq"
 	if [[ $BENCH_REV == worktree ]]; then
-		(cd "$ROOT" && go build -o "$OUT/bin/sluice" ./cmd/sluice) || die "go build ./cmd/sluice failed"
+		(cd "$ROOT" && go build -trimpath -o "$OUT/bin/sluice" ./cmd/sluice) || die "go build ./cmd/sluice failed"
 		echo "$(git -C "$ROOT" rev-parse --short HEAD) + working tree" >"$OUT/revision"
 	else
 		local rev src="$OUT/src"
 		rev=$(git -C "$ROOT" rev-parse --short "$BENCH_REV") || die "unknown revision $BENCH_REV"
 		rm -rf "$src" && mkdir -p "$src"
 		git -C "$ROOT" archive "$rev" | tar -x -C "$src" || die "git archive $rev failed"
-		(cd "$src" && go build -o "$OUT/bin/sluice" ./cmd/sluice) || die "go build ./cmd/sluice at $rev failed"
+		(cd "$src" && go build -trimpath -o "$OUT/bin/sluice" ./cmd/sluice) || die "go build ./cmd/sluice at $rev failed"
 		rm -rf "$src"
 		echo "$rev" >"$OUT/revision"
 	fi
-	(cd "$KFAKE_DIR" && go build -o "$OUT/bin/kfake-peer" .) || die "go build kfake-peer failed"
+	(cd "$KFAKE_DIR" && go build -trimpath -o "$OUT/bin/kfake-peer" .) || die "go build kfake-peer failed"
 }
 
 free_port() {
