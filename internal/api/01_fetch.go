@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,7 +37,31 @@ func handleFetch(b *Broker, ctx context.Context, req *Request) Reply {
 	if plan.session != nil {
 		resp.SessionID = plan.session.id
 	}
-	return Reply{Response: resp, Wait: func() { b.fetch(ctx, r, plan, resp) }}
+	buf := fetchBuffers.Get().(*[]byte)
+	return Reply{
+		Response: resp,
+		Wait:     func() { b.fetch(ctx, r, plan, resp, buf) },
+		Release:  func() { releaseFetchBuffer(buf) },
+	}
+}
+
+// fetchBuffers holds the buffers fetches read record batches into: one per
+// in-flight fetch, returned once its response is written, so serving a
+// fetch does not allocate (and zero) fresh memory for every partition.
+var fetchBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1<<20)
+	return &b
+}}
+
+// maxPooledFetchBuffer keeps a rare huge fetch from pinning its memory.
+const maxPooledFetchBuffer = 64 << 20
+
+func releaseFetchBuffer(buf *[]byte) {
+	if cap(*buf) > maxPooledFetchBuffer {
+		return
+	}
+	*buf = (*buf)[:0]
+	fetchBuffers.Put(buf)
 }
 
 // fetchResult is one target's read.
@@ -47,7 +72,7 @@ type fetchResult struct {
 
 // fetch reads the plan's partitions, waiting for min_bytes up to
 // max_wait_ms, and fills resp.
-func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest, plan fetchPlan, resp *kmsg.FetchResponse) {
+func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest, plan fetchPlan, resp *kmsg.FetchResponse, buf *[]byte) {
 	wake := make(chan struct{}, 1)
 	var unwatch []func()
 	defer func() {
@@ -63,7 +88,8 @@ func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest, plan fetchPlan
 		if unwatch == nil && r.MaxWaitMillis > 0 {
 			unwatch = b.watchTargets(plan.targets, wake)
 		}
-		results, bytes, failed := b.readTargets(r, plan.targets)
+		*buf = (*buf)[:0] // an earlier pass's reads are discarded with its results
+		results, bytes, failed := b.readTargets(r, plan.targets, buf)
 		remaining := time.Until(deadline)
 		if bytes >= int(r.MinBytes) || failed || remaining <= 0 || ctx.Err() != nil {
 			b.fillFetchResponse(resp, plan, results)
@@ -94,7 +120,7 @@ func (b *Broker) watchTargets(targets []*fetchTarget, wake chan struct{}) []func
 
 // readTargets reads every target within the request's byte limits. failed
 // reports a partition error, which answers the fetch at once as in Kafka.
-func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget) (results []fetchResult, total int, failed bool) {
+func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget, buf *[]byte) (results []fetchResult, total int, failed bool) {
 	results = make([]fetchResult, len(targets))
 	budget := r.MaxBytes
 	if r.Version < 3 || budget <= 0 {
@@ -107,7 +133,7 @@ func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget) (resu
 		rp.Partition = t.partition
 		// Empty, not null: librdkafka rejects a null record set.
 		rp.RecordBatches = []byte{}
-		b.readTarget(r, t, rp, budget-int32(total), total == 0)
+		b.readTarget(r, t, rp, budget-int32(total), total == 0, buf)
 		total += len(rp.RecordBatches)
 		failed = failed || rp.ErrorCode != 0
 	}
@@ -115,7 +141,10 @@ func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget) (resu
 }
 
 // readTarget reads one partition into rp.
-func (b *Broker) readTarget(r *kmsg.FetchRequest, t *fetchTarget, rp *kmsg.FetchResponseTopicPartition, budget int32, first bool) {
+// Batches are appended to *buf; rp.RecordBatches is the part this read
+// added (earlier parts stay valid even if *buf grows, since a grown slice
+// leaves the old array to the partitions that point into it).
+func (b *Broker) readTarget(r *kmsg.FetchRequest, t *fetchTarget, rp *kmsg.FetchResponseTopicPartition, budget int32, first bool, buf *[]byte) {
 	p, ok := b.cfg.Partitions.Get(t.topic, t.partition)
 	if !ok {
 		rp.ErrorCode = unknownTopicCode(r.Version >= 13)
@@ -133,16 +162,18 @@ func (b *Broker) readTarget(r *kmsg.FetchRequest, t *fetchTarget, rp *kmsg.Fetch
 	if limit <= 0 && !first {
 		return
 	}
-	data, err := p.Log().Read(t.fetchOffset, max(limit, 0), highWatermark, first)
+	start := len(*buf)
+	data, err := p.Log().ReadInto(*buf, t.fetchOffset, max(limit, 0), highWatermark, first)
 	switch {
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		rp.ErrorCode = kerr.OffsetOutOfRange.Code
 	case err != nil:
 		b.log.Error("fetch read failed", "topic", t.topic, "partition", t.partition, "offset", t.fetchOffset, "err", err)
 		rp.ErrorCode = kerr.KafkaStorageError.Code
-	case len(data) > 0:
-		rp.RecordBatches = data
-		b.cfg.Metrics.AddBytesOut(t.topic, len(data))
+	case len(data) > start:
+		*buf = data
+		rp.RecordBatches = data[start:len(data):len(data)]
+		b.cfg.Metrics.AddBytesOut(t.topic, len(rp.RecordBatches))
 	}
 }
 

@@ -46,6 +46,9 @@ type Reply struct {
 	// goroutine: it may block until data is durable or a fetch is satisfied,
 	// and must return when the request's context ends.
 	Wait func()
+	// Release, when non-nil, runs once the response has been written (or
+	// dropped): the handler may then reuse buffers the response pointed to.
+	Release func()
 }
 
 // Handler answers decoded requests; the server depends only on this.

@@ -172,23 +172,36 @@ func (c *conn) writeLoop() {
 			q.reply.Wait()
 		}
 		c.srv.cfg.Metrics.ObserveRequest(q.key, time.Since(q.start))
-		if q.reply.Response == nil || failed {
-			continue
+		if q.reply.Response != nil && !failed {
+			buf = appendResponse(buf[:0], q)
+			failed = c.write(w, buf)
 		}
-		buf = appendResponse(buf[:0], q)
-		if _, err := w.Write(buf); err != nil {
-			failed = c.fail(err)
-			continue
+		if q.reply.Release != nil {
+			q.reply.Release()
 		}
-		if len(c.replies) == 0 {
-			if err := w.Flush(); err != nil {
-				failed = c.fail(err)
-			}
-		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin a large fetch response's buffer
+		if cap(buf) > maxKeptWriteBuffer {
+			buf = nil // do not pin an unusually large response's buffer
 		}
 	}
+}
+
+// maxKeptWriteBuffer bounds the encoding buffer a connection keeps between
+// responses. Fetch responses of a few MiB are the common large case;
+// regrowing the buffer for each one cost more CPU than the copy itself.
+const maxKeptWriteBuffer = 16 << 20
+
+// write sends one encoded response, flushing when no other reply is queued.
+// It reports whether the connection failed.
+func (c *conn) write(w *bufio.Writer, frame []byte) bool {
+	if _, err := w.Write(frame); err != nil {
+		return c.fail(err)
+	}
+	if len(c.replies) == 0 {
+		if err := w.Flush(); err != nil {
+			return c.fail(err)
+		}
+	}
+	return false
 }
 
 func (c *conn) fail(err error) bool {
