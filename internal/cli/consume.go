@@ -286,6 +286,11 @@ func (r *partitionReader) onRevoked(_ context.Context, _ *kgo.Client, revoked ma
 	}
 }
 
+// endCheckInterval bounds one wait for records when not following, so
+// that reaching the end is noticed even when no record arrives (a group
+// member whose partitions were all read already).
+const endCheckInterval = 100 * time.Millisecond
+
 // errStop ends the poll loop without an error.
 var errStop = errors.New("stop")
 
@@ -293,9 +298,15 @@ var errStop = errors.New("stop")
 // a Ctrl-C is a normal way to stop.
 func (r *partitionReader) run(ctx context.Context, kafka *kgo.Client, printer *recordPrinter) (int64, error) {
 	var printed int64
+	lastRecord := time.Now()
 	for !r.atEnd() {
-		fetches, idle := r.poll(ctx, kafka)
-		if ctx.Err() != nil || idle {
+		fetches := r.poll(ctx, kafka)
+		if ctx.Err() != nil {
+			return printed, nil
+		}
+		if fetches.NumRecords() > 0 {
+			lastRecord = time.Now()
+		} else if r.idle > 0 && time.Since(lastRecord) >= r.idle {
 			return printed, nil
 		}
 		err := r.handle(fetches, kafka, printer, &printed)
@@ -312,15 +323,19 @@ func (r *partitionReader) run(ctx context.Context, kafka *kgo.Client, printer *r
 	return printed, nil
 }
 
-// poll waits for records, up to the idle timeout when there is one.
-func (r *partitionReader) poll(ctx context.Context, kafka *kgo.Client) (kgo.Fetches, bool) {
-	if r.idle == 0 {
-		return kafka.PollFetches(ctx), false
+// poll waits for records: without a limit when following with no idle
+// timeout, else for at most the idle timeout or endCheckInterval.
+func (r *partitionReader) poll(ctx context.Context, kafka *kgo.Client) kgo.Fetches {
+	wait := r.idle
+	if !r.follow && (wait == 0 || wait > endCheckInterval) {
+		wait = endCheckInterval
 	}
-	idleCtx, cancel := context.WithTimeout(ctx, r.idle)
+	if wait == 0 {
+		return kafka.PollFetches(ctx)
+	}
+	pollCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	fetches := kafka.PollFetches(idleCtx)
-	return fetches, idleCtx.Err() != nil && ctx.Err() == nil && fetches.NumRecords() == 0
+	return kafka.PollFetches(pollCtx)
 }
 
 // handle prints one poll's records, skipping records past the end
