@@ -39,6 +39,9 @@ type cleaner struct {
 	out     []byte       // cleaned batches not yet written
 	// recordsRead and recordsKept count the data records filtered.
 	recordsRead, recordsKept int64
+	// producerLastOffsets maps each producer the log remembers to the last
+	// offset of its latest batch, which the pass keeps (see filterBatch).
+	producerLastOffsets map[int64]int64
 }
 
 func newCleaner(l *Log, p *cleanPlan, offsets *offsetMap) *cleaner {
@@ -196,7 +199,8 @@ func (c *cleaner) cleanGroup(group []segmentSnapshot) (*cleanedSegment, error) {
 }
 
 // cleanSegment filters every batch of s into cs. The last batch of a run
-// is kept even if emptied, so the cleaned segment ends where the run did.
+// is kept even if emptied, so the cleaned segment ends where the run did;
+// so is each producer's latest batch (lastOfProducer).
 func (c *cleaner) cleanSegment(cs *cleanedSegment, s segmentSnapshot, lastInGroup bool) error {
 	w := c.reader(s)
 	for position, next := int64(0), s.seg.baseOffset; position < s.size; {
@@ -215,6 +219,19 @@ func (c *cleaner) cleanSegment(cs *cleanedSegment, s segmentSnapshot, lastInGrou
 		}
 	}
 	return nil
+}
+
+// lastOfProducer reports whether h is the latest batch of a producer the
+// log remembers. Like Kafka's cleaner (RETAIN_EMPTY), the pass keeps such a
+// batch, if need be with no records, so that its producer ID, epoch and
+// last sequence survive compaction and a rebuild of the producer state
+// from the log still knows where the producer's sequence stands.
+func (c *cleaner) lastOfProducer(h *record.Header) bool {
+	if h.ProducerID < 0 {
+		return false
+	}
+	last, ok := c.producerLastOffsets[h.ProducerID]
+	return ok && last == h.LastOffset()
 }
 
 // deleteHorizon returns the batch's delete horizon (KIP-534), if it has one.
@@ -238,6 +255,7 @@ func (c *cleaner) filterBatch(cs *cleanedSegment, seg *segment, batch []byte, h 
 	if h.IsControl() {
 		return c.emit(cs, batch) // transaction markers stay until transactions are cleaned
 	}
+	mustKeep = mustKeep || c.lastOfProducer(&h)
 	horizon, stamped := deleteHorizon(&h)
 	kept, maxTimestamp, tombstones, err := c.keepRecords(seg, batch, h, !stamped || c.plan.nowMs < horizon)
 	if err != nil {

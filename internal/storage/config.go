@@ -128,7 +128,15 @@ type Options struct {
 	// (Kafka's log.cleaner.dedupe.buffer.size); 0 means
 	// DefaultCleanerBufferBytes. See the package doc, "Compaction".
 	CleanerBufferBytes int64
+	// ProducerIDExpirationMs is producer.id.expiration.ms: a producer
+	// whose latest batch is this old is forgotten (ExpireProducers, and
+	// when the log opens); 0 means DefaultProducerIDExpirationMs.
+	ProducerIDExpirationMs int64
 }
+
+// DefaultProducerIDExpirationMs is Kafka's producer.id.expiration.ms, one
+// day.
+const DefaultProducerIDExpirationMs = 24 * 60 * 60 * 1000
 
 // DefaultCleanerBufferBytes is Kafka's log.cleaner.dedupe.buffer.size.
 const DefaultCleanerBufferBytes = 128 << 20
@@ -142,6 +150,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CleanerBufferBytes <= 0 {
 		o.CleanerBufferBytes = DefaultCleanerBufferBytes
+	}
+	if o.ProducerIDExpirationMs <= 0 {
+		o.ProducerIDExpirationMs = DefaultProducerIDExpirationMs
 	}
 	return o
 }

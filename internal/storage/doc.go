@@ -13,6 +13,7 @@
 //	  00000000000000004096.log        next segment: name = its base offset
 //	  ...
 //	  log-offsets.checkpoint          log start offset, recovery point, cleaner checkpoint
+//	  00000000000000004096.snapshot   producer states as of offset 4096 (see Producer state)
 //	  00000000000000000000.log.cleaned  (compaction only, transient: see Compaction)
 //	  00000000000000000000.log.swap
 //
@@ -139,10 +140,11 @@
 // epoch), only the record count, max timestamp, length and CRC changing. A
 // batch left with no records is dropped, except the last batch of a run,
 // which stays as an empty batch (Kafka's) so the run still ends where it
-// did. Kafka also keeps each producer's last batch, for idempotence; Sluice
-// does not yet (it has no producer-state snapshots to protect). Control
-// batches (transaction markers) are kept as they are; removing aborted
-// transactions and their markers waits for transactions.
+// did. As in Kafka, the latest batch of every producer the log remembers
+// is kept too (empty if need be), so that a producer state rebuilt from the
+// log after compaction still knows the producer's epoch and last sequence.
+// Control batches (transaction markers) are kept as they are; removing
+// aborted transactions and their markers waits for transactions.
 //
 // Tombstones follow KIP-534: the first pass that keeps a tombstone sets its
 // batch's delete-horizon attribute (0x40) and puts now + delete.retention.ms
@@ -183,6 +185,66 @@
 // either as it was or cleaned, never both or neither. An I/O error after
 // the commit fails the log (ErrLogFailed); reopening completes the swap.
 //
+// # Producer state (idempotence)
+//
+// For each producer ID seen in the log the Log keeps Kafka's
+// ProducerStateEntry: the epoch, the latest five batches of that epoch
+// (first and last sequence, last offset, offset delta, max timestamp), the
+// max timestamp of the latest batch, and two fields for transactions (the
+// coordinator epoch of the last marker and the first offset of an open
+// transaction, both -1 until transactions exist). AppendProduced checks a
+// client's batch against it under the append lock, before offsets are
+// assigned:
+//
+//   - same epoch and the exact sequence range of a retained batch: a retry;
+//     nothing is appended and the original offsets are returned;
+//   - epoch below the producer's: ErrInvalidProducerEpoch;
+//   - new epoch not starting at sequence 0, or a sequence that does not
+//     continue the last one (wrapping from 2^31-1 to 0):
+//     ErrOutOfOrderSequence;
+//   - a producer the log does not know (never seen, expired, or deleted
+//     with its batches) is accepted at any sequence, as Kafka 2.5+ does.
+//
+// The states change only after the batch is written, are rebuilt from the
+// log by the same code (unchecked, as Kafka replays), and are dropped for
+// producers idle longer than producer.id.expiration.ms (ExpireProducers).
+//
+// A snapshot file <offset>.snapshot holds the states of every producer as
+// of offset (its batches below offset), big endian:
+//
+//	0         2                6               10
+//	+---------+----------------+---------------+----------------------+
+//	| version | crc u32        | producer      | producer entries ... |
+//	| u16 = 1 | CRC-32C of 6.. | count u32     |                      |
+//	+---------+----------------+---------------+----------------------+
+//
+//	producer entry (31 bytes + 28 per batch):
+//	+-------------+-------+-------------+-------------+-----------+-------+
+//	| producer ID | epoch | coordinator | current txn | last      | batch |
+//	| int64       | int16 | epoch int32 | first       | timestamp | count |
+//	|             |       |             | offset int64| int64     | u8 ≤5 |
+//	+-------------+-------+-------------+-------------+-----------+-------+
+//	then per batch, oldest first:
+//	+-----------+-----------+-------------+--------------+---------------+
+//	| first seq | last seq  | last offset | offset delta | max timestamp |
+//	| int32     | int32     | int64       | int32        | int64         |
+//	+-----------+-----------+-------------+--------------+---------------+
+//
+// Producers are sorted by ID. Unlike Kafka's snapshot, which keeps only a
+// producer's latest batch, every retained batch is kept, so a retry of any
+// of the five in-flight batches is still recognised after a restart.
+//
+// A snapshot is written (through a .tmp file, fsynced and renamed) only at
+// an offset below which every byte is fsynced: when a segment rolls (at the
+// new segment's base), on Close (at the log end), and after a recovery that
+// had to replay batches. Snapshots at segment bases are kept, and the
+// newest one; a snapshot below the first segment goes with it. Open loads
+// the newest snapshot between the first segment and the log end (a corrupt
+// one is deleted and the next older tried), then replays the batch headers
+// after it; without one it replays the whole log. Truncate durably deletes
+// the snapshots past the cut and rebuilds the same way, so a state never
+// remembers a batch that is gone.
+//
 // # Threading
 //
 // A Log is safe for concurrent use. Compaction passes are serialised by
@@ -190,8 +252,9 @@
 // copy needs none of the others). Three locks, always taken in this order:
 //
 //	appendMu  serialises writers (Append, roll, Truncate, retention,
-//	          DeleteRecordsBefore, Checkpoint, Close, a compaction's swap);
-//	          held across file writes.
+//	          DeleteRecordsBefore, Checkpoint, Close, a compaction's swap)
+//	          and owns the producer states and snapshots; held across file
+//	          writes.
 //	syncMu    serialises fsyncs of the active segment: the group-commit leader
 //	          holds it while it fsyncs; never held with appendMu by Sync.
 //	mu        (RWMutex) guards the published view readers use: the segment

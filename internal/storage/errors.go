@@ -23,6 +23,31 @@ var ErrClosed = errors.New("storage: log closed")
 // more writes; reopening it runs recovery.
 var ErrLogFailed = errors.New("storage: log failed after an I/O error")
 
+// ErrOutOfOrderSequence refuses a producer's batch whose sequence number
+// does not continue the producer's last one (Kafka's
+// OUT_OF_ORDER_SEQUENCE_NUMBER): a batch in between was lost, or a new
+// epoch did not start at 0.
+var ErrOutOfOrderSequence = errors.New("storage: out of order sequence number")
+
+// ErrInvalidProducerEpoch refuses a producer's batch whose epoch is older
+// than the producer's latest (Kafka's INVALID_PRODUCER_EPOCH): a zombie
+// instance was fenced by a newer one.
+var ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
+
+// ProducerError is a batch that AppendProduced refused because of its
+// producer's state. Err is ErrOutOfOrderSequence or ErrInvalidProducerEpoch
+// (errors.Is matches it); Message is Kafka's explanation, fit for the
+// produce response's error message.
+type ProducerError struct {
+	Err     error
+	Message string
+}
+
+func (e *ProducerError) Error() string { return e.Err.Error() + ": " + e.Message }
+
+// Unwrap returns the sentinel.
+func (e *ProducerError) Unwrap() error { return e.Err }
+
 // CorruptionError says where corruption was found. It matches ErrCorruption
 // with errors.Is.
 type CorruptionError struct {

@@ -14,10 +14,17 @@ import (
 	"github.com/sluice-io/sluice/internal/vfs"
 )
 
-// AppendResult is the offsets Append assigned.
+// AppendResult is the offsets an append assigned.
 type AppendResult struct {
 	BaseOffset int64 // offset of the first record appended
 	LastOffset int64 // offset of the last record appended
+	// MaxTimestamp is the largest batch max timestamp appended.
+	MaxTimestamp int64
+	// Duplicate is set when AppendProduced recognised a producer's retry of
+	// a batch already in the log: nothing was appended, and the offsets and
+	// max timestamp are the original batch's (Kafka answers such a retry
+	// with success and the original offsets).
+	Duplicate bool
 }
 
 // Log is one partition's log on disk. See the package doc for the locking
@@ -28,6 +35,8 @@ type Log struct {
 	logger             *slog.Logger
 	now                func() time.Time
 	cleanerBufferBytes int64
+	// producerIDExpirationMs is producer.id.expiration.ms.
+	producerIDExpirationMs int64
 
 	config      atomic.Pointer[Config]
 	flushed     atomic.Int64 // every offset below is fsynced: the recovery point
@@ -51,6 +60,9 @@ type Log struct {
 	checkpointed  checkpoint // last checkpoint written
 	offsetScratch []byte     // index entries being appended
 	timeScratch   []byte
+	// producers is every idempotent producer's state as of the log end
+	// (producer_state.go), with the producer snapshots on disk.
+	producers producerStates
 
 	// syncMu is held by the group-commit leader across its fsync.
 	syncMu sync.Mutex
@@ -74,7 +86,8 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	opts = opts.withDefaults()
 	l := &Log{fsys: fsys, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now,
-		cleanerBufferBytes: opts.CleanerBufferBytes}
+		cleanerBufferBytes: opts.CleanerBufferBytes, producerIDExpirationMs: opts.ProducerIDExpirationMs,
+		producers: newProducerStates()}
 	l.firstDirty.Store(noCleanerCheckpoint)
 	l.config.Store(&cfg)
 	if err := l.load(opts.CleanShutdown); err != nil {
@@ -125,6 +138,7 @@ type appendSummary struct {
 	bytes        int64
 	records      int64 // offsets the batches take
 	maxTimestamp int64
+	producers    bool // some batch carries a producer ID
 }
 
 // summarize checks that batches is a run of whole v2 batch headers and
@@ -146,6 +160,7 @@ func summarize(batches []byte) (appendSummary, error) {
 		}
 		s.records += int64(h.LastOffsetDelta) + 1
 		s.maxTimestamp = max(s.maxTimestamp, h.MaxTimestamp)
+		s.producers = s.producers || h.ProducerID >= 0
 		pos += h.Size()
 	}
 	return s, nil
@@ -155,7 +170,27 @@ func summarize(batches []byte) (appendSummary, error) {
 // batches), rewriting each base offset and partition leader epoch in place
 // (both outside the CRC), and appends them to the active segment, rolling
 // first if needed. It does not fsync: call Sync. Appends are serialised.
+//
+// Batches that carry a producer ID update that producer's state unchecked,
+// as Kafka's appends from replication and coordinators do; a producer's own
+// batches go through AppendProduced.
 func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
+	return l.append(batches, leaderEpoch, false)
+}
+
+// AppendProduced is Append for batches a client produced (Kafka's
+// AppendOrigin.CLIENT): a batch with a producer ID is first checked
+// against its producer's state. A retry of one of the producer's last five
+// batches appends nothing and returns the original's offsets with
+// Duplicate set; a sequence gap, or a new epoch not starting at sequence 0,
+// fails with ErrOutOfOrderSequence; an epoch older than the producer's
+// fails with ErrInvalidProducerEpoch (both as a *ProducerError). Batches
+// without a producer ID take Append's path and cost nothing more.
+func (l *Log) AppendProduced(batches []byte, leaderEpoch int32) (AppendResult, error) {
+	return l.append(batches, leaderEpoch, true)
+}
+
+func (l *Log) append(batches []byte, leaderEpoch int32, fromProducer bool) (AppendResult, error) {
 	summary, err := summarize(batches)
 	if err != nil {
 		return AppendResult{}, err
@@ -166,6 +201,16 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	base := l.logEndOffset
+	if summary.producers {
+		duplicate, found, err := l.producers.prepare(batches, base, fromProducer)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if found {
+			return AppendResult{BaseOffset: duplicate.firstOffset(), LastOffset: duplicate.lastOffset,
+				MaxTimestamp: duplicate.maxTimestamp, Duplicate: true}, nil
+		}
+	}
 	if err := l.maybeRollLocked(summary, base); err != nil {
 		return AppendResult{}, err
 	}
@@ -173,7 +218,10 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	if err := l.writeLocked(l.activeLocked(), batches); err != nil {
 		return AppendResult{}, err
 	}
-	return AppendResult{BaseOffset: base, LastOffset: base + summary.records - 1}, nil
+	if summary.producers {
+		l.producers.commit()
+	}
+	return AppendResult{BaseOffset: base, LastOffset: base + summary.records - 1, MaxTimestamp: summary.maxTimestamp}, nil
 }
 
 func assignOffsets(batches []byte, next int64, leaderEpoch int32) {
@@ -234,6 +282,7 @@ func (l *Log) rollLocked(newBase int64) error {
 	}
 	l.raiseFlushed(newBase)
 	l.checkpointLocked()
+	l.takeSnapshotLocked() // everything below newBase is fsynced: the sealed segment
 	return nil
 }
 
@@ -514,6 +563,7 @@ func (l *Log) closeCleanlyLocked() error {
 		return err
 	}
 	l.raiseFlushed(l.logEndOffset)
+	l.takeSnapshotLocked() // the whole log is fsynced
 	return l.writeCheckpointLocked()
 }
 

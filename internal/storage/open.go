@@ -16,8 +16,9 @@ import (
 )
 
 // load brings the log in l.dir to a consistent, durable state: segments
-// opened, the unflushed tail recovered (unless clean), indexes valid, and
-// the checkpoint saying recovery point = log end offset.
+// opened, the unflushed tail recovered (unless clean), indexes valid, the
+// checkpoint saying recovery point = log end offset, and the producer
+// states rebuilt.
 func (l *Log) load(clean bool) error {
 	if err := l.ensureDir(); err != nil {
 		return err
@@ -39,12 +40,14 @@ func (l *Log) load(clean bool) error {
 	}
 	bases := segmentBases(names)
 	if len(bases) == 0 {
-		return l.startAt(cp.logStartOffset)
+		err = l.startAt(cp.logStartOffset)
+	} else if err = l.loadSegments(bases, cp.recoveryPoint, clean); err == nil {
+		err = l.finishLoad(cp, bases[0])
 	}
-	if err := l.loadSegments(bases, cp.recoveryPoint, clean); err != nil {
+	if err != nil {
 		return err
 	}
-	return l.finishLoad(cp, bases[0])
+	return l.openProducerState()
 }
 
 // ensureDir creates the partition directory durably if it is missing.

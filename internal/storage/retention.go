@@ -166,6 +166,7 @@ func (l *Log) removeSegmentsLocked(n int, reason string) {
 	l.segments = slices.Clone(l.segments[n:])
 	l.mu.Unlock()
 	l.deleteSegmentFiles(removed, reason)
+	l.pruneSnapshotsLocked()
 }
 
 // deleteSegmentFiles removes the files of segments already unpublished.
@@ -195,7 +196,8 @@ func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
 }
 
 // Truncate drops every record at or after offset (a follower cutting a
-// divergent tail). A batch holding offset goes whole, so the log then ends
+// divergent tail), and what producers wrote there: their states are
+// rebuilt from the newest snapshot below the cut and the log up to it. A batch holding offset goes whole, so the log then ends
 // at that batch's base offset, or, where compaction removed the batches
 // just before offset, after the last batch left below it: the log end is
 // never past the data. An offset below the log start empties the log and
@@ -245,6 +247,9 @@ func (l *Log) truncateToLocked(offset int64) error {
 	}
 	if err := l.deleteSegmentFiles(removed, "truncation"); err != nil {
 		return l.fail(fmt.Errorf("truncate to %d: %w", offset, err))
+	}
+	if _, err := l.loadProducerStateLocked(); err != nil {
+		return l.fail(fmt.Errorf("truncate to %d: rebuild producer state: %w", offset, err))
 	}
 	return nil
 }
@@ -414,6 +419,9 @@ func (l *Log) truncateFullyLocked(newStart int64) error {
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the new segment
 		return l.fail(fmt.Errorf("restart log at %d: sync directory: %w", newStart, err))
+	}
+	if err := l.resetProducerStateLocked(); err != nil {
+		return l.fail(fmt.Errorf("restart log at %d: %w", newStart, err))
 	}
 	l.flushed.Store(newStart)
 	return l.writeCheckpointLocked()
