@@ -20,6 +20,9 @@ type ManagerConfig struct {
 	LogDir string
 	Logger *slog.Logger
 	Now    func() time.Time
+	// ProducerIDExpirationMs is producer.id.expiration.ms, handed to every
+	// log; 0 means storage's default (one day).
+	ProducerIDExpirationMs int64
 }
 
 // TopicPartition names a partition.
@@ -82,6 +85,8 @@ func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch 
 		Logger:        m.log.With("topic", topic, "partition", partition),
 		Now:           m.cfg.Now,
 		CleanShutdown: m.clean,
+
+		ProducerIDExpirationMs: m.cfg.ProducerIDExpirationMs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
@@ -162,6 +167,18 @@ func (m *Manager) Compact() {
 			m.log.Info("compacted segments", "topic", p.Topic, "partition", p.Partition,
 				"segmentsBefore", res.SegmentsBefore, "segmentsAfter", res.SegmentsAfter,
 				"bytesBefore", res.BytesBefore, "bytesAfter", res.BytesAfter, "cleanedTo", res.CleanedTo)
+		}
+	}
+}
+
+// ExpireProducers forgets, in every partition, the idempotent producers
+// idle longer than producer.id.expiration.ms (Kafka's periodic check,
+// every producer.id.expiration.check.interval.ms).
+func (m *Manager) ExpireProducers() {
+	now := m.cfg.Now()
+	for _, p := range m.Partitions() {
+		if expired := p.log.ExpireProducers(now); expired > 0 {
+			m.log.Info("expired idle producer IDs", "topic", p.Topic, "partition", p.Partition, "producers", expired)
 		}
 	}
 }

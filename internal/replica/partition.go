@@ -92,6 +92,23 @@ func (p *Partition) Append(batches []byte) (storage.AppendResult, error) {
 	return res, nil
 }
 
+// AppendProduced is Append for a producer's batches: idempotent batches
+// are checked against their producer's state first
+// (storage.Log.AppendProduced). A retry of a recent batch appends nothing
+// and returns the original offsets with Duplicate set; Commit its last
+// offset before acknowledging, as for a fresh append, since the original
+// may not be durable yet.
+func (p *Partition) AppendProduced(batches []byte) (storage.AppendResult, error) {
+	res, err := p.log.AppendProduced(batches, p.LeaderEpoch())
+	if err != nil {
+		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Partition, err)
+	}
+	if p.log.WriteCaching() && !res.Duplicate {
+		p.advanceHighWatermark(p.log.LogEndOffset())
+	}
+	return res, nil
+}
+
 // Commit makes every offset up to and including lastOffset durable (group
 // committed with concurrent callers) and advances the high watermark over
 // it. With write caching it returns at once: the data is acknowledged from
