@@ -13,13 +13,45 @@ import (
 // shell waiting on Tab must not hang on an unreachable cluster.
 const completionTimeout = 3 * time.Second
 
-// configureCompletion describes cobra's generated `sluice completion
-// bash|zsh|fish|powershell` command, whose scripts call back into the
-// binary (`sluice __complete ...`) so that topic and group names, profiles
-// and flag values complete from the live cluster and the profiles file.
+// configureCompletion replaces cobra's default completion command with
+// newCompletionCommand, which refuses an unknown shell instead of printing
+// help and succeeding.
 func configureCompletion(root *cobra.Command) {
-	root.CompletionOptions.HiddenDefaultCmd = false
-	root.CompletionOptions.DisableDescriptions = false
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(newCompletionCommand())
+}
+
+// newCompletionCommand prints a shell's completion script. The scripts
+// call back into the binary (`sluice __complete ...`), so topic and group
+// names, profiles and flag values complete from the live cluster and the
+// profiles file.
+func newCompletionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "completion bash|zsh|fish|powershell",
+		Short: "Print a shell completion script",
+		Long: `Print a shell completion script. Topic and group names complete from the
+cluster the command line points at (--bootstrap, --profile), within 3 s.
+
+  bash:  source <(sluice completion bash)
+         or save it to /etc/bash_completion.d/sluice (needs bash-completion)
+  zsh:   sluice completion zsh > "${fpath[1]}/_sluice"   (compinit must be on)
+  fish:  sluice completion fish > ~/.config/fish/completions/sluice.fish
+  powershell:  sluice completion powershell | Out-String | Invoke-Expression`,
+		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
+		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, out := cmd.Root(), cmd.OutOrStdout()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(out, true)
+			case "zsh":
+				return root.GenZshCompletion(out)
+			case "fish":
+				return root.GenFishCompletion(out, true)
+			}
+			return root.GenPowerShellCompletionWithDesc(out)
+		},
+	}
 }
 
 // completeTopics completes topic names from the cluster the command would

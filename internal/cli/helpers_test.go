@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/testcluster"
@@ -82,3 +85,10 @@ func decodeJSON(t *testing.T, r cliResult, out any) {
 		t.Fatalf("output has more than one JSON value:\n%s", r.stdout)
 	}
 }
+
+func itoa32(n int32) string { return strconv.Itoa(int(n)) }
+
+func errTopicAuth() error         { return kerr.TopicAuthorizationFailed }
+func errGroupAuth() error         { return kerr.GroupAuthorizationFailed }
+func errClusterAuth() error       { return kerr.ClusterAuthorizationFailed }
+func errInvalidPartitions() error { return kerr.InvalidPartitions }
