@@ -178,4 +178,3 @@ func groupLag(t *testing.T, bs, group string) int64 {
 	decodeJSON(t, mustRun(t, "", "group", "describe", group, "-o", "json", bs), &groups)
 	return groups[0].TotalLag
 }
-
