@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
+	"github.com/sluice-io/sluice/internal/storage"
 )
 
 // Produce v3-v13 (v3 is the first whose records are magic v2; v13 names
@@ -18,8 +19,16 @@ import (
 // (CRC, lengths, offsets, timestamps, size), appended in request order, and
 // acknowledged once durable: acks=1 and acks=all wait for the group-committed
 // fsync unless the topic enables write caching. acks=0 gets no response.
-// Transactions and idempotent sequence checks arrive with the exactly-once
-// issue; until then a transactional produce is refused.
+//
+// Idempotent batches (a producer ID, KIP-98) are checked against the
+// producer's state in the partition (storage.Log.AppendProduced): a retry
+// of one of the producer's last five batches is answered NONE with the
+// original base offset (Kafka's duplicate handling) once that batch is
+// durable; an older epoch gets INVALID_PRODUCER_EPOCH (Kafka 2.7+) and a
+// sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER. As in Kafka the broker does
+// not require acks=all for them; the clients do. Transactions are not
+// implemented yet: a transactional produce gets
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 
 // pendingCommit is one appended partition waiting to become durable.
 type pendingCommit struct {
@@ -121,21 +130,42 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, topic string, topicErr
 		}
 		return fail(kerr.CorruptMessage, err.Error())
 	}
-	if v.ProducerID >= 0 {
-		return fail(kerr.UnsupportedForMessageFormat, "idempotent produce is not supported yet")
+	if v.Transactional {
+		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
 	}
-	res, err := p.Append(v.Batch)
+	res, err := p.AppendProduced(v.Batch)
 	if err != nil {
+		if code, msg, ok := producerStateError(err); ok {
+			return fail(code, msg)
+		}
 		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
 		return fail(kerr.KafkaStorageError, "")
 	}
-	b.cfg.Metrics.AddBytesIn(topic, len(v.Batch), int(v.NumRecords))
+	if !res.Duplicate {
+		b.cfg.Metrics.AddBytesIn(topic, len(v.Batch), int(v.NumRecords))
+	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogStartOffset = p.Log().LogStartOffset()
 	if tc.MessageTimestampType == "LogAppendTime" {
 		sp.LogAppendTime = now
+		if res.Duplicate {
+			sp.LogAppendTime = res.MaxTimestamp // the original's append time
+		}
 	}
 	return &pendingCommit{partition: p, lastOffset: res.LastOffset, response: sp}
+}
+
+// producerStateError maps a batch the producer's state refused to its
+// Kafka error code and message.
+func producerStateError(err error) (*kerr.Error, string, bool) {
+	var perr *storage.ProducerError
+	if !errors.As(err, &perr) {
+		return nil, "", false
+	}
+	if errors.Is(perr.Err, storage.ErrInvalidProducerEpoch) {
+		return kerr.InvalidProducerEpoch, perr.Message, true
+	}
+	return kerr.OutOfOrderSequenceNumber, perr.Message, true
 }
 
 // usesZstd reports whether the batch is, or would be stored, zstd-compressed.

@@ -12,12 +12,16 @@ import (
 // FindCoordinator v0-v6 (v4+ batches keys, KIP-699). For a group the
 // coordinator is the leader of partition hash(group) % partitions of
 // `__consumer_offsets`, created on first use as Kafka does. Transaction
-// coordinators (key type 1) arrive with the exactly-once issue and answer
-// COORDINATOR_NOT_AVAILABLE until then; share coordinators (type 2, KIP-932)
-// likewise.
+// coordinators (key type 1) arrive with the transactions issue; until then
+// they answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED (Kafka's answer for a
+// transactional ID the client may not use), which clients treat as fatal,
+// so a transactional producer fails at once instead of retrying
+// COORDINATOR_NOT_AVAILABLE until it times out. Share coordinators (type 2,
+// KIP-932) answer COORDINATOR_NOT_AVAILABLE.
 
 const (
-	coordinatorTypeGroup = 0
+	coordinatorTypeGroup       = 0
+	coordinatorTypeTransaction = 1
 )
 
 func handleFindCoordinator(b *Broker, ctx context.Context, req *Request) Reply {
@@ -45,7 +49,14 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 		c.ErrorMessage = &msg
 		return c
 	}
-	if keyType != coordinatorTypeGroup {
+	switch keyType {
+	case coordinatorTypeGroup:
+	case coordinatorTypeTransaction:
+		c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		msg := "transactions are not supported yet"
+		c.ErrorMessage = &msg
+		return c
+	default:
 		return fail(kerr.CoordinatorNotAvailable)
 	}
 	if err := b.ensureOffsetsTopic(ctx); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-io/sluice/internal/metrics"
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 // MetadataSource is the committed cluster metadata as handlers read it.
@@ -33,6 +34,9 @@ type Controller interface {
 	CreateInternalTopic(ctx context.Context, name string, partitions int32, replicationFactor int16, configs map[string]string) error
 	AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse
 	IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse
+	// AllocateProducerIDs commits a block of producer IDs to a broker
+	// (txn.BlockAllocator): [first, first+count) are its alone.
+	AllocateProducerIDs(ctx context.Context, brokerID int32) (first, count int64, err error)
 }
 
 // Config is what the handlers need; the server assembles it.
@@ -60,6 +64,8 @@ type Broker struct {
 	routes        []route
 	fetchSessions *fetchSessionCache
 	topicConfigs  atomic.Pointer[topicConfigCache]
+	// producerIDs hands out idempotent producers' IDs (InitProducerId).
+	producerIDs *txn.ProducerIDManager
 }
 
 // New builds the handlers.
@@ -70,7 +76,8 @@ func New(cfg Config) *Broker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, fetchSessions: newFetchSessionCache()}
+	b := &Broker{cfg: cfg, log: cfg.Logger, fetchSessions: newFetchSessionCache(),
+		producerIDs: txn.NewProducerIDManager(cfg.Broker.NodeID, cfg.Controller)}
 	b.routes = registry()
 	return b
 }
@@ -106,6 +113,7 @@ func registry() []route {
 		{kmsg.ListGroups, 0, 5, handleListGroups},
 		{kmsg.DeleteGroups, 0, 2, handleDeleteGroups},
 		{kmsg.OffsetDelete, 0, 0, handleOffsetDelete},
+		{kmsg.InitProducerID, 0, 5, handleInitProducerID},
 		{kmsg.ConsumerGroupHeartbeat, 0, 1, handleConsumerGroupHeartbeat},
 		{kmsg.ConsumerGroupDescribe, 0, 1, handleConsumerGroupDescribe},
 	}

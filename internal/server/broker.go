@@ -80,7 +80,8 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 	}()
 	logDir := cfg.LogDirs[0]
 	b.groups = newGroupRuntime(cfg, b.log.With("component", "group"))
-	if b.partitions, err = replica.NewManager(replica.ManagerConfig{FS: opts.FS, LogDir: logDir, Logger: b.log}); err != nil {
+	if b.partitions, err = replica.NewManager(replica.ManagerConfig{FS: opts.FS, LogDir: logDir, Logger: b.log,
+		ProducerIDExpirationMs: int64(cfg.ProducerIDExpirationMs)}); err != nil {
 		return nil, err
 	}
 	listeners, err := listen(cfg.Listeners)
@@ -315,8 +316,9 @@ func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 }
 
 // startBackground runs retention (every log.retention.check.interval.ms),
-// recovery-point checkpoints (log.flush.offset.checkpoint.interval.ms) and
-// the write-cache flusher (flush.messages and flush.ms are checked every
+// recovery-point checkpoints (log.flush.offset.checkpoint.interval.ms),
+// producer-ID expiry (producer.id.expiration.check.interval.ms) and the
+// write-cache flusher (flush.messages and flush.ms are checked every
 // 100 ms), and the log cleaner on its own goroutine.
 func (b *Broker) startBackground() {
 	if b.cfg.LogCleanerEnable {
@@ -329,6 +331,8 @@ func (b *Broker) startBackground() {
 		defer checkpoint.Stop()
 		flush := time.NewTicker(writeCacheCheckInterval)
 		defer flush.Stop()
+		producers := time.NewTicker(millis(int64(b.cfg.ProducerIDExpirationCheckIntervalMs)))
+		defer producers.Stop()
 		for {
 			select {
 			case <-b.stop:
@@ -339,6 +343,8 @@ func (b *Broker) startBackground() {
 				b.partitions.Checkpoint()
 			case <-flush.C:
 				b.partitions.FlushDue()
+			case <-producers.C:
+				b.partitions.ExpireProducers()
 			}
 		}
 	})

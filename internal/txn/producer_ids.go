@@ -58,6 +58,9 @@ func (m *ProducerIDManager) NextProducerID(ctx context.Context) (int64, error) {
 
 // fetchBlockLocked replaces the used-up block with a newly committed one.
 func (m *ProducerIDManager) fetchBlockLocked(ctx context.Context) error {
+	if m.blocks == nil {
+		return errors.New("allocate a producer ID block: no block allocator configured")
+	}
 	first, count, err := m.blocks.AllocateProducerIDs(ctx, m.brokerID)
 	if err != nil {
 		return fmt.Errorf("allocate a producer ID block: %w", err)

@@ -125,3 +125,9 @@ func TestNextProducerIDConcurrent(t *testing.T) {
 		t.Fatalf("first caller: %v", err)
 	}
 }
+
+func TestNextProducerIDWithoutAllocator(t *testing.T) {
+	if _, err := NewProducerIDManager(1, nil).NextProducerID(t.Context()); err == nil {
+		t.Fatal("a manager without a block allocator handed out an ID")
+	}
+}
