@@ -1,6 +1,25 @@
 // Package cli holds Sluice's cobra commands. It is the only layer that reads
 // flags, environment variables and files to build configuration, and the
 // only one that prints to the terminal.
+//
+// `serve` runs a broker. Every other command is a client built on
+// franz-go's kgo and kadm, and works against any Kafka-compatible cluster:
+// topic, produce, consume, group, config, cluster and perf (whose work is
+// package perf's). The client commands share clientFlags (--bootstrap,
+// --profile, --timeout, -o), registered on each command group rather than
+// on the root so that serve does not accept them; resolve weighs them
+// against SLUICE_BOOTSTRAP, SLUICE_PROFILE and the profiles file
+// (profiles.go). Output goes through render: a table for a person, or JSON
+// and YAML with the same fields (YAML is made from the JSON encoding).
+// Errors are returned to Main, which prints "sluice: <cause>" and exits 1;
+// Kafka error codes are turned into sentences naming the topic or group
+// (topicError, groupError) and an unreachable cluster is named with the
+// timeout waited.
+//
+// Threading: commands run on Main's goroutine with a context cancelled by
+// SIGINT or SIGTERM. produce reads input lines on one extra goroutine (so
+// Ctrl-C is noticed while standard input is idle), and consume's group
+// rebalance callbacks, called by kgo, update the assignment under a mutex.
 package cli
 
 import (
