@@ -322,22 +322,16 @@ func newConfigDescribeCommand(client *clientFlags) *cobra.Command {
 			if err := target.validate(); err != nil {
 				return err
 			}
-			conn, err := client.resolve(cmd)
+			s, err := openAdmin(cmd, client)
 			if err != nil {
 				return err
 			}
-			admin, err := conn.admin(cmd.Context())
+			defer s.close()
+			resources, err := describeTarget(s.ctx, s.conn, s.admin, target, all)
 			if err != nil {
 				return err
 			}
-			defer admin.Close()
-			ctx, cancel := conn.requestContext(cmd.Context())
-			defer cancel()
-			resources, err := describeTarget(ctx, conn, admin, target, all)
-			if err != nil {
-				return err
-			}
-			return render(cmd.OutOrStdout(), conn.output, resources, func(t *tableWriter) {
+			return s.print(cmd, resources, func(t *tableWriter) {
 				for i, r := range resources {
 					if i > 0 {
 						t.line("")
@@ -399,27 +393,21 @@ func newConfigAlterCommand(client *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conn, err := client.resolve(cmd)
+			s, err := openAdmin(cmd, client)
 			if err != nil {
 				return err
 			}
-			admin, err := conn.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer admin.Close()
-			ctx, cancel := conn.requestContext(cmd.Context())
-			defer cancel()
+			defer s.close()
 			var results []alterResult
 			if len(target.topics) > 0 {
-				results, err = alterTopicConfigs(ctx, conn, admin, changes, alter.dryRun, target.topics...)
+				results, err = alterTopicConfigs(s.ctx, s.conn, s.admin, changes, alter.dryRun, target.topics...)
 			} else {
-				results, err = alterBrokerConfigs(ctx, conn, admin, changes, alter.dryRun, target.brokers...)
+				results, err = alterBrokerConfigs(s.ctx, s.conn, s.admin, changes, alter.dryRun, target.brokers...)
 			}
 			if err != nil {
 				return err
 			}
-			return render(cmd.OutOrStdout(), conn.output, results, func(t *tableWriter) { writeAlterResults(t, results) })
+			return s.print(cmd, results, func(t *tableWriter) { writeAlterResults(t, results) })
 		},
 	}
 	target.register(cmd.Flags())

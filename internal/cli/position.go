@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -197,6 +196,3 @@ func listedError(err error, listed kadm.ListedOffsets) error {
 	})
 	return first
 }
-
-// errNoPartitions is returned when a selection matches nothing.
-var errNoPartitions = errors.New("no partitions selected")
