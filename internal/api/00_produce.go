@@ -141,7 +141,10 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, topic string, topicErr
 		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
 		return fail(kerr.KafkaStorageError, "")
 	}
-	if !res.Duplicate {
+	if res.Duplicate {
+		b.log.Debug("retried produce batch answered with its original offsets", "topic", topic, "partition", rp.Partition,
+			"producerID", v.ProducerID, "baseSequence", v.BaseSequence, "baseOffset", res.BaseOffset)
+	} else {
 		b.cfg.Metrics.AddBytesIn(topic, len(v.Batch), int(v.NumRecords))
 	}
 	sp.BaseOffset = res.BaseOffset

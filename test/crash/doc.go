@@ -4,6 +4,10 @@
 // the same data directory, and finally proves that every acknowledged record
 // survived at the offset it was acknowledged at, in order, uncorrupted.
 //
+// TestIdempotentProducerSurvivesSIGKILL does the same with the idempotent
+// producer and demands more: every record exactly once, in order, however
+// many retries crossed a crash.
+//
 // A SIGKILL loses the process but not the page cache, so these tests prove
 // crash recovery (torn tails, indexes, checkpoints, restart) rather than
 // fsync; power loss is tested through the vfs seam in the storage packages.
