@@ -154,7 +154,7 @@ func decodeSnapshotEntry(b []byte) (id int64, e producerEntry, n int, err error)
 
 // takeSnapshotLocked writes the producer states as of the log end offset
 // to <log end offset>.snapshot, unless the newest snapshot already has that
-// offset. Every offset below the log end must be durable (a snapshot must
+// offset or the log is empty and knows no producer. Every offset below the log end must be durable (a snapshot must
 // never remember a batch a crash can lose): callers write one right after
 // sealing a segment, on Close and after recovery. Failing only costs a
 // longer rebuild at the next start, so it is logged, not returned.
@@ -162,6 +162,9 @@ func (l *Log) takeSnapshotLocked() {
 	offset := l.logEndOffset
 	if n := len(l.producers.snapshots); n > 0 && l.producers.snapshots[n-1] == offset {
 		return
+	}
+	if len(l.producers.entries) == 0 && offset == l.segments[0].baseOffset {
+		return // an empty log: rebuilding needs no snapshot
 	}
 	if err := writeFileAtomic(l.fsys, l.dir, snapshotFileName(l.dir, offset), encodeSnapshot(l.producers.entries)); err != nil {
 		l.logger.Warn("write producer snapshot", slog.Int64("offset", offset), slog.Any("error", err))
