@@ -1,7 +1,33 @@
-// Package txn owns producer identity: today the broker-side producer-ID
-// manager idempotent producers get their IDs from (InitProducerId without a
-// transactional ID); the transaction coordinator (__transaction_state,
-// transactional IDs, epochs, markers) will live here too.
+// Package txn owns producer identity: the broker-side producer-ID manager
+// idempotent producers get their IDs from (InitProducerId without a
+// transactional ID), and the transaction coordinator (Kafka's
+// TransactionCoordinator and TransactionStateManager).
+//
+// # Transaction coordinator
+//
+// Shard is a coord shard for one partition of `__transaction_state`; the
+// partition coordinating a transactional ID is coord.PartitionFor(id, n).
+// Each transactional ID's state is one compacted record, Kafka's schema:
+//
+//	key   TransactionLogKey v0:   version int16 (0) | transactional ID (int16 length + bytes)
+//	value TransactionLogValue v0: version int16 (0) | producer ID int64 | producer epoch int16 |
+//	                              timeout ms int32 | state int8 |
+//	                              topics array (int32 count; topic string, partitions []int32) |
+//	                              last update ms int64 | start ms int64 (-1: none)
+//
+// A nil value (tombstone) removes an expired ID. The states and their moves:
+//
+//	Empty ──AddPartitions──▶ Ongoing ──EndTxn──▶ PrepareCommit ──markers──▶ CompleteCommit
+//	                           │  ▲                PrepareAbort  ──markers──▶ CompleteAbort
+//	     timeout, or a new ────┘  └─AddPartitions── Empty, Complete*
+//	     InitProducerId: epoch+1, PrepareAbort
+//
+// InitProducerId bumps the epoch (a new producer ID once the epoch is
+// exhausted) so older instances are fenced. EndTxn answers once Prepare* is
+// durable; the shard then writes a marker to every partition in the
+// transaction through MarkerWriter and records Complete*. Loaded resumes
+// Prepare* transactions by writing their markers again and re-arms the
+// timeouts of Ongoing ones.
 //
 // # Producer IDs
 //
@@ -13,13 +39,16 @@
 //
 // # Who may import it
 //
-// internal/api and internal/server. It imports the standard library only;
-// the block source is an interface (BlockAllocator) that the server wires to
-// the controller.
+// internal/api and internal/server. It imports internal/coord (the shard
+// runtime) and kmsg (the record schema); the block source (BlockAllocator)
+// and the marker writer (MarkerWriter) are interfaces the server wires to
+// the controller and the local partitions.
 //
 // # Threading contract
 //
 // A ProducerIDManager is safe for concurrent use. One caller at a time
 // fetches a new block (holding the manager's lock across the metadata
-// commit); the others wait for it or for their context to end.
+// commit); the others wait for it or for their context to end. A Shard is
+// owned by its coord loop goroutine, like every coord shard: its operations,
+// timers and marker writes run there one at a time.
 package txn
