@@ -14,6 +14,7 @@
 //	  ...
 //	  log-offsets.checkpoint          log start offset, recovery point, cleaner checkpoint
 //	  00000000000000004096.snapshot   producer states as of offset 4096 (see Producer state)
+//	  00000000000000000000.txnindex   aborted transactions whose markers are in that segment (see Transactions)
 //	  00000000000000000000.log.cleaned  (compaction only, transient: see Compaction)
 //	  00000000000000000000.log.swap
 //
@@ -143,8 +144,11 @@
 // did. As in Kafka, the latest batch of every producer the log remembers
 // is kept too (empty if need be), so that a producer state rebuilt from the
 // log after compaction still knows the producer's epoch and last sequence.
-// Control batches (transaction markers) are kept as they are; removing
-// aborted transactions and their markers waits for transactions.
+// Control batches (transaction markers) are kept as they are, and so is
+// every transactional batch: Kafka's removal of aborted transactions'
+// data and of markers older than delete.retention.ms is not done yet.
+// A compaction that merges segments leaves the .txnindex files of all but
+// the first behind (their entries stay in memory until the log reopens).
 //
 // Tombstones follow KIP-534: the first pass that keeps a tombstone sets its
 // batch's delete-horizon attribute (0x40) and puts now + delete.retention.ms
@@ -192,7 +196,7 @@
 // (first and last sequence, last offset, offset delta, max timestamp), the
 // max timestamp of the latest batch, and two fields for transactions (the
 // coordinator epoch of the last marker and the first offset of an open
-// transaction, both -1 until transactions exist). AppendProduced checks a
+// transaction, -1 when none). AppendProduced checks a
 // client's batch against it under the append lock, before offsets are
 // assigned:
 //
@@ -244,6 +248,33 @@
 // after it; without one it replays the whole log. Truncate durably deletes
 // the snapshots past the cut and rebuilds the same way, so a state never
 // remembers a batch that is gone.
+//
+// # Transactions
+//
+// A transactional batch opens its producer's transaction (the producer's
+// current txn first offset) unless one is open; a control batch holding a
+// commit or abort marker (key: version int16 0, type int16 0 abort / 1
+// commit; value: version int16 0, coordinator epoch int32, Kafka's
+// EndTransactionMarker) closes it. AppendTxnMarker writes markers for the
+// transaction coordinator, fenced by producer epoch and coordinator epoch.
+// The last stable offset is min(first offset of the earliest open
+// transaction, high watermark): read_committed consumers read below it.
+//
+// Each abort adds an entry to the aborted-transaction index of the
+// segment holding its marker, <base>.txnindex (Kafka's TransactionIndex),
+// big endian, 34 bytes per entry in marker order:
+//
+//	0         2             10             18            26                 34
+//	+---------+-------------+--------------+-------------+------------------+
+//	| version | producer ID | first offset | last offset | last stable      |
+//	| u16 = 0 | int64       | int64        | (marker)    | offset int64     |
+//	+---------+-------------+--------------+-------------+------------------+
+//
+// Entries are appended unsynced and the file fsynced when its segment is
+// sealed (roll, Close); every snapshot lies at or below a sealed offset,
+// so Open trusts the entries below the snapshot it loads and rebuilds the
+// rest while replaying the log after it (rewriting those files durably).
+// The entries are also kept in memory (AbortedTransactions).
 //
 // # Threading
 //

@@ -74,3 +74,9 @@ func (e *CorruptionError) Unwrap() error { return e.Err }
 func corruption(file string, position int64, reason string, cause error) error {
 	return &CorruptionError{File: file, Position: position, Reason: reason, Err: cause}
 }
+
+// ErrTransactionCoordinatorFenced refuses a transaction marker written by a
+// coordinator epoch older than the one that wrote the producer's last
+// marker: a deposed transaction coordinator (Kafka's
+// TRANSACTION_COORDINATOR_FENCED).
+var ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")

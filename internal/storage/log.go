@@ -47,6 +47,10 @@ type Log struct {
 	// Written under appendMu (a compaction's swap, truncation); read by
 	// the cleaner and the checkpoint writer.
 	firstDirty atomic.Int64
+	// firstUnstable is the first offset of the earliest open transaction
+	// (noTxnFirstOffset if none): the last stable offset's bound. Written
+	// under appendMu, read by fetches.
+	firstUnstable atomic.Int64
 	// uncleanable is set when compaction met corruption: like Kafka's
 	// uncleanable partitions, the log is not compacted again until reopened.
 	uncleanable atomic.Bool
@@ -74,6 +78,9 @@ type Log struct {
 	segments       []*segment // ascending base offsets; the last is active
 	logEndOffset   int64
 	logStartOffset int64
+	// abortedTxns is the aborted-transaction index of every segment, in
+	// marker order (txn_index.go).
+	abortedTxns []AbortedTxn
 	// truncations counts cuts of published data; a reader that sees it
 	// change during a read reads again rather than mix old and new bytes.
 	truncations uint64
@@ -89,6 +96,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 		cleanerBufferBytes: opts.CleanerBufferBytes, producerIDExpirationMs: opts.ProducerIDExpirationMs,
 		producers: newProducerStates()}
 	l.firstDirty.Store(noCleanerCheckpoint)
+	l.firstUnstable.Store(noTxnFirstOffset)
 	l.config.Store(&cfg)
 	if err := l.load(opts.CleanShutdown); err != nil {
 		l.releaseAll()
@@ -219,9 +227,29 @@ func (l *Log) append(batches []byte, leaderEpoch int32, fromProducer bool) (Appe
 		return AppendResult{}, err
 	}
 	if summary.producers {
-		l.producers.commit()
+		if err := l.commitProducersLocked(); err != nil {
+			return AppendResult{}, err
+		}
 	}
 	return AppendResult{BaseOffset: base, LastOffset: base + summary.records - 1, MaxTimestamp: summary.maxTimestamp}, nil
+}
+
+// commitProducersLocked applies the producer states of the append just
+// written: aborted transactions go to the aborted-transaction index, and
+// the first unstable offset follows transactions opened or ended. A
+// failure to write the index fails the log (the marker is written; a
+// reopen rebuilds the index from it).
+func (l *Log) commitProducersLocked() error {
+	aborted, txnChanged := l.producers.commit()
+	if len(aborted) > 0 {
+		if err := l.recordAbortedLocked(aborted); err != nil {
+			return l.fail(err)
+		}
+	}
+	if txnChanged {
+		l.firstUnstable.Store(l.producers.firstUnstableOffset())
+	}
+	return nil
 }
 
 func assignOffsets(batches []byte, next int64, leaderEpoch int32) {
@@ -300,6 +328,9 @@ func (l *Log) sealLocked(s *segment) error {
 		if err := f.Sync(); err != nil { // fsync point: the sealed segment
 			return l.fail(err) // vfs errors name the file
 		}
+	}
+	if err := l.syncTxnIndexLocked(s); err != nil {
+		return l.fail(fmt.Errorf("seal %s: %w", s.logName(), err))
 	}
 	return nil
 }

@@ -306,11 +306,24 @@ func (l *Log) loadProducerStateLocked() (replayed bool, err error) {
 		}
 	}
 	l.producers.entries = entries
-	if err := l.replayProducersLocked(from); err != nil {
+	aborted, err := l.loadAbortedBelowLocked(from)
+	if err != nil {
 		return false, err
 	}
+	below := len(aborted)
+	if aborted, err = l.replayProducersLocked(from, aborted); err != nil {
+		return false, err
+	}
+	replayed = from < l.logEndOffset
+	if replayed {
+		if err := l.rewriteTxnIndexesLocked(aborted, from); err != nil {
+			return false, err
+		}
+		l.logAbortedRebuilt(len(aborted)-below, from)
+	}
 	l.producers.expire(l.nowMs(), l.producerIDExpirationMs)
-	return from < l.logEndOffset, nil
+	l.publishTxnStateLocked(aborted)
+	return replayed, nil
 }
 
 // readSnapshot reads and decodes the snapshot at offset.
@@ -331,41 +344,62 @@ func (l *Log) readSnapshot(offset int64) (map[int64]producerEntry, error) {
 }
 
 // replayProducersLocked applies every batch whose offsets reach from, to
-// the log end, reading only batch headers. The bytes were checked by
-// recovery (or fsynced before the last clean start), so anything malformed
-// here is corruption.
-func (l *Log) replayProducersLocked(from int64) error {
+// the log end, reading only batch headers (and the records of control
+// batches), and appends the aborted transactions it meets to aborted. The
+// bytes were checked by recovery (or fsynced before the last clean
+// start), so anything malformed here is corruption.
+func (l *Log) replayProducersLocked(from int64, aborted []AbortedTxn) ([]AbortedTxn, error) {
 	for _, seg := range l.segments {
 		if seg.nextOffset <= from {
 			continue
 		}
-		if err := l.replaySegmentLocked(seg, from); err != nil {
-			return err
+		var err error
+		if aborted, err = l.replaySegmentLocked(seg, from, aborted); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return aborted, nil
 }
 
-func (l *Log) replaySegmentLocked(seg *segment, from int64) error {
+func (l *Log) replaySegmentLocked(seg *segment, from int64, aborted []AbortedTxn) ([]AbortedTxn, error) {
 	w := windowReader{file: seg.logFile, size: seg.size}
 	for position := int64(0); position < seg.size; {
 		if seg.size-position < record.HeaderSize {
-			return corruption(seg.logName(), position, "batch header cut short while rebuilding producer state", record.ErrShortBatch)
+			return nil, corruption(seg.logName(), position, "batch header cut short while rebuilding producer state", record.ErrShortBatch)
 		}
 		head, err := w.bytes(position, record.HeaderSize)
 		if err != nil {
-			return fmt.Errorf("rebuild producer state from %s: %w", seg.logName(), err)
+			return nil, fmt.Errorf("rebuild producer state from %s: %w", seg.logName(), err)
 		}
 		h, err := record.ParseHeader(head)
 		if err != nil || h.Size() > int(seg.size-position) || h.LastOffsetDelta < 0 {
-			return corruption(seg.logName(), position, "unreadable batch header while rebuilding producer state", err)
+			return nil, corruption(seg.logName(), position, "unreadable batch header while rebuilding producer state", err)
 		}
 		if h.LastOffset() >= from {
-			l.producers.replay(&h)
+			entry, isAbort, err := l.replayBatchLocked(&w, &h, position)
+			if err != nil {
+				return nil, corruption(seg.logName(), position, "unreadable transaction marker while rebuilding producer state", err)
+			}
+			if isAbort {
+				aborted = append(aborted, entry)
+			}
 		}
 		position += int64(h.Size())
 	}
-	return nil
+	return aborted, nil
+}
+
+// replayBatchLocked replays the batch h at position, reading a control
+// batch's records to learn which marker it is.
+func (l *Log) replayBatchLocked(w *windowReader, h *record.Header, position int64) (AbortedTxn, bool, error) {
+	if !h.IsControl() || h.ProducerID < 0 {
+		return l.producers.replay(h, nil)
+	}
+	batch, err := w.bytes(position, h.Size())
+	if err != nil {
+		return AbortedTxn{}, false, err
+	}
+	return l.producers.replay(h, batch)
 }
 
 // resetProducerStateLocked forgets every producer and deletes every
@@ -378,5 +412,11 @@ func (l *Log) resetProducerStateLocked() error {
 	}
 	l.producers.entries = map[int64]producerEntry{}
 	l.producers.snapshots = snapshots
+	name := segmentFileName(l.dir, l.segments[0].baseOffset, txnIndexSuffix)
+	if err := l.fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove aborted transaction index: %w", err)
+	}
+	l.segments[0].hasTxnIndex = false
+	l.publishTxnStateLocked(nil)
 	return l.dropSnapshotsAboveLocked(-1)
 }

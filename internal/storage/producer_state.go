@@ -181,6 +181,8 @@ type producerStates struct {
 	// pending is the scratch of the append in progress: prepare fills it,
 	// commit applies it once the batches are written.
 	pending []pendingProducer
+	// pendingCompleted are the transactions the append in progress ends.
+	pendingCompleted []completedTxn
 	// snapshots are the offsets of the snapshot files on disk, ascending.
 	snapshots []int64
 }
@@ -211,17 +213,27 @@ func (s *producerStates) pendingFor(id int64) *producerEntry {
 // them makes the whole append a duplicate (Kafka's
 // UnifiedLog.analyzeAndValidateProducerState returns at the first one),
 // reported with the original batch; otherwise the batch must pass
-// checkBatch. Control batches (transaction markers) are left to
-// transactions.
+// checkBatch. A transactional batch opens its producer's transaction if
+// none is open; a control batch (a commit or abort marker, checked by
+// checkMarker) ends it, and the ended transaction is queued in
+// pendingCompleted for commit.
 func (s *producerStates) prepare(batches []byte, base int64, check bool) (duplicate batchMetadata, found bool, err error) {
 	s.pending = s.pending[:0]
+	s.pendingCompleted = s.pendingCompleted[:0]
 	offset := base
 	for pos := 0; pos < len(batches); {
 		h, _ := record.ParseHeader(batches[pos:]) // checked by summarize
+		batch := batches[pos : pos+h.Size()]
 		pos += h.Size()
 		batchBase := offset
 		offset += int64(h.LastOffsetDelta) + 1
-		if h.ProducerID < 0 || h.IsControl() {
+		if h.ProducerID < 0 {
+			continue
+		}
+		if h.IsControl() {
+			if err := s.prepareMarker(&h, batch, batchBase, check); err != nil {
+				return batchMetadata{}, false, err
+			}
 			continue
 		}
 		if check {
@@ -235,9 +247,106 @@ func (s *producerStates) prepare(batches []byte, base int64, check bool) (duplic
 				return batchMetadata{}, false, err
 			}
 		}
-		e.add(h.ProducerEpoch, metadataOf(&h, batchBase))
+		e.addData(&h, batchBase)
 	}
 	return batchMetadata{}, false, nil
+}
+
+// prepareMarker applies the control batch h (whole bytes in batch) at
+// offset to its producer's pending state.
+func (s *producerStates) prepareMarker(h *record.Header, batch []byte, offset int64, check bool) error {
+	m, ok, err := parseTxnMarker(batch)
+	if err != nil || !ok {
+		return err
+	}
+	e := s.pendingFor(h.ProducerID)
+	if check {
+		if err := checkMarker(e, h.ProducerID, h.ProducerEpoch, m, offset); err != nil {
+			return err
+		}
+	}
+	s.pendingCompleted = append(s.pendingCompleted, e.endTxn(h.ProducerID, h.ProducerEpoch, m, offset))
+	return nil
+}
+
+// checkMarker applies Kafka's rules for a transaction marker
+// (ProducerAppendInfo.appendEndTxnMarker): an epoch below the producer's is
+// fenced, and so is a coordinator epoch below the one that wrote the
+// producer's last marker.
+func checkMarker(e *producerEntry, producerID int64, epoch int16, m txnMarker, offset int64) error {
+	if epoch < e.epoch {
+		return producerError(ErrInvalidProducerEpoch, "transaction marker of producer %d at offset %d has epoch %d, smaller than the last seen epoch %d",
+			producerID, offset, epoch, e.epoch)
+	}
+	if m.coordinatorEpoch < e.coordinatorEpoch {
+		return producerError(ErrTransactionCoordinatorFenced, "transaction marker of producer %d at offset %d has coordinator epoch %d, smaller than the last seen %d",
+			producerID, offset, m.coordinatorEpoch, e.coordinatorEpoch)
+	}
+	return nil
+}
+
+// addData records an appended data batch h at baseOffset; a transactional
+// one opens the producer's transaction if none is open.
+func (e *producerEntry) addData(h *record.Header, baseOffset int64) {
+	e.add(h.ProducerEpoch, metadataOf(h, baseOffset))
+	if h.IsTransactional() && e.currentTxnFirstOffset == noTxnFirstOffset {
+		e.currentTxnFirstOffset = baseOffset
+	}
+}
+
+// endTxn applies marker m written at offset and returns the transaction it
+// completes: from the first offset of the open transaction (the marker's
+// own offset when none was open) to the marker.
+func (e *producerEntry) endTxn(producerID int64, epoch int16, m txnMarker, offset int64) completedTxn {
+	first := e.currentTxnFirstOffset
+	if first == noTxnFirstOffset {
+		first = offset
+	}
+	if epoch != e.epoch {
+		e.epoch, e.count = epoch, 0
+	}
+	e.coordinatorEpoch = m.coordinatorEpoch
+	e.currentTxnFirstOffset = noTxnFirstOffset
+	e.lastTimestamp = m.timestamp
+	return completedTxn{producerID: producerID, firstOffset: first, lastOffset: offset, aborted: !m.commit}
+}
+
+// completedTxn is a transaction a marker ended (Kafka's CompletedTxn).
+type completedTxn struct {
+	producerID              int64
+	firstOffset, lastOffset int64 // lastOffset is the marker's offset
+	aborted                 bool
+}
+
+// firstUnstableOffset is the first offset of the earliest open
+// transaction, noTxnFirstOffset if none is open.
+func (s *producerStates) firstUnstableOffset() int64 {
+	first := int64(noTxnFirstOffset)
+	for _, e := range s.entries {
+		if o := e.currentTxnFirstOffset; o != noTxnFirstOffset && (first == noTxnFirstOffset || o < first) {
+			first = o
+		}
+	}
+	return first
+}
+
+// abortedOf turns the completed transactions into aborted-index entries,
+// each with the last stable offset once it completed (Kafka's
+// ProducerStateManager.lastStableOffset: the first offset of the earliest
+// transaction still open, else the offset after the marker). Call it with
+// the completing producers' states applied.
+func (s *producerStates) abortedOf(completed []completedTxn, dst []AbortedTxn) []AbortedTxn {
+	for _, c := range completed {
+		if !c.aborted {
+			continue
+		}
+		stable := s.firstUnstableOffset()
+		if stable == noTxnFirstOffset {
+			stable = c.lastOffset + 1
+		}
+		dst = append(dst, AbortedTxn{ProducerID: c.producerID, FirstOffset: c.firstOffset, LastOffset: c.lastOffset, LastStableOffset: stable})
+	}
+	return dst
 }
 
 // duplicateOf looks batch h up among its producer's appended batches (not
@@ -250,26 +359,52 @@ func (s *producerStates) duplicateOf(h *record.Header) (batchMetadata, bool) {
 	return e.duplicateOf(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta))
 }
 
-// commit applies the states prepare worked out.
-func (s *producerStates) commit() {
+// commit applies the states prepare worked out. It returns the entries
+// for the aborted-transaction index that the append's markers make, and
+// whether any producer opened or ended a transaction.
+func (s *producerStates) commit() (aborted []AbortedTxn, txnChanged bool) {
 	for _, p := range s.pending {
+		old, known := s.entries[p.id]
+		txnChanged = txnChanged || (known && old.currentTxnFirstOffset != p.entry.currentTxnFirstOffset) ||
+			(!known && p.entry.currentTxnFirstOffset != noTxnFirstOffset)
 		s.entries[p.id] = p.entry
 	}
 	s.pending = s.pending[:0]
+	if len(s.pendingCompleted) > 0 {
+		aborted = s.abortedOf(s.pendingCompleted, nil)
+		s.pendingCompleted = s.pendingCompleted[:0]
+	}
+	return aborted, txnChanged
 }
 
 // replay applies a batch read back from the log, unchecked (Kafka's
 // AppendOrigin.REPLICATION): recovery and truncation rebuild state this way.
-func (s *producerStates) replay(h *record.Header) {
-	if h.ProducerID < 0 || h.IsControl() {
-		return
+// batch is the whole batch for a control batch (nil is allowed for any
+// other); an abort marker it holds is returned as an aborted-index entry.
+func (s *producerStates) replay(h *record.Header, batch []byte) (aborted AbortedTxn, isAbort bool, err error) {
+	if h.ProducerID < 0 {
+		return AbortedTxn{}, false, nil
 	}
 	e, ok := s.entries[h.ProducerID]
 	if !ok {
 		e = newProducerEntry()
 	}
-	e.add(h.ProducerEpoch, metadataOf(h, h.BaseOffset))
+	if !h.IsControl() {
+		e.addData(h, h.BaseOffset)
+		s.entries[h.ProducerID] = e
+		return AbortedTxn{}, false, nil
+	}
+	m, isMarker, err := parseTxnMarker(batch)
+	if err != nil || !isMarker {
+		return AbortedTxn{}, false, err
+	}
+	completed := e.endTxn(h.ProducerID, h.ProducerEpoch, m, h.BaseOffset)
 	s.entries[h.ProducerID] = e
+	entries := s.abortedOf([]completedTxn{completed}, nil)
+	if len(entries) == 0 {
+		return AbortedTxn{}, false, nil
+	}
+	return entries[0], true, nil
 }
 
 // expire forgets producers idle for at least expirationMs by their last

@@ -167,6 +167,7 @@ func (l *Log) removeSegmentsLocked(n int, reason string) {
 	l.mu.Unlock()
 	l.deleteSegmentFiles(removed, reason)
 	l.pruneSnapshotsLocked()
+	l.dropAbortedBelowLocked()
 }
 
 // deleteSegmentFiles removes the files of segments already unpublished.
@@ -175,7 +176,7 @@ func (l *Log) removeSegmentsLocked(n int, reason string) {
 func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
 	var errs []error
 	for _, seg := range segments {
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			name := segmentFileName(l.dir, seg.baseOffset, suffix)
 			if err := l.fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)

@@ -88,6 +88,8 @@ type segment struct {
 	firstTimestamp  int64 // max timestamp of the first batch, for segment.ms; -1 if none
 	createdMs       int64
 	indexScratch    []byte
+	// hasTxnIndex is set once the segment's .txnindex file exists.
+	hasTxnIndex bool
 }
 
 func (s *segment) logName() string { return s.logFile.Name() }
