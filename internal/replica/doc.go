@@ -9,10 +9,17 @@
 // flush.ms > 0) it follows the log end offset, as in Kafka. Replication will
 // make it the minimum log end offset across the ISR, capped the same way.
 //
+// The last stable offset is the high watermark capped at the first offset
+// of the earliest open transaction (storage tracks those); read_committed
+// consumers read below it. The transaction coordinator ends transactions
+// with AppendTxnMarker, which wakes waiters since the last stable offset
+// can move before the high watermark does.
+//
 // Threading: a Partition is safe for concurrent use. Appends are serialised
 // by the storage log; the high watermark is an atomic; a long-polling fetch
 // registers one buffered channel with each partition it waits on and gets a
-// non-blocking send when a high watermark moves: no goroutine per waiter.
+// non-blocking send when a high watermark or last stable offset moves: no
+// goroutine per waiter.
 // Manager guards its partition map with a RWMutex and never holds it during
 // disk I/O other than opening or deleting a log.
 package replica

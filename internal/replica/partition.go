@@ -19,7 +19,8 @@ type Partition struct {
 
 	mu          sync.Mutex // guards leaderEpoch and watchers
 	leaderEpoch int32
-	// watchers get a non-blocking send each time the high watermark moves;
+	// watchers get a non-blocking send each time the high watermark or the
+	// last stable offset moves;
 	// a long-polling fetch registers one channel with every partition it
 	// waits on, so one wake-up costs a send, not a goroutine.
 	watchers map[chan<- struct{}]struct{}
@@ -52,7 +53,8 @@ func (p *Partition) setLeaderEpoch(epoch int32) {
 func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
 
 // Watch registers ch (which should have a buffer of one) to receive a
-// non-blocking send whenever the high watermark moves. Call the returned
+// non-blocking send whenever the high watermark or the last stable offset
+// moves. Call the returned
 // function to stop watching. Register before checking the condition you
 // wait for, so no change is missed.
 func (p *Partition) Watch(ch chan<- struct{}) (unwatch func()) {
@@ -66,7 +68,8 @@ func (p *Partition) Watch(ch chan<- struct{}) (unwatch func()) {
 	}
 }
 
-// wake notifies every watcher that the high watermark moved.
+// wake notifies every watcher that the high watermark or the last stable
+// offset moved.
 func (p *Partition) wake() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -107,6 +110,38 @@ func (p *Partition) AppendProduced(batches []byte) (storage.AppendResult, error)
 		p.advanceHighWatermark(p.log.LogEndOffset())
 	}
 	return res, nil
+}
+
+// AppendTxnMarker writes the commit (commit true) or abort marker that
+// ends producerID's transaction in this partition, for the transaction
+// coordinator of coordinatorEpoch, and returns once it is durable (as a
+// produce is acknowledged) with the marker's offset. An abort goes into
+// the aborted-transaction index. A marker older than the producer's epoch
+// fails with storage.ErrInvalidProducerEpoch, one from a deposed
+// coordinator with storage.ErrTransactionCoordinatorFenced. Ending the
+// transaction can move the last stable offset without the high watermark
+// moving, so read_committed fetchers are woken.
+func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32) (offset int64, err error) {
+	res, err := p.log.AppendTxnMarker(producerID, producerEpoch, commit, coordinatorEpoch, p.LeaderEpoch())
+	if err != nil {
+		return -1, fmt.Errorf("transaction marker for %s-%d: %w", p.Topic, p.Partition, err)
+	}
+	p.wake()
+	if p.log.WriteCaching() {
+		p.advanceHighWatermark(p.log.LogEndOffset())
+	}
+	if err := p.Commit(res.LastOffset); err != nil {
+		return -1, err
+	}
+	return res.BaseOffset, nil
+}
+
+// LastStableOffset is the offset below which every transaction has ended
+// (committed or aborted) and every record is committed: the first offset
+// of the earliest open transaction, or the high watermark when it is
+// lower. read_committed fetches and ListOffsets read up to it.
+func (p *Partition) LastStableOffset() int64 {
+	return p.log.LastStableOffset(p.highWatermark.Load())
 }
 
 // Commit makes every offset up to and including lastOffset durable (group
