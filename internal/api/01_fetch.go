@@ -9,20 +9,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/storage"
 )
 
 // Fetch v4-v18 (v4 is the first that carries magic v2 batches and the
 // isolation level; v7 adds KIP-227 sessions; v13 names topics by ID,
-// KIP-516). Consumers see records below the high watermark only. A fetch
+// KIP-516). read_uncommitted consumers see records below the high
+// watermark; read_committed ones (isolation_level 1) below the last stable
+// offset, with the aborted transactions overlapping what they were sent
+// (producer ID and first offset) so they can drop those records. A fetch
 // long-polls: it answers once min_bytes are available, max_wait_ms passes,
-// or a partition errors, woken by high-watermark moves rather than polling.
-// max_bytes and partition_max_bytes bound the response, except that the
-// first batch found is always returned whole (KIP-74) so a large batch can
-// never stall a consumer. Without transactions the last stable offset is the
-// high watermark. Follower fetches (replica_id >= 0) arrive with
-// replication.
+// or a partition errors, woken by high-watermark and last-stable-offset
+// moves rather than polling. max_bytes and partition_max_bytes bound the
+// response, except that the first batch found is always returned whole
+// (KIP-74) so a large batch can never stall a consumer. Follower fetches
+// (replica_id >= 0) arrive with replication.
 
 func handleFetch(b *Broker, ctx context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.FetchRequest)
@@ -155,15 +158,22 @@ func (b *Broker) readTarget(r *kmsg.FetchRequest, t *fetchTarget, rp *kmsg.Fetch
 		return
 	}
 	highWatermark := p.HighWatermark()
+	lastStable := p.LastStableOffset()
 	rp.HighWatermark = highWatermark
-	rp.LastStableOffset = highWatermark
+	rp.LastStableOffset = lastStable
 	rp.LogStartOffset = p.Log().LogStartOffset()
+	readCommitted := r.Version >= 4 && r.IsolationLevel == isolationReadCommitted
+	visibleEnd := highWatermark
+	if readCommitted {
+		visibleEnd = lastStable
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
 	limit := min(t.maxBytes, budget)
 	if limit <= 0 && !first {
 		return
 	}
 	start := len(*buf)
-	data, err := p.Log().ReadInto(*buf, t.fetchOffset, max(limit, 0), highWatermark, first)
+	data, err := p.Log().ReadInto(*buf, t.fetchOffset, max(limit, 0), visibleEnd, first)
 	switch {
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		rp.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -174,7 +184,35 @@ func (b *Broker) readTarget(r *kmsg.FetchRequest, t *fetchTarget, rp *kmsg.Fetch
 		*buf = data
 		rp.RecordBatches = data[start:len(data):len(data)]
 		b.cfg.Metrics.AddBytesOut(t.topic, len(rp.RecordBatches))
+		if readCommitted {
+			rp.AbortedTransactions = abortedIn(p, t.fetchOffset, rp.RecordBatches, rp.AbortedTransactions)
+		}
 	}
+}
+
+// isolationReadCommitted is Fetch's and ListOffsets' isolation_level for
+// read_committed: read below the last stable offset only.
+const isolationReadCommitted = 1
+
+// abortedIn appends the aborted transactions overlapping the batches read
+// from fetchOffset (Kafka's collectAbortedTransactions, bounded by the
+// offset after the last batch), so the consumer can drop their records.
+func abortedIn(p *replica.Partition, fetchOffset int64, batches []byte, dst []kmsg.FetchResponseTopicPartitionAbortedTransaction) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	upto := fetchOffset
+	for pos := 0; pos < len(batches); {
+		h, err := record.ParseHeader(batches[pos:])
+		if err != nil {
+			break
+		}
+		upto = h.LastOffset() + 1
+		pos += h.Size()
+	}
+	for _, a := range p.Log().AbortedTransactions(fetchOffset, upto) {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		dst = append(dst, at)
+	}
+	return dst
 }
 
 // checkLeaderEpoch compares the client's view of the leader epoch with

@@ -12,8 +12,9 @@ import (
 // storage), latest tiered (-5, KIP-1005: none without tiered storage, so
 // -1), earliest pending upload (-6, KIP-1023: none) and by timestamp (the
 // first record at or after it). Only offsets below the high watermark are
-// visible; read_committed uses the last stable offset, which equals the high
-// watermark until transactions arrive. v0 answers in its old list form.
+// visible, and with read_committed (v2+, isolation_level 1) only those
+// below the last stable offset: latest is then the last stable offset. v0
+// answers in its old list form.
 
 // Special ListOffsets timestamps.
 const (
@@ -34,7 +35,7 @@ func handleListOffsets(b *Broker, _ context.Context, req *Request) Reply {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			b.listOffset(r.Version, rt.Topic, &rp, &sp)
+			b.listOffset(r.Version, r.Version >= 2 && r.IsolationLevel == isolationReadCommitted, rt.Topic, &rp, &sp)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -43,7 +44,7 @@ func handleListOffsets(b *Broker, _ context.Context, req *Request) Reply {
 }
 
 // listOffset answers one partition.
-func (b *Broker) listOffset(version int16, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) {
+func (b *Broker) listOffset(version int16, readCommitted bool, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	p, ok := b.cfg.Partitions.Get(topic, rp.Partition)
 	if !ok {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -55,6 +56,9 @@ func (b *Broker) listOffset(version int16, topic string, rp *kmsg.ListOffsetsReq
 	}
 	log := p.Log()
 	visibleEnd := p.HighWatermark()
+	if readCommitted {
+		visibleEnd = p.LastStableOffset()
+	}
 	sp.LeaderEpoch = p.LeaderEpoch()
 	sp.Timestamp, sp.Offset = -1, -1
 	switch rp.Timestamp {
