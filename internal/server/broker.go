@@ -396,3 +396,8 @@ func (b *Broker) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Partitions is the broker's hosted partitions. Tests reach through it to
+// write what no client API writes yet (transaction markers before
+// WriteTxnMarkers exists) and to inspect partition state.
+func (b *Broker) Partitions() *replica.Manager { return b.partitions }

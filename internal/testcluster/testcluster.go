@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/server"
 	"github.com/sluice-io/sluice/internal/vfs"
 )
@@ -138,6 +139,18 @@ func (b *Broker) Client(opts ...kgo.Opt) *kgo.Client {
 	}
 	b.t.Cleanup(cl.Close)
 	return cl
+}
+
+// Partition returns the hosted partition topic-partition, failing the test
+// if the broker does not host it: tests use it to write transaction
+// markers directly (replica.Partition.AppendTxnMarker).
+func (b *Broker) Partition(topic string, partition int32) *replica.Partition {
+	b.t.Helper()
+	p, ok := b.broker.Partitions().Get(topic, partition)
+	if !ok {
+		b.t.Fatalf("partition %s-%d is not hosted", topic, partition)
+	}
+	return p
 }
 
 // Admin returns a kadm client for the broker.
