@@ -26,9 +26,15 @@ import (
 // original base offset (Kafka's duplicate handling) once that batch is
 // durable; an older epoch gets INVALID_PRODUCER_EPOCH (Kafka 2.7+) and a
 // sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER. As in Kafka the broker does
-// not require acks=all for them; the clients do. Transactions are not
-// implemented yet: a transactional produce gets
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+// not require acks=all for them; the clients do.
+//
+// Transactional batches (KIP-98) are checked against the producer's
+// transaction first, as Kafka's transaction.partition.verification.enable
+// does (KIP-890 part 1): the partition must be in the producer's ongoing
+// transaction on the coordinator, else INVALID_TXN_STATE (or the
+// coordinator's PRODUCER_FENCED / INVALID_PRODUCER_ID_MAPPING). When the
+// coordinator shard is not loaded here the batch is accepted unverified, as
+// Kafka did before verification existed.
 
 // pendingCommit is one appended partition waiting to become durable.
 type pendingCommit struct {
@@ -37,10 +43,11 @@ type pendingCommit struct {
 	response   *kmsg.ProduceResponseTopicPartition
 }
 
-func handleProduce(b *Broker, _ context.Context, req *Request) Reply {
+func handleProduce(b *Broker, ctx context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	var pending []pendingCommit
+	check := b.transactionCheck(ctx, r)
 	for _, rt := range r.Topics {
 		topic, topicErr := b.resolveTopic(rt.Topic, rt.TopicID, r.Version >= 13)
 		st := kmsg.NewProduceResponseTopic()
@@ -51,7 +58,7 @@ func handleProduce(b *Broker, _ context.Context, req *Request) Reply {
 			sp := &st.Partitions[i]
 			sp.Default()
 			sp.Partition = rt.Partitions[i].Partition
-			if p := b.producePartition(r, topic, topicErr, &rt.Partitions[i], sp); p != nil {
+			if p := b.producePartition(r, check, topic, topicErr, &rt.Partitions[i], sp); p != nil {
 				pending = append(pending, *p)
 			}
 		}
@@ -88,7 +95,7 @@ func (b *Broker) commitAll(pending []pendingCommit) {
 
 // producePartition validates and appends one partition's batches, filling
 // its response. It returns the commit to wait for, or nil on error.
-func (b *Broker) producePartition(r *kmsg.ProduceRequest, topic string, topicErr *kerr.Error, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) *pendingCommit {
+func (b *Broker) producePartition(r *kmsg.ProduceRequest, check transactionCheck, topic string, topicErr *kerr.Error, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) *pendingCommit {
 	fail := func(err *kerr.Error, msg string) *pendingCommit {
 		sp.ErrorCode = err.Code
 		if msg != "" {
@@ -101,8 +108,6 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, topic string, topicErr
 		return fail(topicErr, "")
 	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
 		return fail(kerr.InvalidRequiredAcks, "")
-	case r.TransactionID != nil:
-		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
 	}
 	p, ok := b.cfg.Partitions.Get(topic, rp.Partition)
 	if !ok {
@@ -131,7 +136,9 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, topic string, topicErr
 		return fail(kerr.CorruptMessage, err.Error())
 	}
 	if v.Transactional {
-		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
+		if err, msg := check.verify(r, topic, rp.Partition); err != nil {
+			return fail(err, msg)
+		}
 	}
 	res, err := p.AppendProduced(v.Batch)
 	if err != nil {

@@ -11,13 +11,10 @@ import (
 
 // FindCoordinator v0-v6 (v4+ batches keys, KIP-699). For a group the
 // coordinator is the leader of partition hash(group) % partitions of
-// `__consumer_offsets`, created on first use as Kafka does. Transaction
-// coordinators (key type 1) arrive with the transactions issue; until then
-// they answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED (Kafka's answer for a
-// transactional ID the client may not use), which clients treat as fatal,
-// so a transactional producer fails at once instead of retrying
-// COORDINATOR_NOT_AVAILABLE until it times out. Share coordinators (type 2,
-// KIP-932) answer COORDINATOR_NOT_AVAILABLE.
+// `__consumer_offsets`; for a transactional ID (key type 1) the leader of
+// partition hash(id) % partitions of `__transaction_state`. Both topics are
+// created on first use, as Kafka does. Share coordinators (type 2, KIP-932)
+// answer COORDINATOR_NOT_AVAILABLE.
 
 const (
 	coordinatorTypeGroup       = 0
@@ -49,21 +46,27 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 		c.ErrorMessage = &msg
 		return c
 	}
+	var topic string
+	var index int32
 	switch keyType {
 	case coordinatorTypeGroup:
+		if err := b.ensureOffsetsTopic(ctx); err != nil {
+			return fail(err)
+		}
+		topic, index = metadata.GroupMetadataTopic, b.groupPartition(key)
 	case coordinatorTypeTransaction:
-		c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		msg := "transactions are not supported yet"
-		c.ErrorMessage = &msg
-		return c
+		if err := b.ensureTransactionTopic(ctx); err != nil {
+			return fail(err)
+		}
+		topic, index = metadata.TransactionStateTopic, b.txnPartition(key)
 	default:
 		return fail(kerr.CoordinatorNotAvailable)
 	}
-	if err := b.ensureOffsetsTopic(ctx); err != nil {
-		return fail(err)
+	t := b.cfg.Metadata.Image().TopicByName(topic)
+	if t == nil {
+		return fail(kerr.CoordinatorNotAvailable)
 	}
-	t := b.cfg.Metadata.Image().TopicByName(metadata.GroupMetadataTopic)
-	partition := t.Partition(b.groupPartition(key))
+	partition := t.Partition(index)
 	if partition == nil || partition.Leader < 0 {
 		return fail(kerr.CoordinatorNotAvailable)
 	}

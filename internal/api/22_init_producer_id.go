@@ -6,6 +6,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/coord"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 // InitProducerId v0-v5 for idempotent producers (KIP-98; v2+ flexible,
@@ -17,17 +20,24 @@ import (
 // from blocks committed through the metadata log (internal/txn), so none is
 // ever given out twice.
 //
-// Transactions are not implemented yet: a transactional ID gets
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a fatal error every client
-// surfaces at once (initTransactions fails) instead of retrying, the same
-// code a transactional Produce gets; an empty transactional ID gets
-// INVALID_REQUEST, as in Kafka.
+// A transactional ID goes to its transaction coordinator shard
+// (txn.Shard.InitProducerID): the same producer ID with its epoch bumped,
+// fencing older instances; an ongoing transaction is aborted first and
+// answered CONCURRENT_TRANSACTIONS (the client retries); a timeout above
+// transaction.max.timeout.ms is INVALID_TRANSACTION_TIMEOUT. A fresh ID is
+// taken from the manager before asking the shard, used only for a new
+// transactional ID or an exhausted epoch: the shard's loop never waits for
+// a metadata commit, at the price of skipping an ID per call. An empty
+// transactional ID gets INVALID_REQUEST, as in Kafka.
 
 func handleInitProducerID(b *Broker, ctx context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+	fail := func(err *kerr.Error) {
+		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = err.Code, -1, -1
+	}
 	if err := checkInitProducerID(r); err != nil {
-		resp.ErrorCode = err.Code
+		fail(err)
 		return reply(resp)
 	}
 	id, err := b.producerIDs.NextProducerID(ctx)
@@ -36,18 +46,26 @@ func handleInitProducerID(b *Broker, ctx context.Context, req *Request) Reply {
 		resp.ErrorCode = producerIDErrorCode(err)
 		return reply(resp)
 	}
-	resp.ProducerID, resp.ProducerEpoch = id, 0
-	return reply(resp)
+	if r.TransactionalID == nil {
+		resp.ProducerID, resp.ProducerEpoch = id, 0
+		return reply(resp)
+	}
+	transactionalID := *r.TransactionalID
+	return b.txnCall(ctx, transactionalID, reply(resp), fail, func(s *txn.Shard, fx *coord.Effects, done func()) {
+		s.InitProducerID(fx, transactionalID, r.TransactionTimeoutMillis, id, r.ProducerID, r.ProducerEpoch, func(res txn.InitProducerIDResult) {
+			resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = res.ProducerID, res.ProducerEpoch, errorCode(res.Err)
+			done()
+		})
+	})
 }
 
-// checkInitProducerID refuses what this broker cannot serve: transactional
-// IDs, and (KafkaApis) a producer ID without an epoch or the reverse.
+// checkInitProducerID refuses what this broker cannot serve: an empty
+// transactional ID, and (KafkaApis) a producer ID without an epoch or the
+// reverse.
 func checkInitProducerID(r *kmsg.InitProducerIDRequest) *kerr.Error {
 	switch {
 	case r.TransactionalID != nil && *r.TransactionalID == "":
 		return kerr.InvalidRequest
-	case r.TransactionalID != nil:
-		return kerr.TransactionalIDAuthorizationFailed
 	case (r.ProducerID < 0) != (r.ProducerEpoch < 0):
 		return kerr.InvalidRequest
 	}

@@ -50,10 +50,14 @@ type Config struct {
 	Controller   Controller
 	Partitions   *replica.Manager
 	// Groups runs the group coordinator's shards.
-	Groups  GroupCoordinator
-	Metrics *metrics.Broker
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Groups GroupCoordinator
+	// Transactions runs the transaction coordinator's shards; Markers
+	// writes transaction markers to local partitions (WriteTxnMarkers).
+	Transactions TxnCoordinator
+	Markers      txn.MarkerWriter
+	Metrics      *metrics.Broker
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Broker is the Kafka API of one broker: the handler registry plus the
@@ -114,6 +118,13 @@ func registry() []route {
 		{kmsg.DeleteGroups, 0, 2, handleDeleteGroups},
 		{kmsg.OffsetDelete, 0, 0, handleOffsetDelete},
 		{kmsg.InitProducerID, 0, 5, handleInitProducerID},
+		{kmsg.AddPartitionsToTxn, 0, 5, handleAddPartitionsToTxn},
+		{kmsg.AddOffsetsToTxn, 0, 4, handleAddOffsetsToTxn},
+		{kmsg.EndTxn, 0, 4, handleEndTxn},
+		{kmsg.WriteTxnMarkers, 0, 1, handleWriteTxnMarkers},
+		{kmsg.DescribeProducers, 0, 0, handleDescribeProducers},
+		{kmsg.DescribeTransactions, 0, 0, handleDescribeTransactions},
+		{kmsg.ListTransactions, 0, 1, handleListTransactions},
 		{kmsg.ConsumerGroupHeartbeat, 0, 1, handleConsumerGroupHeartbeat},
 		{kmsg.ConsumerGroupDescribe, 0, 1, handleConsumerGroupDescribe},
 	}

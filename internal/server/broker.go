@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-io/sluice/internal/quorum"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/storage"
+	"github.com/sluice-io/sluice/internal/txn"
 	"github.com/sluice-io/sluice/internal/vfs"
 )
 
@@ -47,6 +48,7 @@ type Broker struct {
 	quorum     *quorum.Node
 	partitions *replica.Manager
 	groups     *coord.Runtime[*group.Shard]
+	txns       *coord.Runtime[*txn.Shard]
 	server     *Server
 	metricsSrv *http.Server
 	metricsURL string
@@ -84,6 +86,8 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		ProducerIDExpirationMs: int64(cfg.ProducerIDExpirationMs)}); err != nil {
 		return nil, err
 	}
+	markers := localMarkers{partitions: b.partitions}
+	b.txns = newTxnRuntime(cfg, b.partitions, markers, b.log.With("component", "txn"))
 	listeners, err := listen(cfg.Listeners)
 	if err != nil {
 		return nil, err
@@ -105,7 +109,8 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 	m := metrics.New(b.partitionStats)
 	handlers := api.New(api.Config{
 		Broker: cfg, StaticConfig: opts.StaticConfig, Metadata: b.quorum, Controller: ctrl,
-		Partitions: b.partitions, Groups: b.groups, Metrics: m, Logger: b.log.With("component", "api"),
+		Partitions: b.partitions, Groups: b.groups, Transactions: b.txns, Markers: markers,
+		Metrics: m, Logger: b.log.With("component", "api"),
 	})
 	b.server = New(Config{Handler: handlers, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: b.log, Metrics: m})
 	for _, l := range listeners {
@@ -213,8 +218,11 @@ func (b *Broker) reconcile(prev, next *metadata.Image) {
 				b.log.Error("open partition failed", "topic", t.Name, "partition", p.Index, "err", err)
 				continue
 			}
-			if t.Name == metadata.GroupMetadataTopic {
+			switch t.Name {
+			case metadata.GroupMetadataTopic:
 				b.groups.Load(part)
+			case metadata.TransactionStateTopic:
+				b.txns.Load(part)
 			}
 		}
 	}
@@ -226,8 +234,11 @@ func (b *Broker) reconcile(prev, next *metadata.Image) {
 			continue
 		}
 		for _, p := range t.Partitions {
-			if t.Name == metadata.GroupMetadataTopic {
+			switch t.Name {
+			case metadata.GroupMetadataTopic:
 				b.groups.Unload(p.Index)
+			case metadata.TransactionStateTopic:
+				b.txns.Unload(p.Index)
 			}
 			if err := b.partitions.Remove(t.Name, p.Index); err != nil {
 				b.log.Error("delete partition failed", "topic", t.Name, "partition", p.Index, "err", err)
@@ -257,6 +268,31 @@ func newGroupRuntime(cfg config.Broker, logger *slog.Logger) *coord.Runtime[*gro
 				ConsumerMaxSize:               cfg.GroupConsumerMaxSize,
 				ConsumerAssignors:             cfg.GroupConsumerAssignors,
 				Logger:                        logger.With("partition", partition),
+			}, timers)
+		},
+	})
+}
+
+// newTxnRuntime builds the transaction coordinator's shard runtime from
+// the broker's transaction.* settings. A shard's coordinator epoch is its
+// partition's leader epoch when it loads.
+func newTxnRuntime(cfg config.Broker, partitions *replica.Manager, markers txn.MarkerWriter, logger *slog.Logger) *coord.Runtime[*txn.Shard] {
+	ms := func(v int32) time.Duration { return time.Duration(v) * time.Millisecond }
+	return coord.NewRuntime(coord.Config[*txn.Shard]{
+		Logger: logger,
+		NewShard: func(partition int32, timers coord.Timers) *txn.Shard {
+			var epoch int32
+			if p, ok := partitions.Get(metadata.TransactionStateTopic, partition); ok {
+				epoch = p.LeaderEpoch()
+			}
+			return txn.NewCoordinatorShard(txn.CoordinatorConfig{
+				Partition:               partition,
+				CoordinatorEpoch:        epoch,
+				MaxTimeout:              ms(cfg.TransactionMaxTimeoutMs),
+				IDExpiration:            ms(cfg.TransactionalIDExpirationMs),
+				ExpirationCheckInterval: ms(cfg.TransactionRemoveExpiredTransactionCleanupIntervalMs),
+				Markers:                 markers,
+				Logger:                  logger.With("partition", partition),
 			}, timers)
 		},
 	})
@@ -390,6 +426,9 @@ func (b *Broker) Close() error {
 	}
 	if b.groups != nil {
 		b.groups.Close()
+	}
+	if b.txns != nil {
+		b.txns.Close()
 	}
 	if b.partitions != nil {
 		errs = append(errs, b.partitions.Close())

@@ -62,17 +62,15 @@ func TestInitProducerIDHandsOutFreshIDs(t *testing.T) {
 	}
 }
 
-// Until transactions exist a transactional ID fails fast and clearly; the
-// malformed requests get Kafka's INVALID_REQUEST.
+// Malformed requests get Kafka's INVALID_REQUEST.
 func TestInitProducerIDRefusals(t *testing.T) {
 	b := startBroker(t)
-	txnID, empty := "payments", ""
+	empty := ""
 	tests := []struct {
 		name string
 		req  *kmsg.InitProducerIDRequest
 		want *kerr.Error
 	}{
-		{"transactional ID", initProducerID(4, &txnID, -1, -1), kerr.TransactionalIDAuthorizationFailed},
 		{"empty transactional ID", initProducerID(4, &empty, -1, -1), kerr.InvalidRequest},
 		{"producer ID without epoch", initProducerID(3, nil, 7, -1), kerr.InvalidRequest},
 		{"epoch without producer ID", initProducerID(3, nil, -1, 2), kerr.InvalidRequest},
@@ -226,30 +224,6 @@ func TestKgoIdempotentProducer(t *testing.T) {
 			t.Fatalf("record stored with producer ID %d (first seen %d): idempotence off or lost in recompression", r.ProducerID, pid)
 		}
 		pid = r.ProducerID
-	}
-}
-
-// Until transactions exist a transactional producer fails at once with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (FindCoordinator for its
-// transactional ID), rather than retrying a retriable error until it times
-// out; nothing it sent is stored.
-func TestTransactionalProducerFailsClearly(t *testing.T) {
-	b := startBroker(t)
-	topic := uniqueName(t, "")
-	createTopic(t, b, topic, 1, nil)
-	cl := newProducer(b, topic, kgo.TransactionalID("payments"))
-	started := time.Now()
-	err := cl.BeginTransaction()
-	if err == nil {
-		err = cl.ProduceSync(testContext(t), &kgo.Record{Value: []byte("x")}).FirstErr()
-	}
-	wantErr(t, "transactional produce", err, kerr.TransactionalIDAuthorizationFailed)
-	if elapsed := time.Since(started); elapsed > testTimeout/2 {
-		t.Errorf("the transactional producer took %v to fail", elapsed)
-	}
-	resp := request[*kmsg.ListOffsetsResponse](t, b, listLatest(topic))
-	if end := resp.Topics[0].Partitions[0].Offset; end != 0 {
-		t.Errorf("log end %d after a refused transactional producer, want 0", end)
 	}
 }
 
