@@ -66,6 +66,11 @@ func (l *Log) CompactBelow(now time.Time, upperBound int64) (CompactResult, erro
 	if err := l.writable(); err != nil {
 		return CompactResult{}, err
 	}
+	if first := l.firstUnstable.Load(); first != noTxnFirstOffset {
+		// Never past an open transaction (Kafka cleans below the first
+		// unstable offset): its records' fate is not decided yet.
+		upperBound = min(upperBound, first)
+	}
 	plan, err := l.planCompaction(cfg, now.UnixMilli(), upperBound)
 	if err != nil {
 		return CompactResult{}, err

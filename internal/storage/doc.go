@@ -144,11 +144,16 @@
 // did. As in Kafka, the latest batch of every producer the log remembers
 // is kept too (empty if need be), so that a producer state rebuilt from the
 // log after compaction still knows the producer's epoch and last sequence.
-// Control batches (transaction markers) are kept as they are, and so is
-// every transactional batch: Kafka's removal of aborted transactions'
-// data and of markers older than delete.retention.ms is not done yet.
-// A compaction that merges segments leaves the .txnindex files of all but
-// the first behind (their entries stay in memory until the log reopens).
+// Control batches (transaction markers) are kept as they are. A pass
+// never cleans at or past the first offset of an open transaction.
+// Kafka's cleaner also leaves aborted transactions' records out of the
+// key map (so an aborted value never supersedes a committed one) and
+// removes aborted data and markers after delete.retention.ms; Sluice does
+// neither yet: an aborted record can still shadow an older committed
+// value of its key.
+// A compaction that merges segments first writes the run's aborted
+// transactions into the .txnindex of its first segment (durably), then
+// the swap deletes the others' with their segments.
 //
 // Tombstones follow KIP-534: the first pass that keeps a tombstone sets its
 // batch's delete-horizon attribute (0x40) and puts now + delete.retention.ms

@@ -64,6 +64,10 @@ func (l *Log) swapIn(p *cleanPlan, cleaned []*cleanedSegment, end int64, result 
 	}
 	l.removeCleaned(without(cleaned, live))
 	if len(live) > 0 {
+		if err := l.mergeTxnIndexesLocked(live); err != nil {
+			l.removeCleaned(live)
+			return result, fmt.Errorf("compaction swap: %w", err)
+		}
 		if err := l.commitSwapLocked(live); err != nil {
 			return result, err
 		}
@@ -199,9 +203,9 @@ func (l *Log) finishSwapLocked(live []*cleanedSegment) ([]*segment, error) {
 	return l.openSwapped(live)
 }
 
-// removeSegmentFiles deletes the three files of the segment at base.
+// removeSegmentFiles deletes the files of the segment at base.
 func (l *Log) removeSegmentFiles(base int64) error {
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := l.fsys.Remove(segmentFileName(l.dir, base, suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

@@ -170,7 +170,9 @@ func (l *Log) loadAbortedBelowLocked(from int64) ([]AbortedTxn, error) {
 		}
 		s.hasTxnIndex = true
 		for _, a := range entries {
-			if a.LastOffset < from && a.LastOffset >= s.baseOffset {
+			// The range check drops the entries of later segments that
+			// a compaction merged in before a crash undid it.
+			if a.LastOffset < from && a.LastOffset >= s.baseOffset && a.LastOffset < s.nextOffset {
 				out = append(out, a)
 			}
 		}
@@ -207,6 +209,33 @@ func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, from int64) error {
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: rewritten indexes' names
 		return fmt.Errorf("rewrite aborted transaction indexes: sync directory: %w", err)
+	}
+	return nil
+}
+
+// mergeTxnIndexesLocked gives each compacted run that merges several
+// segments one .txnindex at its base offset holding the aborted
+// transactions of the whole run, durably, before the swap commits: the
+// swap then deletes the other segments' files with them. If the swap
+// never commits, the first segment's file holds entries past its end,
+// which loading ignores.
+func (l *Log) mergeTxnIndexesLocked(live []*cleanedSegment) error {
+	for _, cs := range live {
+		if len(cs.old) < 2 {
+			continue
+		}
+		lo := sort.Search(len(l.abortedTxns), func(i int) bool { return l.abortedTxns[i].LastOffset >= cs.baseOffset })
+		hi := sort.Search(len(l.abortedTxns), func(i int) bool { return l.abortedTxns[i].LastOffset >= cs.nextOffset })
+		if lo == hi {
+			continue
+		}
+		var b []byte
+		for _, a := range l.abortedTxns[lo:hi] {
+			b = appendAbortedTxn(b, a)
+		}
+		if err := writeWholeFile(l.fsys, segmentFileName(l.dir, cs.baseOffset, txnIndexSuffix), b); err != nil {
+			return err
+		}
 	}
 	return nil
 }

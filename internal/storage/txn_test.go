@@ -251,3 +251,44 @@ func TestTxnIndexEntryRoundTripAndRejects(t *testing.T) {
 		t.Fatalf("version 1: %v, want corruption", err)
 	}
 }
+
+// A compaction that merges segments keeps every aborted transaction, in
+// memory and on disk (one copy each), across a reopen; and it never
+// cleans past an open transaction.
+func TestCompactionKeepsAbortedIndexAndOpenTransactions(t *testing.T) {
+	fsys := newMemFS(t)
+	cfg := compactConfig()
+	l := mustOpen(t, fsys, "t-0", cfg, testOptions(t))
+	var want []AbortedTxn
+	for i := range 6 {
+		first := mustProduce(t, l, txnBatch(t, 2, 0, int32(i*2), 2))
+		abort := mustMarker(t, l, 2, 0, false, 0)
+		want = append(want, AbortedTxn{ProducerID: 2, FirstOffset: first.BaseOffset, LastOffset: abort.BaseOffset, LastStableOffset: abort.BaseOffset + 1})
+		forceRoll(t, l)
+	}
+	before := segmentCount(l)
+	res := mustCompact(t, l, recentMs)
+	if !res.Cleaned || segmentCount(l) >= before {
+		t.Fatalf("compaction merged nothing: %+v, %d segments before, %d after", res, before, segmentCount(l))
+	}
+	if got := l.AbortedTransactions(0, l.LogEndOffset()); !slices.Equal(got, want) {
+		t.Fatalf("aborted after compaction = %+v\nwant %+v", got, want)
+	}
+	if n := txnIndexEntries(t, fsys, "t-0"); n != len(want) {
+		t.Fatalf("%d entries in .txnindex files after compaction, want %d", n, len(want))
+	}
+	open := mustProduce(t, l, txnBatch(t, 3, 0, 0, 2))
+	mustAppend(t, l, testBatch(t, 2, recentMs, 10, 'z'))
+	forceRoll(t, l)
+	if res := mustCompact(t, l, recentMs); res.CleanedTo > open.BaseOffset {
+		t.Fatalf("compaction cleaned to %d, past the open transaction at %d", res.CleanedTo, open.BaseOffset)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, "t-0", cfg, Options{Logger: testOptions(t).Logger, CleanShutdown: true})
+	defer l.Close()
+	if got := l.AbortedTransactions(0, l.LogEndOffset()); !slices.Equal(got, want) {
+		t.Fatalf("aborted after reopen = %+v\nwant %+v", got, want)
+	}
+}
