@@ -31,18 +31,20 @@ func handleOffsetFetch(b *Broker, ctx context.Context, req *Request) Reply {
 		results[i] = kmsg.NewOffsetFetchResponseGroup()
 		results[i].Group = g.Group
 	}
-	waitAll := b.eachGroup(ctx, ids,
-		func(i int, s *group.Shard, _ *coord.Effects, done func()) {
-			defer done()
+	waitAll := eachGroup(b, ctx, ids,
+		func(i int, s *group.Shard, _ *coord.Effects, deliver func(kmsg.OffsetFetchResponseGroup)) {
 			if r.Version >= 9 {
 				// KIP-848: a consumer-group member fetches at its epoch.
 				if code := s.ValidateOffsetFetch(groups[i].Group, groups[i].MemberID, groups[i].MemberEpoch); code != 0 {
-					results[i].ErrorCode = code
+					failed := kmsg.NewOffsetFetchResponseGroup()
+					failed.Group, failed.ErrorCode = groups[i].Group, code
+					deliver(failed)
 					return
 				}
 			}
-			results[i] = s.FetchOffsets(groups[i].Group, groups[i].Topics, r.RequireStable)
+			deliver(s.FetchOffsets(groups[i].Group, groups[i].Topics, r.RequireStable))
 		},
+		func(i int, g kmsg.OffsetFetchResponseGroup) { results[i] = g },
 		func(i int, err *kerr.Error) {
 			results[i] = kmsg.NewOffsetFetchResponseGroup()
 			results[i].Group, results[i].ErrorCode = ids[i], err.Code

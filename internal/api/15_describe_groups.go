@@ -21,11 +21,11 @@ func handleDescribeGroups(b *Broker, ctx context.Context, req *Request) Reply {
 		resp.Groups[i] = kmsg.NewDescribeGroupsResponseGroup()
 		resp.Groups[i].Group = id
 	}
-	waitAll := b.eachGroup(ctx, r.Groups,
-		func(i int, s *group.Shard, _ *coord.Effects, done func()) {
-			resp.Groups[i] = s.DescribeGroup(r.Groups[i])
-			done()
+	waitAll := eachGroup(b, ctx, r.Groups,
+		func(i int, s *group.Shard, _ *coord.Effects, deliver func(kmsg.DescribeGroupsResponseGroup)) {
+			deliver(s.DescribeGroup(r.Groups[i]))
 		},
+		func(i int, g kmsg.DescribeGroupsResponseGroup) { resp.Groups[i] = g },
 		func(i int, err *kerr.Error) {
 			resp.Groups[i] = kmsg.NewDescribeGroupsResponseGroup()
 			resp.Groups[i].Group, resp.Groups[i].ErrorCode = r.Groups[i], err.Code

@@ -19,13 +19,11 @@ func handleListGroups(b *Broker, ctx context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.ListGroupsRequest)
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
 	partitions := b.cfg.Broker.OffsetsTopicNumPartitions
-	results := make([][]kmsg.ListGroupsResponseGroup, partitions)
-	var waits []func() bool
+	var waits []func() ([]kmsg.ListGroupsResponseGroup, bool)
 	for p := range partitions {
-		finished := make(chan struct{})
+		answer := make(chan []kmsg.ListGroupsResponseGroup, 1)
 		stopped, err := b.cfg.Groups.Do(p, func(s *group.Shard, _ *coord.Effects) {
-			results[p] = s.ListGroups(r.StatesFilter, r.TypesFilter)
-			close(finished)
+			answer <- s.ListGroups(r.StatesFilter, r.TypesFilter)
 		})
 		switch {
 		case errors.Is(err, coord.ErrLoading):
@@ -33,14 +31,13 @@ func handleListGroups(b *Broker, ctx context.Context, req *Request) Reply {
 		case err != nil:
 			continue
 		}
-		waits = append(waits, func() bool { return waitOp(ctx, finished, stopped) })
+		waits = append(waits, func() ([]kmsg.ListGroupsResponseGroup, bool) { return receive(ctx, answer, stopped) })
 	}
 	return Reply{Response: resp, Wait: func() {
 		for _, wait := range waits {
-			wait()
-		}
-		for _, groups := range results {
-			resp.Groups = append(resp.Groups, groups...)
+			if groups, ok := wait(); ok {
+				resp.Groups = append(resp.Groups, groups...)
+			}
 		}
 	}}
 }

@@ -29,13 +29,11 @@ func handleDeleteGroups(b *Broker, ctx context.Context, req *Request) Reply {
 		index[id] = i
 		valid = append(valid, id)
 	}
-	waitAll := b.eachGroup(ctx, valid,
-		func(i int, s *group.Shard, fx *coord.Effects, done func()) {
-			s.DeleteGroup(fx, valid[i], func(code int16) {
-				resp.Groups[index[valid[i]]].ErrorCode = code
-				done()
-			})
+	waitAll := eachGroup(b, ctx, valid,
+		func(i int, s *group.Shard, fx *coord.Effects, deliver func(int16)) {
+			s.DeleteGroup(fx, valid[i], deliver)
 		},
+		func(i int, code int16) { resp.Groups[index[valid[i]]].ErrorCode = code },
 		func(i int, err *kerr.Error) { resp.Groups[index[valid[i]]].ErrorCode = err.Code })
 	return Reply{Response: resp, Wait: waitAll}
 }

@@ -35,11 +35,11 @@ func handleConsumerGroupDescribe(b *Broker, ctx context.Context, req *Request) R
 	}
 	image := b.cfg.Metadata.Image()
 	results := make([]kmsg.ConsumerGroupDescribeResponseGroup, len(valid))
-	waitAll := b.eachGroup(ctx, valid,
-		func(i int, s *group.Shard, _ *coord.Effects, done func()) {
-			results[i] = s.DescribeConsumerGroup(valid[i], image)
-			done()
+	waitAll := eachGroup(b, ctx, valid,
+		func(i int, s *group.Shard, _ *coord.Effects, deliver func(kmsg.ConsumerGroupDescribeResponseGroup)) {
+			deliver(s.DescribeConsumerGroup(valid[i], image))
 		},
+		func(i int, g kmsg.ConsumerGroupDescribeResponseGroup) { results[i] = g },
 		func(i int, err *kerr.Error) {
 			results[i] = kmsg.NewConsumerGroupDescribeResponseGroup()
 			results[i].Group, results[i].ErrorCode = valid[i], err.Code

@@ -24,41 +24,56 @@ func (b *Broker) groupPartition(groupID string) int32 {
 	return coord.PartitionFor(groupID, b.cfg.Broker.OffsetsTopicNumPartitions)
 }
 
-// onGroupShard runs op on the shard coordinating groupID and returns a wait
-// function for the handler's Reply. op must call done exactly once, after
-// it filled the response; wait returns false (and the handler answers
-// NOT_COORDINATOR) if the shard stopped first, or the connection closed.
-func (b *Broker) onGroupShard(ctx context.Context, groupID string, op func(s *group.Shard, fx *coord.Effects, done func())) (wait func() bool, err *kerr.Error) {
-	finished := make(chan struct{})
+// onGroupShard runs op on the shard coordinating groupID. op hands its
+// answer to deliver (once; later calls are ignored) on the shard's loop;
+// the returned wait, called on the connection's writer goroutine, receives
+// it. Only the writer goroutine ever touches the response it builds from
+// the answer, so an answer arriving after the request gave up cannot race
+// with encoding. wait reports false if the shard stopped or the connection
+// closed first.
+func onGroupShard[T any](b *Broker, ctx context.Context, groupID string, op func(s *group.Shard, fx *coord.Effects, deliver func(T))) (wait func() (T, bool), err *kerr.Error) {
+	answer := make(chan T, 1)
 	stopped, doErr := b.cfg.Groups.Do(b.groupPartition(groupID), func(s *group.Shard, fx *coord.Effects) {
-		op(s, fx, func() { close(finished) })
+		op(s, fx, func(v T) {
+			select {
+			case answer <- v:
+			default:
+			}
+		})
 	})
 	if doErr != nil {
 		return nil, coordinatorError(doErr)
 	}
-	return func() bool { return waitOp(ctx, finished, stopped) }, nil
+	return func() (T, bool) { return receive(ctx, answer, stopped) }, nil
 }
 
-// waitOp waits for an operation to finish; false means its shard stopped
-// or the connection closed first.
-func waitOp(ctx context.Context, finished, stopped <-chan struct{}) bool {
+// receive waits for an operation's answer; false means its shard stopped
+// or the connection closed first. An answer that is already there wins.
+func receive[T any](ctx context.Context, answer <-chan T, stopped <-chan struct{}) (T, bool) {
 	select {
-	case <-finished:
-		return true
+	case v := <-answer:
+		return v, true
 	case <-stopped:
 	case <-ctx.Done():
 	}
-	return false
+	select {
+	case v := <-answer:
+		return v, true
+	default:
+	}
+	var zero T
+	return zero, false
 }
 
 // eachGroup runs op for every group of a multi-group request on the shards
-// that coordinate them, and returns a function that waits for all of them.
-// fail records a group's coordinator-level error (including a shard that
-// stopped before answering).
-func (b *Broker) eachGroup(ctx context.Context, ids []string, op func(i int, s *group.Shard, fx *coord.Effects, done func()), fail func(i int, err *kerr.Error)) (waitAll func()) {
-	waits := make([]func() bool, len(ids))
+// that coordinate them, and returns a function (for the writer goroutine)
+// that waits for every answer and hands it to apply. fail records a
+// group's coordinator-level error, including a shard that stopped before
+// answering.
+func eachGroup[T any](b *Broker, ctx context.Context, ids []string, op func(i int, s *group.Shard, fx *coord.Effects, deliver func(T)), apply func(i int, v T), fail func(i int, err *kerr.Error)) (waitAll func()) {
+	waits := make([]func() (T, bool), len(ids))
 	for i, id := range ids {
-		wait, err := b.onGroupShard(ctx, id, func(s *group.Shard, fx *coord.Effects, done func()) { op(i, s, fx, done) })
+		wait, err := onGroupShard(b, ctx, id, func(s *group.Shard, fx *coord.Effects, deliver func(T)) { op(i, s, fx, deliver) })
 		if err != nil {
 			fail(i, err)
 			continue
@@ -67,7 +82,12 @@ func (b *Broker) eachGroup(ctx context.Context, ids []string, op func(i int, s *
 	}
 	return func() {
 		for i, wait := range waits {
-			if wait != nil && !wait() {
+			if wait == nil {
+				continue
+			}
+			if v, ok := wait(); ok {
+				apply(i, v)
+			} else {
 				fail(i, kerr.NotCoordinator)
 			}
 		}
@@ -123,19 +143,29 @@ func singleGroupCall[T any, P interface {
 		fail(resp, kerr.InvalidGroupID)
 		return reply(resp)
 	}
-	wait, err := b.onGroupShard(ctx, groupID, func(s *group.Shard, fx *coord.Effects, done func()) {
-		call(s, fx, func(answer P) {
-			*resp = *answer
-			done()
-		})
-	})
+	wait, err := onGroupShard(b, ctx, groupID, call)
 	if err != nil {
 		fail(resp, err)
 		return reply(resp)
 	}
 	return Reply{Response: resp, Wait: func() {
-		if !wait() {
+		answer, ok := wait()
+		if !ok {
 			fail(resp, kerr.NotCoordinator)
+			return
 		}
+		*resp = *answer
 	}}
+}
+
+// waitOp waits for an operation that signals completion by closing
+// finished; false means its shard stopped or the connection closed first.
+func waitOp(ctx context.Context, finished, stopped <-chan struct{}) bool {
+	select {
+	case <-finished:
+		return true
+	case <-stopped:
+	case <-ctx.Done():
+	}
+	return false
 }
