@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,6 +208,41 @@ func (m *Manager) Checkpoint() {
 	}
 }
 
+// unopenedLogs lists the partition directories in the log dir that are not
+// among the logs this run opened (the metadata quorum's directory and other
+// files are not partition logs).
+func (m *Manager) unopenedLogs(opened map[TopicPartition]*Partition) []string {
+	names, err := m.cfg.FS.ReadDir(m.cfg.LogDir)
+	if err != nil {
+		return []string{m.cfg.LogDir}
+	}
+	dirs := make(map[string]bool, len(opened))
+	for tp := range opened {
+		dirs[tp.Topic+"-"+strconv.Itoa(int(tp.Partition))] = true
+	}
+	var unopened []string
+	for _, name := range names {
+		if dirs[name] || !isPartitionDir(name) {
+			continue
+		}
+		if info, err := m.cfg.FS.Stat(path.Join(m.cfg.LogDir, name)); err == nil && info.IsDir {
+			unopened = append(unopened, name)
+		}
+	}
+	return unopened
+}
+
+// isPartitionDir reports whether a log dir entry is named like a partition
+// log, <topic>-<partition>.
+func isPartitionDir(name string) bool {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 || i == len(name)-1 {
+		return false
+	}
+	_, err := strconv.ParseUint(name[i+1:], 10, 31)
+	return err == nil
+}
+
 // DiskSpace reports the total and usable bytes of the log directory's file
 // system, -1 when unknown.
 func (m *Manager) DiskSpace() (total, usable int64) { return vfs.DiskSpace(m.cfg.FS, m.cfg.LogDir) }
@@ -226,6 +262,12 @@ func (m *Manager) Close() error {
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	if unopened := m.unopenedLogs(parts); len(unopened) > 0 {
+		// A log this run never opened (start-up failed before it, or its
+		// open failed) was not recovered: the next start must recover it.
+		m.log.Info("not marking a clean shutdown: logs were never opened", "logs", unopened)
+		return nil
 	}
 	if err := storage.WriteCleanShutdown(m.cfg.FS, m.cfg.LogDir); err != nil {
 		return fmt.Errorf("write clean shutdown marker: %w", err)

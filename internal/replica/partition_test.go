@@ -101,3 +101,30 @@ func TestUnwatchStopsWakeups(t *testing.T) {
 	default:
 	}
 }
+
+// A run that closes without having opened every partition log in the
+// directory (start-up failed early, or an open failed) must not mark the
+// directory clean: the next start has to recover those logs.
+func TestCloseMarksCleanOnlyWhenEveryLogWasOpened(t *testing.T) {
+	fs := vfs.NewMem()
+	first, err := NewManager(ManagerConfig{FS: fs, LogDir: "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Ensure("t", [16]byte{1}, 0, 0, storage.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	failedStart, err := NewManager(ManagerConfig{FS: fs, LogDir: "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := failedStart.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if clean, err := storage.TakeCleanShutdown(fs, "/data"); err != nil || clean {
+		t.Fatalf("after a run that never opened t-0: clean=%v err=%v, want not clean", clean, err)
+	}
+}
