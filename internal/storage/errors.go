@@ -35,7 +35,8 @@ var ErrOutOfOrderSequence = errors.New("storage: out of order sequence number")
 var ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
 
 // ProducerError is a batch that AppendProduced refused because of its
-// producer's state. Err is ErrOutOfOrderSequence or ErrInvalidProducerEpoch
+// producer's state. Err is ErrOutOfOrderSequence, ErrInvalidTxnState,
+// ErrTransactionCoordinatorFenced or ErrInvalidProducerEpoch
 // (errors.Is matches it); Message is Kafka's explanation, fit for the
 // produce response's error message.
 type ProducerError struct {
@@ -74,6 +75,10 @@ func (e *CorruptionError) Unwrap() error { return e.Err }
 func corruption(file string, position int64, reason string, cause error) error {
 	return &CorruptionError{File: file, Position: position, Reason: reason, Err: cause}
 }
+
+// ErrInvalidTxnState refuses a non-transactional batch from a producer
+// whose transaction is open in the partition (Kafka's INVALID_TXN_STATE).
+var ErrInvalidTxnState = errors.New("storage: invalid transaction state")
 
 // ErrTransactionCoordinatorFenced refuses a transaction marker written by a
 // coordinator epoch older than the one that wrote the producer's last

@@ -246,6 +246,10 @@ func (s *producerStates) prepare(batches []byte, base int64, check bool) (duplic
 			if err := checkBatch(e, h.ProducerID, &h, batchBase); err != nil {
 				return batchMetadata{}, false, err
 			}
+			if !h.IsTransactional() && e.currentTxnFirstOffset != noTxnFirstOffset {
+				return batchMetadata{}, false, producerError(ErrInvalidTxnState, "expected transactional write from producer %d at offset %d: its transaction from offset %d is open",
+					h.ProducerID, batchBase, e.currentTxnFirstOffset)
+			}
 		}
 		e.addData(&h, batchBase)
 	}

@@ -292,3 +292,20 @@ func TestCompactionKeepsAbortedIndexAndOpenTransactions(t *testing.T) {
 		t.Fatalf("aborted after reopen = %+v\nwant %+v", got, want)
 	}
 }
+
+// A producer with an open transaction may not write outside it (Kafka's
+// ProducerAppendInfo: "Expected transactional write").
+func TestNonTransactionalWriteInOpenTransaction(t *testing.T) {
+	l := mustOpen(t, newMemFS(t), "t-0", testConfig(), testOptions(t))
+	defer l.Close()
+	mustProduce(t, l, txnBatch(t, 1, 0, 0, 1))
+	end := l.LogEndOffset()
+	if _, err := l.AppendProduced(producerBatch(t, 1, 0, 1, 1, 0), 7); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("idempotent batch inside an open transaction: %v, want ErrInvalidTxnState", err)
+	}
+	if l.LogEndOffset() != end {
+		t.Fatal("the refused batch was appended")
+	}
+	mustMarker(t, l, 1, 0, true, 0)
+	mustProduce(t, l, producerBatch(t, 1, 0, 1, 1, 0))
+}
