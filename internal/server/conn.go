@@ -169,6 +169,14 @@ func (c *conn) writeLoop() {
 	var failed bool
 	for q := range c.replies {
 		if q.reply.Wait != nil {
+			// Send what is already encoded before blocking: a finished
+			// response must not sit behind a long-poll fetch or a parked
+			// JoinGroup (librdkafka pipelines both on one connection).
+			if w.Buffered() > 0 && !failed {
+				if err := w.Flush(); err != nil {
+					failed = c.fail(err)
+				}
+			}
 			q.reply.Wait()
 		}
 		c.srv.cfg.Metrics.ObserveRequest(q.key, time.Since(q.start))

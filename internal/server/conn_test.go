@@ -257,3 +257,82 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// blockingHandler answers ApiVersions at once and Metadata only when
+// release is closed, to pipeline a finished reply ahead of a parked one.
+type blockingHandler struct {
+	echoHandler
+	release chan struct{}
+}
+
+func (h blockingHandler) Handle(ctx context.Context, req *api.Request) api.Reply {
+	r := h.echoHandler.Handle(ctx, req)
+	if req.Key == kmsg.Metadata.Int16() {
+		r.Wait = func() {
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+			}
+		}
+	}
+	return r
+}
+
+// A finished response is sent even while the next request on the
+// connection is parked (a long-poll fetch, a JoinGroup), as Kafka does.
+func TestFinishedReplyNotHeldBehindParkedOne(t *testing.T) {
+	h := blockingHandler{release: make(chan struct{})}
+	defer close(h.release)
+	srv := New(Config{Handler: h, MaxRequestBytes: 1 << 20})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve(l)
+	defer srv.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	writeRaw(t, c, kmsg.ApiVersions.Int16(), 0, 1, nil)
+	writeRaw(t, c, kmsg.Metadata.Int16(), 0, 2, []byte{0, 0, 0, 0})
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		t.Fatalf("ApiVersions answer held back behind a parked Metadata: %v", err)
+	}
+}
+
+// flakyListener fails its first Accept the way a process out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: errors.New("too many open files")}
+	}
+	return l.Listener.Accept()
+}
+
+// One accept error must not stop the listener for good.
+func TestAcceptErrorIsRetried(t *testing.T) {
+	srv := New(Config{Handler: echoHandler{}, MaxRequestBytes: 1 << 20})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve(&flakyListener{Listener: l})
+	defer srv.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	writeRaw(t, c, kmsg.ApiVersions.Int16(), 0, 1, nil)
+	readFrame(t, c)
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/api"
 	"github.com/sluice-io/sluice/internal/metrics"
@@ -71,14 +72,25 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(l net.Listener) {
+	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			if s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				s.log.Error("accept failed, listener stopped", "addr", l.Addr().String(), "err", err)
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// Out of file descriptors, an aborted handshake...: keep the
+			// listener alive and try again, backing off as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("accept failed, retrying", "addr", l.Addr().String(), "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-s.ctx.Done():
+				return
+			}
 		}
+		backoff = 0
 		c := newConn(s, nc)
 		if !s.track(c) {
 			nc.Close()
