@@ -106,6 +106,10 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, check transactionCheck
 	switch {
 	case topicErr != nil:
 		return fail(topicErr, "")
+	case isInternalTopic(topic):
+		// Coordinators write their own records; a client record there could
+		// keep a coordinator from loading (Kafka refuses it the same way).
+		return fail(kerr.InvalidTopicException, "cannot append to internal topic "+topic)
 	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
 		return fail(kerr.InvalidRequiredAcks, "")
 	}

@@ -105,6 +105,16 @@ func (r *Runtime[S]) Do(partition int32, op Op[S]) (stopped <-chan struct{}, err
 	return l.done, l.submit(op)
 }
 
+// forget drops a loop that stopped by itself (a failed load), so a later
+// Load of its partition starts afresh.
+func (r *Runtime[S]) forget(l *loop[S]) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loops[l.partition.Partition] == l {
+		delete(r.loops, l.partition.Partition)
+	}
+}
+
 // Close stops every loop and waits for them.
 func (r *Runtime[S]) Close() {
 	r.mu.Lock()
@@ -177,8 +187,9 @@ func (l *loop[S]) run() {
 	start := time.Now()
 	records, err := l.replayPartition()
 	if err != nil {
-		log.Error("coordinator shard failed to load; it will not serve", "err", err)
+		log.Error("coordinator shard failed to load; it will not serve until loaded again", "err", err)
 		l.stop()
+		l.rt.forget(l)
 		return
 	}
 	fx := &Effects{Now: l.rt.cfg.Now()}

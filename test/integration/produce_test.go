@@ -379,3 +379,20 @@ func TestProduceLogAppendTime(t *testing.T) {
 		t.Errorf("CreateTime record: timestamp %d type %d, want %d type 0", got.Timestamp.UnixMilli(), got.Attrs.TimestampType(), producerTime)
 	}
 }
+
+// Clients cannot write into internal topics: a stray record in
+// __consumer_offsets could keep the group coordinator from loading.
+func TestProduceToInternalTopicRefused(t *testing.T) {
+	b := startBroker(t)
+	ctx := testContext(t)
+	// Looking up a group coordinator creates __consumer_offsets.
+	for _, c := range b.Admin().FindGroupCoordinators(ctx, "make-offsets-topic") {
+		if c.Err != nil {
+			t.Fatal(c.Err)
+		}
+	}
+	wire := dialWire(t, b)
+	batch := rawBatch(time.Now().UnixMilli(), batchRecord{key: []byte("k"), value: []byte("v")})
+	resp := wire.roundTrip(produceRequest("__consumer_offsets", 0, 1, batch)).(*kmsg.ProduceResponse)
+	wantCode(t, "produce to __consumer_offsets", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTopicException)
+}
