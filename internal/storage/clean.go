@@ -42,6 +42,9 @@ type cleaner struct {
 	// producerLastOffsets maps each producer the log remembers to the last
 	// offset of its latest batch, which the pass keeps (see filterBatch).
 	producerLastOffsets map[int64]int64
+	// aborted is the aborted-transaction index by producer (see
+	// abortedByProducerLocked): aborted data is neither mapped nor kept.
+	aborted map[int64][]AbortedTxn
 }
 
 func newCleaner(l *Log, p *cleanPlan, offsets *offsetMap) *cleaner {
@@ -102,7 +105,7 @@ func (c *cleaner) mapSegment(s segmentSnapshot) (full bool, err error) {
 		if h.LastOffset() < c.plan.firstDirty {
 			continue
 		}
-		if !h.IsControl() {
+		if !h.IsControl() && !c.isAborted(&h) {
 			if full, err := c.mapBatch(s.seg, batch); err != nil || full {
 				return full, err
 			}
@@ -256,6 +259,15 @@ func (c *cleaner) filterBatch(cs *cleanedSegment, seg *segment, batch []byte, h 
 		return c.emit(cs, batch) // transaction markers stay until transactions are cleaned
 	}
 	mustKeep = mustKeep || c.lastOfProducer(&h)
+	if c.isAborted(&h) {
+		// Kafka's cleaner discards an aborted transaction's batches.
+		c.recordsRead += int64(h.NumRecords)
+		cs.changed = true
+		if !mustKeep {
+			return nil
+		}
+		return c.emitEmpty(cs, batch, h)
+	}
 	horizon, stamped := deleteHorizon(&h)
 	kept, maxTimestamp, tombstones, err := c.keepRecords(seg, batch, h, !stamped || c.plan.nowMs < horizon)
 	if err != nil {

@@ -289,6 +289,7 @@ func (l *Log) runCompaction(p *cleanPlan, result CompactResult) (CompactResult, 
 	c := newCleaner(l, p, newOffsetMap(p.uncleanable-p.firstDirty, l.cleanerBufferBytes))
 	l.appendMu.Lock()
 	c.producerLastOffsets = l.producers.lastOffsets()
+	c.aborted = l.abortedByProducerLocked()
 	l.appendMu.Unlock()
 	if err := c.buildOffsetMap(); err != nil {
 		return result, fmt.Errorf("compact: map keys: %w", err)

@@ -144,13 +144,13 @@
 // did. As in Kafka, the latest batch of every producer the log remembers
 // is kept too (empty if need be), so that a producer state rebuilt from the
 // log after compaction still knows the producer's epoch and last sequence.
-// Control batches (transaction markers) are kept as they are. A pass
-// never cleans at or past the first offset of an open transaction.
-// Kafka's cleaner also leaves aborted transactions' records out of the
-// key map (so an aborted value never supersedes a committed one) and
-// removes aborted data and markers after delete.retention.ms; Sluice does
-// neither yet: an aborted record can still shadow an older committed
-// value of its key.
+// A pass never cleans at or past the first offset of an open
+// transaction. As in Kafka, an aborted transaction's batches (known from
+// the aborted-transaction index) are left out of the key map, so an
+// aborted value never supersedes a committed one, and dropped (kept empty
+// when it is its producer's latest batch). Control batches (transaction
+// markers) are kept as they are: Kafka's removal of markers after
+// delete.retention.ms is not done yet.
 // A compaction that merges segments first writes the run's aborted
 // transactions into the .txnindex of its first segment (durably), then
 // the swap deletes the others' with their segments.

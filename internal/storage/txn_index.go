@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+
+	"github.com/sluice-io/sluice/internal/record"
 )
 
 // The aborted-transaction index (Kafka's TransactionIndex): one
@@ -238,6 +240,32 @@ func (l *Log) mergeTxnIndexesLocked(live []*cleanedSegment) error {
 		}
 	}
 	return nil
+}
+
+// abortedByProducerLocked groups the aborted-transaction index by
+// producer, each list in marker order, for the cleaner. Caller holds
+// appendMu (the index's writer).
+func (l *Log) abortedByProducerLocked() map[int64][]AbortedTxn {
+	if len(l.abortedTxns) == 0 {
+		return nil
+	}
+	out := map[int64][]AbortedTxn{}
+	for _, a := range l.abortedTxns {
+		out[a.ProducerID] = append(out[a.ProducerID], a)
+	}
+	return out
+}
+
+// isAborted reports whether h is a data batch of an aborted transaction:
+// its producer's first abort with a marker at or after the batch started
+// at or before it.
+func (c *cleaner) isAborted(h *record.Header) bool {
+	if !h.IsTransactional() || h.IsControl() || h.ProducerID < 0 {
+		return false
+	}
+	list := c.aborted[h.ProducerID]
+	i := sort.Search(len(list), func(i int) bool { return list[i].LastOffset >= h.BaseOffset })
+	return i < len(list) && list[i].FirstOffset <= h.BaseOffset
 }
 
 // publishTxnStateLocked publishes the aborted transactions and the first

@@ -309,3 +309,30 @@ func TestNonTransactionalWriteInOpenTransaction(t *testing.T) {
 	mustMarker(t, l, 1, 0, true, 0)
 	mustProduce(t, l, producerBatch(t, 1, 0, 1, 1, 0))
 }
+
+// Compaction leaves an aborted value out: it neither supersedes the
+// committed value of its key nor survives itself (Kafka's cleaner).
+func TestCompactionDropsAbortedData(t *testing.T) {
+	l := mustOpen(t, newMemFS(t), "t-0", compactConfig(), testOptions(t))
+	defer l.Close()
+	mustProduce(t, l, txnBatch(t, 1, 0, 0, 1)) // k0 = p1-s0
+	mustMarker(t, l, 1, 0, true, 0)
+	mustProduce(t, l, txnBatch(t, 2, 0, 0, 1)) // k0 = p2-s0, aborted
+	mustMarker(t, l, 2, 0, false, 0)
+	mustAppend(t, l, testBatch(t, 1, recentMs, 4, 'x')) // key "0"
+	forceRoll(t, l)
+	if res := mustCompact(t, l, recentMs); !res.Cleaned {
+		t.Fatalf("nothing cleaned: %+v", res)
+	}
+	records, _ := readRecords(t, l)
+	var values []string
+	for _, r := range records {
+		if len(r.key) == markerKeySize && r.key[0] == 0 {
+			continue // a commit or abort marker, kept
+		}
+		values = append(values, r.key+"="+r.value)
+	}
+	if want := []string{"k0=p1-s0", "0=xxxx"}; !slices.Equal(values, want) {
+		t.Fatalf("records after compaction = %q, want %q", values, want)
+	}
+}
