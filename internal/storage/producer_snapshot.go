@@ -306,7 +306,7 @@ func (l *Log) loadProducerStateLocked() (replayed bool, err error) {
 		}
 	}
 	l.producers.entries = entries
-	aborted, err := l.loadAbortedBelowLocked(from)
+	aborted, stale, err := l.loadAbortedBelowLocked(from)
 	if err != nil {
 		return false, err
 	}
@@ -316,10 +316,11 @@ func (l *Log) loadProducerStateLocked() (replayed bool, err error) {
 	}
 	replayed = from < l.logEndOffset
 	if replayed {
-		if err := l.rewriteTxnIndexesLocked(aborted, from); err != nil {
-			return false, err
-		}
+		stale = append(stale, l.segmentsPastLocked(from)...)
 		l.logAbortedRebuilt(len(aborted)-below, from)
+	}
+	if err := l.rewriteTxnIndexesLocked(aborted, stale); err != nil {
+		return false, err
 	}
 	l.producers.expire(l.nowMs(), l.producerIDExpirationMs)
 	l.publishTxnStateLocked(aborted)

@@ -150,9 +150,10 @@ func (l *Log) syncTxnIndexLocked(s *segment) error {
 
 // loadAbortedBelowLocked reads the .txnindex files of the segments and
 // returns their entries with a marker below from (the offset producer
-// state is replayed from: replay rebuilds the rest).
-func (l *Log) loadAbortedBelowLocked(from int64) ([]AbortedTxn, error) {
-	var out []AbortedTxn
+// state is replayed from: replay rebuilds the rest), and the segments
+// whose files hold entries it dropped (a truncation cut their markers),
+// which must be rewritten.
+func (l *Log) loadAbortedBelowLocked(from int64) (out []AbortedTxn, stale []*segment, err error) {
 	for _, s := range l.segments {
 		s.hasTxnIndex = false
 		if s.baseOffset >= from {
@@ -164,13 +165,14 @@ func (l *Log) loadAbortedBelowLocked(from int64) ([]AbortedTxn, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read aborted transaction index: %w", err)
+			return nil, nil, fmt.Errorf("read aborted transaction index: %w", err)
 		}
 		entries, err := decodeTxnIndex(name, b)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s.hasTxnIndex = true
+		kept := len(out)
 		for _, a := range entries {
 			// The range check drops the entries of later segments that
 			// a compaction merged in before a crash undid it.
@@ -178,18 +180,33 @@ func (l *Log) loadAbortedBelowLocked(from int64) ([]AbortedTxn, error) {
 				out = append(out, a)
 			}
 		}
+		if len(out)-kept != len(entries) {
+			stale = append(stale, s)
+		}
 	}
-	return out, nil
+	return out, stale, nil
 }
 
-// rewriteTxnIndexesLocked rewrites, durably, the .txnindex file of every
-// segment that ends past from with its entries in aborted (sorted by
-// marker), and removes the file of such a segment that has none.
-func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, from int64) error {
+// segmentsPastLocked lists the segments holding offsets at or past from
+// (an empty last segment starting at from included).
+func (l *Log) segmentsPastLocked(from int64) []*segment {
+	var out []*segment
 	for _, s := range l.segments {
-		if s.nextOffset <= from && s.baseOffset < from {
-			continue
+		if s.nextOffset > from || s.baseOffset >= from {
+			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// rewriteTxnIndexesLocked rewrites, durably, the .txnindex file of each
+// of segments with its entries in aborted (sorted by marker), and removes
+// the file of one that has none.
+func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, segments []*segment) error {
+	if len(segments) == 0 {
+		return nil
+	}
+	for _, s := range segments {
 		lo := sort.Search(len(aborted), func(i int) bool { return aborted[i].LastOffset >= s.baseOffset })
 		hi := sort.Search(len(aborted), func(i int) bool { return aborted[i].LastOffset >= s.nextOffset })
 		name := segmentFileName(l.dir, s.baseOffset, txnIndexSuffix)

@@ -336,3 +336,37 @@ func TestCompactionDropsAbortedData(t *testing.T) {
 		t.Fatalf("records after compaction = %q, want %q", values, want)
 	}
 }
+
+// A truncation that cuts an abort marker right at a snapshot (so nothing
+// is replayed) still removes the entry from the segment's .txnindex: it
+// must not come back when the log reopens after growing past it.
+func TestTruncateAtSnapshotDropsStaleTxnIndexEntry(t *testing.T) {
+	fsys := newMemFS(t)
+	cfg := testConfig()
+	l := mustOpen(t, fsys, "t-0", cfg, testOptions(t))
+	mustAppend(t, l, testBatch(t, 2, recentMs, 10, 'a'))
+	if err := l.Close(); err != nil { // snapshot at the log end
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, "t-0", cfg, Options{Logger: testOptions(t).Logger, CleanShutdown: true})
+	cut := l.LogEndOffset()
+	mustProduce(t, l, txnBatch(t, 1, 0, 0, 1))
+	mustMarker(t, l, 1, 0, false, 0)
+	if err := l.Truncate(cut); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mustAppend(t, l, testBatch(t, 2, recentMs, 10, 'b'))
+	}
+	if got := l.AbortedTransactions(0, l.LogEndOffset()); len(got) != 0 {
+		t.Fatalf("aborted after the truncation = %+v, want none", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, fsys, "t-0", cfg, Options{Logger: testOptions(t).Logger, CleanShutdown: true})
+	defer l.Close()
+	if got := l.AbortedTransactions(0, l.LogEndOffset()); len(got) != 0 {
+		t.Fatalf("aborted after reopening = %+v, want none: a truncated marker came back", got)
+	}
+}
