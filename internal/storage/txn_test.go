@@ -370,3 +370,55 @@ func TestTruncateAtSnapshotDropsStaleTxnIndexEntry(t *testing.T) {
 		t.Fatalf("aborted after reopening = %+v, want none: a truncated marker came back", got)
 	}
 }
+
+// Deleting segments (DeleteRecords here, retention alike) deletes their
+// .txnindex files and forgets their aborted transactions.
+func TestDeletedSegmentsTakeTheirAborts(t *testing.T) {
+	fsys := newMemFS(t)
+	cfg := testConfig()
+	cfg.SegmentBytes = 1024
+	l := mustOpen(t, fsys, "t-0", cfg, testOptions(t))
+	defer l.Close()
+	want, _ := buildTxnLog(t, l, 20)
+	start := want[len(want)/2].LastOffset + 1
+	if err := l.DeleteRecordsBefore(start); err != nil {
+		t.Fatal(err)
+	}
+	firstBase := l.segments[0].baseOffset
+	var kept []AbortedTxn
+	for _, a := range want {
+		if a.LastOffset >= firstBase {
+			kept = append(kept, a)
+		}
+	}
+	if len(kept) == len(want) {
+		t.Fatal("no segment with an abort was deleted; the test proves nothing")
+	}
+	if got := l.AbortedTransactions(0, l.LogEndOffset()); !slices.Equal(got, kept) {
+		t.Fatalf("aborted after deleting segments = %+v\nwant %+v", got, kept)
+	}
+	if n := txnIndexEntries(t, fsys, "t-0"); n != len(kept) {
+		t.Fatalf("%d entries left in .txnindex files, want %d", n, len(kept))
+	}
+}
+
+// FuzzDecodeTxnIndex: any bytes decode to valid entries or a corruption
+// error, never a panic.
+func FuzzDecodeTxnIndex(f *testing.F) {
+	f.Add(appendAbortedTxn(nil, AbortedTxn{ProducerID: 1, FirstOffset: 2, LastOffset: 3, LastStableOffset: 4}))
+	f.Add([]byte{0, 1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, err := decodeTxnIndex("fuzz", b)
+		if err != nil {
+			if !isCorruption(err) {
+				t.Fatalf("error %v is not corruption", err)
+			}
+			return
+		}
+		for _, a := range entries {
+			if a.ProducerID < 0 || a.FirstOffset < 0 || a.FirstOffset > a.LastOffset {
+				t.Fatalf("invalid entry decoded: %+v", a)
+			}
+		}
+	})
+}
