@@ -121,3 +121,29 @@ func TestReadCommitted(t *testing.T) {
 		t.Fatalf("read_committed latest after the commit = %d, want the high watermark %d", got, want)
 	}
 }
+
+// The aborted-transaction index and an open transaction survive a restart:
+// a read_committed consumer still skips the aborted records and stops at
+// the open transaction.
+func TestReadCommittedAfterRestart(t *testing.T) {
+	b := startBroker(t)
+	topic := uniqueName(t, "rc-restart")
+	createTopic(t, b, topic, 1, nil)
+	p := b.Partition(topic, 0)
+	appendTxn(t, p, 100, 0, "aborted")
+	endTxn(t, p, 100, false)
+	appendTxn(t, p, 200, 0, "committed")
+	endTxn(t, p, 200, true)
+	open := appendTxn(t, p, 300, 0, "open")
+	produceValues(t, b, topic, "after-open")
+
+	b.Restart()
+	if got := listLatestCommitted(t, b, topic); got != open {
+		t.Fatalf("read_committed latest after restart = %d, want %d", got, open)
+	}
+	got := consume(t, b, topic, 1, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	wantValues(t, "read_committed after restart", got, "committed")
+	endTxn(t, b.Partition(topic, 0), 300, false)
+	got = consume(t, b, topic, 2, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	wantValues(t, "read_committed after aborting the open transaction", got, "committed", "after-open")
+}
