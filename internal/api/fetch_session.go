@@ -47,11 +47,18 @@ type fetchTarget struct {
 	sentHighWatermark  int64
 	sentLogStartOffset int64
 	sentLastStable     int64
+	servedRecords      bool // the last response carried records
+
+	// cache and session locate the session's own copy of this target when
+	// this one is a fetch's snapshot; both nil outside sessions.
+	cache   *fetchSessionCache
+	session *fetchSession
 }
 
-// fetchSession is one client's session; it is used by one request at a
-// time (the client waits for each response before the next epoch), and the
-// cache mutex guards its epoch for the lookup race with eviction.
+// fetchSession is one client's session. The cache mutex guards all of it:
+// a client should wait for each response before the next epoch, but one
+// that pipelines must not make fetches share mutable state, so fetches work
+// on copies (snapshotLocked) and record what they sent under the lock.
 type fetchSession struct {
 	id        int32
 	nextEpoch int32
@@ -62,7 +69,7 @@ type fetchSession struct {
 
 // fetchSessionCache holds every open session.
 type fetchSessionCache struct {
-	mu       sync.Mutex // guards sessions, recency and each session's nextEpoch
+	mu       sync.Mutex // guards sessions, recency and every session's fields and targets
 	sessions map[int32]*fetchSession
 	recency  *list.List // front = most recently used; values are *fetchSession
 }
@@ -95,7 +102,9 @@ func (c *fetchSessionCache) plan(r *kmsg.FetchRequest, resolve func(name string,
 			c.remove(r.SessionID)
 		}
 		s := c.create(requestTargets(r, resolve))
-		return fetchPlan{targets: s.ordered(), session: s, full: true}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return fetchPlan{targets: c.snapshotLocked(s), session: s, full: true}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,7 +118,40 @@ func (c *fetchSessionCache) plan(r *kmsg.FetchRequest, resolve func(name string,
 	s.nextEpoch = nextSessionEpoch(s.nextEpoch)
 	c.recency.MoveToFront(s.lru)
 	s.update(r, resolve)
-	return fetchPlan{targets: s.ordered(), session: s}
+	// Sessions should be used one request at a time, but a client may
+	// pipeline the next epoch before the answer: the fetch works on copies
+	// and writes what it told the client back under the cache lock.
+	s.rotate()
+	return fetchPlan{targets: c.snapshotLocked(s), session: s}
+}
+
+// snapshotLocked copies the session's targets for one fetch; each copy
+// remembers where to record what the response told the client.
+func (c *fetchSessionCache) snapshotLocked(s *fetchSession) []*fetchTarget {
+	out := make([]*fetchTarget, 0, len(s.order))
+	for _, k := range s.order {
+		t := *s.targets[k]
+		t.cache, t.session = c, s
+		out = append(out, &t)
+	}
+	return out
+}
+
+// rotate moves the partitions that returned records last time to the end
+// of the session's order (Kafka's IncrementalFetchContext), so that when
+// max_bytes cannot cover every partition with a backlog, the ones late in
+// the order are not starved.
+func (s *fetchSession) rotate() {
+	var served, rest []fetchKey
+	for _, k := range s.order {
+		if s.targets[k].servedRecords {
+			served = append(served, k)
+			s.targets[k].servedRecords = false
+			continue
+		}
+		rest = append(rest, k)
+	}
+	s.order = append(rest, served...)
 }
 
 func nextSessionEpoch(e int32) int32 {
@@ -215,22 +257,21 @@ func (s *fetchSession) update(r *kmsg.FetchRequest, resolve func(string, [16]byt
 	}
 }
 
-func (s *fetchSession) ordered() []*fetchTarget {
-	out := make([]*fetchTarget, 0, len(s.order))
-	for _, k := range s.order {
-		out = append(out, s.targets[k])
-	}
-	return out
-}
-
 // include reports whether an incremental response must carry the
-// partition, remembering what it tells the client (Kafka's
+// partition, remembering in the session what it tells the client (Kafka's
 // CachedPartition.maybeUpdateResponseData).
 func (t *fetchTarget) include(rp *kmsg.FetchResponseTopicPartition) bool {
+	t.cache.mu.Lock()
+	defer t.cache.mu.Unlock()
+	cached, ok := t.session.targets[t.fetchKey]
+	if !ok {
+		cached = t // forgotten meanwhile: compare with what this fetch saw
+	}
 	changed := len(rp.RecordBatches) > 0 || rp.ErrorCode != 0 ||
-		rp.HighWatermark != t.sentHighWatermark ||
-		rp.LogStartOffset != t.sentLogStartOffset ||
-		rp.LastStableOffset != t.sentLastStable
-	t.sentHighWatermark, t.sentLogStartOffset, t.sentLastStable = rp.HighWatermark, rp.LogStartOffset, rp.LastStableOffset
+		rp.HighWatermark != cached.sentHighWatermark ||
+		rp.LogStartOffset != cached.sentLogStartOffset ||
+		rp.LastStableOffset != cached.sentLastStable
+	cached.sentHighWatermark, cached.sentLogStartOffset, cached.sentLastStable = rp.HighWatermark, rp.LogStartOffset, rp.LastStableOffset
+	cached.servedRecords = len(rp.RecordBatches) > 0
 	return changed
 }

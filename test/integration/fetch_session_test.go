@@ -146,3 +146,50 @@ func TestFetchSessionSurvivesReconnect(t *testing.T) {
 	rp := responsePartitions(resp)["reconnect/0"]
 	wantValues(t, "session on a new connection", fetchedRecords(t, "reconnect", &rp, 1), "two")
 }
+
+// A client that pipelines epoch N+1 of a session before N's answer must
+// not change what N reads (KIP-227 sessions are shared state): epoch 1
+// long-polls at the log end, epoch 2 (sent right behind it) asks from 0.
+func TestPipelinedSessionEpochsDoNotShareOffsets(t *testing.T) {
+	b := startBroker(t)
+	createTopic(t, b, "piped", 1, nil)
+	values := make([]string, 10)
+	for i := range values {
+		values[i] = "v"
+	}
+	produceValues(t, b, "piped", values...)
+	fetchAt := func(session, epoch int32, offset int64, wait int32) *kmsg.FetchRequest {
+		r := kmsg.NewPtrFetchRequest()
+		r.Version = 12
+		r.MaxWaitMillis, r.MinBytes, r.MaxBytes = wait, 1<<20, 1<<20
+		r.SessionID, r.SessionEpoch = session, epoch
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "piped"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	}
+	wire := dialWire(t, b)
+	opened := wire.roundTrip(fetchAt(0, 0, 10, 0)).(*kmsg.FetchResponse)
+	first := wire.send(fetchAt(opened.SessionID, 1, 10, 300))
+	second := wire.send(fetchAt(opened.SessionID, 2, 0, 300))
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 12
+	if err := wire.receive(first, resp); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if len(rp.RecordBatches) > 0 {
+				t.Fatalf("epoch 1 asked from the log end but got %d bytes: epoch 2's offset leaked into it", len(rp.RecordBatches))
+			}
+		}
+	}
+	again := kmsg.NewPtrFetchResponse()
+	again.Version = 12
+	if err := wire.receive(second, again); err != nil {
+		t.Fatal(err)
+	}
+}
