@@ -471,14 +471,15 @@ func (s *Shard) completeTransaction(fx *coord.Effects, id string) {
 }
 
 // scheduleTimeout arms the abort of t's transaction at its start plus its
-// timeout (transaction.timeout.ms).
+// timeout (transaction.timeout.ms). Starts compare in milliseconds, the
+// record's precision.
 func (s *Shard) scheduleTimeout(t *transaction, now time.Time) {
 	id, producerID, epoch, start := t.id, t.producerID, t.producerEpoch, t.start
 	delay := max(start.Add(t.timeout).Sub(now), 0)
 	s.timers.Schedule(timeoutKey(id), delay, func(fx *coord.Effects) {
 		current := s.txns[id]
 		if current == nil || current.state != StateOngoing || current.producerID != producerID ||
-			current.producerEpoch != epoch || !current.start.Equal(start) {
+			current.producerEpoch != epoch || current.start.UnixMilli() != start.UnixMilli() {
 			return
 		}
 		s.log.Info("aborting timed out transaction", "transactionalID", id, "producerID", producerID, "producerEpoch", epoch)

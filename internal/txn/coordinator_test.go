@@ -64,7 +64,7 @@ func (h *harness) Schedule(key string, delay time.Duration, op func(fx *coord.Ef
 func (h *harness) Cancel(key string) { delete(h.timers.pending, key) }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, now: time.UnixMilli(1_700_000_000_000), timers: &fakeTimers{pending: map[string]fakeTimer{}}, markers: &fakeMarkers{}}
+	h := &harness{t: t, now: time.UnixMilli(1_700_000_000_000).Add(123456), timers: &fakeTimers{pending: map[string]fakeTimer{}}, markers: &fakeMarkers{}}
 	h.shard = NewCoordinatorShard(h.config(), h)
 	return h
 }
@@ -401,7 +401,7 @@ func TestRecordBytesMatchKafkaSchema(t *testing.T) {
 	}
 	if v.Version != 0 || v.ProducerID != 42 || v.TimeoutMillis != 60000 || v.State != 1 ||
 		len(v.Topics) != 1 || v.Topics[0].Topic != "t" || len(v.Topics[0].Partitions) != 2 ||
-		v.Topics[0].Partitions[0] != 1 || v.StartTimestamp != h.now.UnixMilli() {
+		v.Topics[0].Partitions[0] != 1 || v.StartTimestamp != h.now.UnixMilli() || v.LastUpdateTimestamp != h.now.UnixMilli() {
 		t.Fatalf("value %+v", v)
 	}
 	// Fixed prefix of TransactionLogValue v0: version, producer ID, epoch, timeout, state.

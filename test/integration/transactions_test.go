@@ -194,3 +194,55 @@ func TestTransactionalProducerCommitAndAbort(t *testing.T) {
 		t.Fatalf("log end %d, want 9 (6 records and 3 markers)", end)
 	}
 }
+
+// The coordinator's state is in `__transaction_state`: after a restart the
+// producer's ongoing transaction is still there and commits; a transaction
+// left open past its timeout is then aborted by the coordinator with an
+// epoch bump, so its producer is fenced, and its records are hidden from
+// read_committed consumers.
+func TestTransactionSurvivesRestartAndTimesOut(t *testing.T) {
+	b := startBroker(t)
+	topic := uniqueName(t, "")
+	createTopic(t, b, topic, 1, nil)
+	id := "restart-" + topic
+	init := initTransactional(t, b, id, 60000)
+	wantCode(t, "InitProducerId", init.ErrorCode, nil)
+	pid, epoch := init.ProducerID, init.ProducerEpoch
+	added := requestAt[*kmsg.AddPartitionsToTxnResponse](t, b, addPartitions(id, pid, epoch, topic, 0))
+	wantCode(t, "AddPartitionsToTxn", added.Topics[0].Partitions[0].ErrorCode, nil)
+	committed := produceRequest(topic, 0, -1, transactionalBatch(pid, epoch, 0, "kept"))
+	committed.TransactionID = &id
+	wantCode(t, "transactional produce", singleProducePartition(t, requestAt[*kmsg.ProduceResponse](t, b, committed)).ErrorCode, nil)
+
+	b.Restart()
+	var st kmsg.DescribeTransactionsResponseTransactionState
+	eventually(t, "coordinator reloaded", func() bool {
+		st = describeTransaction(t, b, id)
+		return st.ErrorCode != kerr.CoordinatorLoadInProgress.Code && st.ErrorCode != kerr.NotCoordinator.Code
+	})
+	if st.ErrorCode != 0 || st.State != "Ongoing" || st.ProducerID != pid || st.ProducerEpoch != epoch {
+		t.Fatalf("after restart: %+v, want the ongoing transaction", st)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version = 3
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid, epoch, true
+	wantCode(t, "EndTxn after restart", requestAt[*kmsg.EndTxnResponse](t, b, end).ErrorCode, nil)
+
+	short := "short-" + topic
+	init = initTransactional(t, b, short, 500)
+	wantCode(t, "InitProducerId with a short timeout", init.ErrorCode, nil)
+	added = requestAt[*kmsg.AddPartitionsToTxnResponse](t, b, addPartitions(short, init.ProducerID, init.ProducerEpoch, topic, 0))
+	wantCode(t, "AddPartitionsToTxn", added.Topics[0].Partitions[0].ErrorCode, nil)
+	abandoned := produceRequest(topic, 0, -1, transactionalBatch(init.ProducerID, init.ProducerEpoch, 0, "abandoned"))
+	abandoned.TransactionID = &short
+	wantCode(t, "transactional produce", singleProducePartition(t, requestAt[*kmsg.ProduceResponse](t, b, abandoned)).ErrorCode, nil)
+	eventually(t, "timed-out transaction aborted", func() bool {
+		return describeTransaction(t, b, short).State == "CompleteAbort"
+	})
+	if st := describeTransaction(t, b, short); st.ProducerEpoch != init.ProducerEpoch+1 {
+		t.Fatalf("aborted at epoch %d, want the bumped epoch %d", st.ProducerEpoch, init.ProducerEpoch+1)
+	}
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch = short, init.ProducerID, init.ProducerEpoch
+	wantCode(t, "EndTxn by the timed-out producer", requestAt[*kmsg.EndTxnResponse](t, b, end).ErrorCode, kerr.ProducerFenced)
+	wantValues(t, "read_committed", consume(t, b, topic, 1, kgo.FetchIsolationLevel(kgo.ReadCommitted())), "kept")
+}
