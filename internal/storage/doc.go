@@ -294,8 +294,12 @@
 //	syncMu    serialises fsyncs of the active segment: the group-commit leader
 //	          holds it while it fsyncs; never held with appendMu by Sync.
 //	mu        (RWMutex) guards the published view readers use: the segment
-//	          list, offsets, sizes and index entries. Held only to copy or
-//	          publish a few fields, never across file I/O.
+//	          list, offsets, sizes, index entries and the aborted
+//	          transactions. Held only to copy or publish a few fields,
+//	          never across file I/O.
+//
+// The first offset of the earliest open transaction (for the last stable
+// offset) is an atomic written under appendMu, read by fetches unlocked.
 //
 // Readers take a reference on a segment under mu and read its file without
 // any lock; a segment removed by retention closes its files when its last
