@@ -246,3 +246,29 @@ func TestTransactionSurvivesRestartAndTimesOut(t *testing.T) {
 	wantCode(t, "EndTxn by the timed-out producer", requestAt[*kmsg.EndTxnResponse](t, b, end).ErrorCode, kerr.ProducerFenced)
 	wantValues(t, "read_committed", consume(t, b, topic, 1, kgo.FetchIsolationLevel(kgo.ReadCommitted())), "kept")
 }
+
+// AddOffsetsToTxn puts the group's `__consumer_offsets` partition in the
+// transaction; ending it writes a marker there too and completes.
+func TestAddOffsetsToTxnCompletes(t *testing.T) {
+	b := startBroker(t)
+	id := "offsets-" + uniqueName(t, "")
+	init := initTransactional(t, b, id, 60000)
+	wantCode(t, "InitProducerId", init.ErrorCode, nil)
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = id, init.ProducerID, init.ProducerEpoch, "g"
+	var code int16
+	eventually(t, "AddOffsetsToTxn answered", func() bool {
+		code = requestAt[*kmsg.AddOffsetsToTxnResponse](t, b, add).ErrorCode
+		return code != kerr.CoordinatorLoadInProgress.Code && code != kerr.NotCoordinator.Code
+	})
+	wantCode(t, "AddOffsetsToTxn", code, nil)
+	if st := describeTransaction(t, b, id); st.State != "Ongoing" || len(st.Topics) != 1 || st.Topics[0].Topic != "__consumer_offsets" {
+		t.Fatalf("after AddOffsetsToTxn: %+v", st)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version = 3
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, init.ProducerID, init.ProducerEpoch, true
+	wantCode(t, "EndTxn", requestAt[*kmsg.EndTxnResponse](t, b, end).ErrorCode, nil)
+	eventually(t, "transaction complete", func() bool { return describeTransaction(t, b, id).State == "CompleteCommit" })
+}
