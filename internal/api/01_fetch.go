@@ -125,9 +125,11 @@ func (b *Broker) watchTargets(targets []*fetchTarget, wake chan struct{}) []func
 // reports a partition error, which answers the fetch at once as in Kafka.
 func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget, buf *[]byte) (results []fetchResult, total int, failed bool) {
 	results = make([]fetchResult, len(targets))
-	budget := r.MaxBytes
-	if r.Version < 3 || budget <= 0 {
-		budget = 1<<31 - 1
+	// fetch.max.bytes caps what one response may hold, whatever the
+	// client asks (Kafka's ReplicaManager does the same).
+	budget := b.cfg.Broker.FetchMaxBytes
+	if r.Version >= 3 && r.MaxBytes > 0 {
+		budget = min(budget, r.MaxBytes)
 	}
 	for i, t := range targets {
 		rp := &results[i].partition

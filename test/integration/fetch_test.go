@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/testcluster"
 	"github.com/sluice-io/sluice/internal/vfs"
 )
@@ -347,5 +350,35 @@ func TestFetchConsumerWithAndWithoutSessions(t *testing.T) {
 			}
 		}
 		consumer.Close()
+	}
+}
+
+// fetch.max.bytes caps a response whatever max_bytes the client asks for;
+// the first batch still comes whole (KIP-74).
+func TestFetchMaxBytesBrokerCap(t *testing.T) {
+	b := startBroker(t, testcluster.WithConfig(func(c *config.Broker) { c.FetchMaxBytes = 3000 }))
+	createTopic(t, b, "capped", 1, nil)
+	for i := range 20 {
+		// Incompressible values, one batch per record.
+		rng := rand.New(rand.NewPCG(uint64(i), 1))
+		value := make([]byte, 500)
+		for j := range value {
+			value[j] = byte(rng.Uint32())
+		}
+		produceValues(t, b, "capped", hex.EncodeToString(value))
+	}
+	r := kmsg.NewPtrFetchRequest()
+	r.Version = 12
+	r.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "capped"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	r.Topics = append(r.Topics, rt)
+	resp := dialWire(t, b).roundTrip(r).(*kmsg.FetchResponse)
+	got := len(resp.Topics[0].Partitions[0].RecordBatches)
+	if got == 0 || got > 3000 {
+		t.Fatalf("fetch returned %d bytes with fetch.max.bytes=3000 and max_bytes=1 MiB, want 1..3000", got)
 	}
 }
