@@ -69,7 +69,7 @@ var layers = []layer{
 	// Black-box suites drive the whole system, in-process or as a binary.
 	{pkg: "test/...", anyImport: true, testOnly: true},
 	{pkg: "internal/lint", imports: []string{"internal/testbin"}, testOnly: true},
-	{pkg: "internal/testcluster", imports: []string{"internal/server", "internal/config", "internal/vfs"}, testOnly: true},
+	{pkg: "internal/testcluster", imports: []string{"internal/server", "internal/replica", "internal/config", "internal/vfs"}, testOnly: true},
 	{pkg: "internal/testbin", testOnly: true},
 
 	{pkg: "cmd/sluice", imports: []string{"internal/cli"}},
