@@ -176,8 +176,13 @@ func producerStateError(err error) (*kerr.Error, string, bool) {
 	if !errors.As(err, &perr) {
 		return nil, "", false
 	}
-	if errors.Is(perr.Err, storage.ErrInvalidProducerEpoch) {
+	switch {
+	case errors.Is(perr.Err, storage.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch, perr.Message, true
+	case errors.Is(perr.Err, storage.ErrInvalidTxnState):
+		return kerr.InvalidTxnState, perr.Message, true
+	case errors.Is(perr.Err, storage.ErrTransactionCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced, perr.Message, true
 	}
 	return kerr.OutOfOrderSequenceNumber, perr.Message, true
 }

@@ -272,3 +272,25 @@ func TestAddOffsetsToTxnCompletes(t *testing.T) {
 	wantCode(t, "EndTxn", requestAt[*kmsg.EndTxnResponse](t, b, end).ErrorCode, nil)
 	eventually(t, "transaction complete", func() bool { return describeTransaction(t, b, id).State == "CompleteCommit" })
 }
+
+// A producer with an open transaction cannot slip a non-transactional
+// batch into the same partition: INVALID_TXN_STATE, as in Kafka.
+func TestNonTransactionalBatchInsideOpenTransactionRefused(t *testing.T) {
+	b := startBroker(t)
+	createTopic(t, b, "txn-state", 1, nil)
+	id := "mixed-producer"
+	init := initTransactional(t, b, id, 60000)
+	wantCode(t, "InitProducerId", init.ErrorCode, nil)
+	pid, epoch := init.ProducerID, init.ProducerEpoch
+	add := requestAt[*kmsg.AddPartitionsToTxnResponse](t, b, addPartitions(id, pid, epoch, "txn-state", 0))
+	wantCode(t, "AddPartitionsToTxn", add.Topics[0].Partitions[0].ErrorCode, nil)
+
+	inTxn := produceRequest("txn-state", 0, -1, transactionalBatch(pid, epoch, 0, "in the transaction"))
+	inTxn.TransactionID = &id
+	resp := requestAt[*kmsg.ProduceResponse](t, b, inTxn)
+	wantCode(t, "transactional produce", resp.Topics[0].Partitions[0].ErrorCode, nil)
+
+	outside := produceRequest("txn-state", 0, -1, idempotentBatch(pid, epoch, 1, "outside it"))
+	resp = requestAt[*kmsg.ProduceResponse](t, b, outside)
+	wantCode(t, "non-transactional batch in an open transaction", resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTxnState)
+}
