@@ -4,9 +4,18 @@ import "time"
 
 // Record is one key/value record of a coordinator's internal topic; a nil
 // Value is a tombstone (the key's state is deleted once compacted).
+//
+// A transactional record (Transactional set) belongs to the open
+// transaction of ProducerID: it is written in a transactional batch of that
+// producer, and counts only once the commit marker the transaction
+// coordinator later writes to the partition is replayed (MarkerReplayer).
 type Record struct {
 	Key   []byte
 	Value []byte
+
+	Transactional bool
+	ProducerID    int64
+	ProducerEpoch int16
 }
 
 // Op is an operation run on a shard's loop.
@@ -37,6 +46,15 @@ type Effects struct {
 // Append asks for a record to be written to the shard's partition and
 // replayed into the shard once durable.
 func (fx *Effects) Append(r Record) { fx.records = append(fx.records, r) }
+
+// AppendTransactional is Append for a record of producerID's open
+// transaction (Kafka's transactional coordinator writes, such as
+// TxnOffsetCommit): it is written in a transactional batch of that
+// producer, so the transaction's commit or abort marker decides it.
+func (fx *Effects) AppendTransactional(producerID int64, producerEpoch int16, r Record) {
+	r.Transactional, r.ProducerID, r.ProducerEpoch = true, producerID, producerEpoch
+	fx.records = append(fx.records, r)
+}
 
 // Then registers fn to run after this operation's records are durable and
 // replayed (at once if there are none); err is non-nil when they could not

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
+	"github.com/sluice-io/sluice/internal/storage"
 )
 
 // ErrNotCoordinator means the shard's partition is not loaded on this
@@ -26,6 +27,17 @@ type Shard interface {
 	// Loaded runs once after the partition was replayed, before any
 	// operation, to restart timers that replay cannot.
 	Loaded(fx *Effects)
+}
+
+// MarkerReplayer is implemented by shards that write transactional records
+// (AppendTransactional): the runtime tells them how each transaction
+// ended, both when replaying the partition's markers at load and when
+// DeliverMarker reports a marker written since.
+type MarkerReplayer interface {
+	// ReplayMarker applies the commit (commit true) or abort marker of
+	// producerID's transaction. It must be idempotent: a marker written
+	// while the shard loads may be seen twice.
+	ReplayMarker(producerID int64, commit bool)
 }
 
 // Config is a Runtime's configuration.
@@ -103,6 +115,39 @@ func (r *Runtime[S]) Do(partition int32, op Op[S]) (stopped <-chan struct{}, err
 		return nil, ErrNotCoordinator
 	}
 	return l.done, l.submit(op)
+}
+
+// DeliverMarker tells the partition's shard that producerID's transaction
+// ended with a marker just written to the partition (outside the shard's
+// loop, by the transaction coordinator). It returns once the shard has
+// applied it, or at once when the shard is not loaded here (a later load
+// replays the marker from the log) or does not replay markers. A shard
+// still loading applies it after its replay, which may have seen the
+// marker already (ReplayMarker is idempotent).
+func (r *Runtime[S]) DeliverMarker(partition int32, producerID int64, commit bool) {
+	r.mu.Lock()
+	l := r.loops[partition]
+	r.mu.Unlock()
+	if l == nil {
+		return
+	}
+	if _, ok := any(l.shard).(MarkerReplayer); !ok {
+		return
+	}
+	applied := make(chan struct{})
+	op := func(shard S, _ *Effects) {
+		any(shard).(MarkerReplayer).ReplayMarker(producerID, commit)
+		close(applied)
+	}
+	select {
+	case l.ops <- op:
+	case <-l.done:
+		return
+	}
+	select {
+	case <-applied:
+	case <-l.done:
+	}
 }
 
 // forget drops a loop that stopped by itself (a failed load), so a later
@@ -241,27 +286,59 @@ func (l *loop[S]) finish(fx *Effects) {
 	fx.Complete(err)
 }
 
-// write appends records as one batch to the shard's partition and waits
-// until they are durable.
+// write appends records and waits until they are durable: each run of
+// consecutive records with the same producer (none, or one transaction's)
+// is one batch, so a transaction's marker covers exactly its records.
 func (l *loop[S]) write(records []Record) error {
 	if len(records) == 0 {
 		return nil
 	}
+	last := int64(-1)
+	for len(records) > 0 {
+		n := 1
+		for n < len(records) && sameProducer(records[0], records[n]) {
+			n++
+		}
+		res, err := l.appendBatch(records[:n])
+		if err != nil {
+			return err
+		}
+		last = res
+		records = records[n:]
+	}
+	return l.partition.Commit(last)
+}
+
+// sameProducer reports whether two records go in the same batch.
+func sameProducer(a, b Record) bool {
+	return a.Transactional == b.Transactional && a.ProducerID == b.ProducerID && a.ProducerEpoch == b.ProducerEpoch
+}
+
+// appendBatch appends records, all of one producer run, as one batch and
+// returns its last offset. Transactional batches carry no sequence number
+// and skip the client's sequence checks (replica.Partition.Append), as
+// Kafka's coordinator appends do.
+func (l *loop[S]) appendBatch(records []Record) (int64, error) {
 	specs := make([]record.RecordSpec, len(records))
 	now := l.rt.cfg.Now().UnixMilli()
 	for i, r := range records {
 		specs[i] = record.RecordSpec{Timestamp: now, Key: r.Key, Value: r.Value}
 	}
-	batch, err := record.AppendBatch(l.batch[:0], record.NewBatchSpec(), specs)
+	spec := record.NewBatchSpec()
+	if records[0].Transactional {
+		spec.Transactional = true
+		spec.ProducerID, spec.ProducerEpoch = records[0].ProducerID, records[0].ProducerEpoch
+	}
+	batch, err := record.AppendBatch(l.batch[:0], spec, specs)
 	if err != nil {
-		return fmt.Errorf("encode coordinator records: %w", err)
+		return -1, fmt.Errorf("encode coordinator records: %w", err)
 	}
 	l.batch = batch
 	res, err := l.partition.Append(batch)
 	if err != nil {
-		return err
+		return -1, err
 	}
-	return l.partition.Commit(res.LastOffset)
+	return res.LastOffset, nil
 }
 
 // replayPartition reads the partition from its start to its high
@@ -289,13 +366,20 @@ func (l *loop[S]) replayPartition() (int, error) {
 			data = data[h.Size():]
 			offset = h.LastOffset() + 1
 			if h.IsControl() {
+				if err := l.replayMarker(h, batch); err != nil {
+					return count, fmt.Errorf("control batch at %d: %w", h.BaseOffset, err)
+				}
 				continue
 			}
 			if err := it.Reset(batch); err != nil {
 				return count, fmt.Errorf("batch at %d: %w", h.BaseOffset, err)
 			}
 			for rec, ok := it.Next(); ok; rec, ok = it.Next() {
-				if err := l.shard.Replay(Record{Key: rec.Key, Value: rec.Value}); err != nil {
+				r := Record{Key: rec.Key, Value: rec.Value}
+				if h.IsTransactional() {
+					r.Transactional, r.ProducerID, r.ProducerEpoch = true, h.ProducerID, h.ProducerEpoch
+				}
+				if err := l.shard.Replay(r); err != nil {
 					return count, fmt.Errorf("replay offset %d: %w", rec.Offset, err)
 				}
 				count++
@@ -306,6 +390,21 @@ func (l *loop[S]) replayPartition() (int, error) {
 		}
 	}
 	return count, nil
+}
+
+// replayMarker hands a transaction marker read back at load to a shard
+// that replays markers; other control batches are skipped.
+func (l *loop[S]) replayMarker(h record.Header, batch []byte) error {
+	replayer, ok := any(l.shard).(MarkerReplayer)
+	if !ok || h.ProducerID < 0 {
+		return nil
+	}
+	commit, isMarker, err := storage.ParseTxnMarker(batch)
+	if err != nil || !isMarker {
+		return err
+	}
+	replayer.ReplayMarker(h.ProducerID, commit)
+	return nil
 }
 
 // Schedule implements Timers: op runs on this loop after delay.

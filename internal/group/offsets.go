@@ -92,12 +92,14 @@ func (o *offsetState) remove(group, topic string, partition int32) {
 func (s *Shard) replayOffsetCommit(key *kmsg.OffsetCommitKey, value *kmsg.OffsetCommitValue) {
 	if value == nil {
 		s.offsets.remove(key.Group, key.Topic, key.Partition)
+		s.txnOffsets.dropPartition(key.Group, key.Topic, key.Partition)
 		return
 	}
 	if _, exists := s.groupState(key.Group); !exists {
 		s.ensureSimpleGroup(key.Group)
 	}
 	s.offsets.put(key.Group, key.Topic, key.Partition, committedFromValue(value))
+	s.txnOffsets.supersede(key.Group, key.Topic, key.Partition)
 }
 
 // hasOffsets reports whether the group has any committed offset.
@@ -263,10 +265,35 @@ func offsetCommitErrorResponse(req *kmsg.OffsetCommitRequest, code int16) *kmsg.
 // partition), otherwise for exactly the listed partitions, those without a
 // commit answering offset -1, leader epoch -1 and metadata "". A group
 // without offsets (unknown, or deleted) is not an error, as in Kafka.
-// requireStable matters only with pending transactional offsets
-// (UNSTABLE_OFFSET_COMMIT), which this version does not have yet.
+// With requireStable, a partition that an open transaction committed an
+// offset for answers UNSTABLE_OFFSET_COMMIT and offset -1 (the client
+// retries until the transaction ends); without it, the last committed
+// offset.
 func (s *Shard) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) kmsg.OffsetFetchResponseGroup {
-	_ = requireStable
+	resp := s.fetchOffsets(groupID, topics)
+	if requireStable && s.txnOffsets.hasPending(groupID) {
+		s.markUnstable(groupID, resp.Topics)
+	}
+	return resp
+}
+
+// markUnstable answers UNSTABLE_OFFSET_COMMIT for the fetched partitions
+// that have pending transactional offsets.
+func (s *Shard) markUnstable(groupID string, topics []kmsg.OffsetFetchResponseGroupTopic) {
+	for i := range topics {
+		for j := range topics[i].Partitions {
+			p := &topics[i].Partitions[j]
+			if s.txnOffsets.isPending(groupID, topics[i].Topic, p.Partition) {
+				p.ErrorCode = kerr.UnstableOffsetCommit.Code
+				p.Offset = noOffset
+				p.LeaderEpoch = noLeaderEpoch
+			}
+		}
+	}
+}
+
+// fetchOffsets is FetchOffsets without the stability check.
+func (s *Shard) fetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) kmsg.OffsetFetchResponseGroup {
 	resp := kmsg.NewOffsetFetchResponseGroup()
 	resp.Group = groupID
 	if topics == nil {

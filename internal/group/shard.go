@@ -61,6 +61,8 @@ type Shard struct {
 	classic  classicState
 	consumer consumerState
 	offsets  offsetState
+	// txnOffsets holds offsets of open transactions (offsets_txn.go).
+	txnOffsets txnOffsetState
 }
 
 // NewShard returns an empty shard; the runtime replays the partition into
@@ -73,6 +75,7 @@ func NewShard(cfg Config, timers coord.Timers) *Shard {
 	s.classic.init()
 	s.consumer.init()
 	s.offsets.init()
+	s.txnOffsets.init()
 	return s
 }
 
@@ -95,6 +98,10 @@ func (s *Shard) Replay(r coord.Record) error {
 				return fmt.Errorf("decode offset commit value for group %q: %w", key.Group, err)
 			}
 			value = &v
+		}
+		if r.Transactional {
+			s.replayTxnOffsetCommit(r.ProducerID, &key, value)
+			return nil
 		}
 		s.replayOffsetCommit(&key, value)
 	case 2:

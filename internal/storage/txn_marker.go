@@ -80,6 +80,15 @@ func parseTxnMarker(batch []byte) (m txnMarker, ok bool, err error) {
 	return m, true, nil
 }
 
+// ParseTxnMarker decodes the transaction marker of a whole control batch:
+// ok is false for a control batch that is not a commit or abort marker.
+// Coordinators replaying their partitions use it to learn how the
+// transactions of their transactional records ended.
+func ParseTxnMarker(batch []byte) (commit, ok bool, err error) {
+	m, ok, err := parseTxnMarker(batch)
+	return m.commit, ok, err
+}
+
 // AppendTxnMarker appends the commit (commit true) or abort marker that
 // ends producerID's transaction in this partition, written by the
 // transaction coordinator of coordinatorEpoch (Kafka's
