@@ -121,6 +121,7 @@ func registry() []route {
 		{kmsg.AddPartitionsToTxn, 0, 5, handleAddPartitionsToTxn},
 		{kmsg.AddOffsetsToTxn, 0, 4, handleAddOffsetsToTxn},
 		{kmsg.EndTxn, 0, 4, handleEndTxn},
+		{kmsg.TxnOffsetCommit, 0, 4, handleTxnOffsetCommit},
 		{kmsg.WriteTxnMarkers, 0, 1, handleWriteTxnMarkers},
 		{kmsg.DescribeProducers, 0, 0, handleDescribeProducers},
 		{kmsg.DescribeTransactions, 0, 0, handleDescribeTransactions},

@@ -86,7 +86,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		ProducerIDExpirationMs: int64(cfg.ProducerIDExpirationMs)}); err != nil {
 		return nil, err
 	}
-	markers := localMarkers{partitions: b.partitions}
+	markers := localMarkers{partitions: b.partitions, groups: b.groups}
 	b.txns = newTxnRuntime(cfg, b.partitions, markers, b.log.With("component", "txn"))
 	listeners, err := listen(cfg.Listeners)
 	if err != nil {
