@@ -5,7 +5,9 @@
 # Consumer groups are checked with kcat's balanced consumer (-G), a
 # kafka-python group member that commits and restarts, and Burrow (Debian's
 # burrow, LinkedIn's lag monitor), which must read `__consumer_offsets` and
-# report a group's lag.
+# report a group's lag. Transactions are checked with librdkafka through
+# confluent-kafka (Debian's python3-confluent-kafka): a committed and an
+# aborted transaction, read back read_committed and read_uncommitted.
 #
 #   bash scripts/compat.sh            # build sluice, start `sluice serve`, run
 #   SLUICE_COMPAT_BROKER_CMD='/tmp/kfake-peer -port {port}' bash scripts/compat.sh
@@ -24,6 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian's python3, which has python3-kafka, not a pyenv one earlier on PATH.
 PYTHON=/usr/bin/python3
 PY_SUITE="$ROOT/test/compat/kafka_python_compat.py"
+TXN_SUITE="$ROOT/test/compat/confluent_txn.py"
 ZK_STUB="$ROOT/test/compat/zookeeper_stub.py"
 START_TIMEOUT=${SLUICE_COMPAT_START_TIMEOUT:-60}   # seconds for the broker to listen
 APT_LOCK_TIMEOUT=${SLUICE_COMPAT_APT_LOCK_TIMEOUT:-600} # seconds to wait for another apt
@@ -101,6 +104,7 @@ missing_packages() {
 	command -v kcat >/dev/null 2>&1 || echo kcat
 	command -v Burrow >/dev/null 2>&1 || echo burrow
 	"$PYTHON" -c 'import kafka' 2>/dev/null || echo python3-kafka
+	"$PYTHON" -c 'import confluent_kafka' 2>/dev/null || echo python3-confluent-kafka
 	# kafka-python's optional codecs; without them those checks are skipped.
 	"$PYTHON" -c 'import snappy' 2>/dev/null || echo python3-snappy
 	"$PYTHON" -c 'import lz4.frame' 2>/dev/null || echo python3-lz4
@@ -380,9 +384,27 @@ burrow_total_lag() {
 
 # kafka_python runs the python suite and counts its ok / not ok lines.
 kafka_python() {
-	local bootstrap=$1 line status
+	local bootstrap=$1 status
 	timeout $((CHECK_TIMEOUT * 5)) "$PYTHON" "$PY_SUITE" --bootstrap "$bootstrap" suite >"$work/py.out" 2>"$work/py.err"
 	status=$?
+	count_results "kafka-python suite" "$status" "$work/py.out" "$work/py.err"
+}
+
+# confluent_txn runs test/compat/confluent_txn.py: librdkafka's
+# transactional producer commits one transaction and aborts another, then
+# read_committed and read_uncommitted consumers must read exactly the
+# committed records and all of them, respectively.
+confluent_txn() {
+	local bootstrap=$1 status
+	timeout "$CHECK_TIMEOUT" "$PYTHON" "$TXN_SUITE" --bootstrap "$bootstrap" >"$work/txn.out" 2>"$work/txn.err"
+	status=$?
+	count_results "confluent-kafka transactions" "$status" "$work/txn.out" "$work/txn.err"
+}
+
+# count_results counts the ok / not ok lines a python script printed to out
+# and fails name when it exited non-zero without saying which check failed.
+count_results() {
+	local name=$1 status=$2 out=$3 err=$4 line
 	while IFS= read -r line; do
 		case $line in
 		"ok "*) pass "${line#ok }" ;;
@@ -392,9 +414,9 @@ kafka_python() {
 			;;
 		*) echo "$line" ;;
 		esac
-	done <"$work/py.out"
-	if ((status != 0)) && ! grep -q '^not ok ' "$work/py.out"; then
-		fail "kafka-python suite" "exited with status $status: $(tail -n 5 "$work/py.err" | tr '\n' ' ')"
+	done <"$out"
+	if ((status != 0)) && ! grep -q '^not ok ' "$out"; then
+		fail "$name" "exited with status $status: $(tail -n 5 "$err" | tr '\n' ' ')"
 	fi
 }
 
@@ -418,6 +440,8 @@ main() {
 	kafka_python "$bootstrap"
 	check_broker_alive
 	burrow_lag "$bootstrap"
+	check_broker_alive
+	confluent_txn "$bootstrap"
 	check_broker_alive
 	summary
 	((failed == 0))
