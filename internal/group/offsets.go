@@ -411,13 +411,19 @@ func (s *Shard) deleteTopicOffsets(fx *coord.Effects, groupID string, topic *kms
 }
 
 // deleteGroupOffsets appends a tombstone for every committed offset of the
-// group, sorted by topic and partition (DeleteGroups; Kafka's
-// deleteAllOffsets).
+// group, sorted by topic and partition, then one for each partition only
+// an open transaction has an offset for, so its commit cannot bring the
+// group's offsets back (DeleteGroups; Kafka's deleteAllOffsets).
 func (s *Shard) deleteGroupOffsets(fx *coord.Effects, groupID string) {
 	byTopic := s.offsets.groups[groupID]
 	for _, topic := range sortedKeys(byTopic) {
 		for _, partition := range sortedKeys(byTopic[topic]) {
 			fx.Append(offsetTombstone(groupID, topic, partition))
+		}
+	}
+	for _, tp := range s.txnOffsets.partitionsOf(groupID) {
+		if _, committed := s.offsets.get(groupID, tp.topic, tp.partition); !committed {
+			fx.Append(offsetTombstone(groupID, tp.topic, tp.partition))
 		}
 	}
 }

@@ -82,11 +82,14 @@ func (s *Shard) expiryCandidates() []string {
 // expireGroupOffsets appends tombstones for the group's expired offsets
 // and reports whether none is left (Kafka's cleanupExpiredOffsets). A
 // group whose rule keeps its offsets, or subscribed to a topic, keeps
-// them: offsets of subscribed topics never expire.
+// them: offsets of subscribed topics never expire. An offset an open
+// transaction is committing does not expire, and a group with such
+// offsets is never reported empty.
 func (s *Shard) expireGroupOffsets(fx *coord.Effects, groupID string) (allExpired bool) {
 	byTopic := s.offsets.groups[groupID]
+	pending := s.txnOffsets.hasPending(groupID)
 	if len(byTopic) == 0 {
-		return true
+		return !pending
 	}
 	rule, ok := s.offsetExpiration(groupID)
 	if !ok {
@@ -101,12 +104,12 @@ func (s *Shard) expireGroupOffsets(fx *coord.Effects, groupID string) (allExpire
 		}
 		byPartition := byTopic[topic]
 		for _, partition := range sortedKeys(byPartition) {
-			if !rule.expired(byPartition[partition], now, retention) {
+			if !rule.expired(byPartition[partition], now, retention) || s.txnOffsets.isPending(groupID, topic, partition) {
 				allExpired = false
 				continue
 			}
 			fx.Append(offsetTombstone(groupID, topic, partition))
 		}
 	}
-	return allExpired
+	return allExpired && !pending
 }

@@ -1,6 +1,9 @@
 package group
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -75,6 +78,32 @@ func (t *txnOffsetState) hasPending(group string) bool {
 	return false
 }
 
+// offsetPartition names one partition of a group's offsets.
+type offsetPartition struct {
+	topic     string
+	partition int32
+}
+
+// partitionsOf lists, sorted and once each, the partitions open
+// transactions hold offsets of for the group.
+func (t *txnOffsetState) partitionsOf(group string) []offsetPartition {
+	var out []offsetPartition
+	for _, groups := range t.pending {
+		for topic, partitions := range groups[group] {
+			for partition := range partitions {
+				out = append(out, offsetPartition{topic, partition})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b offsetPartition) int {
+		if c := cmp.Compare(a.topic, b.topic); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.partition, b.partition)
+	})
+	return slices.Compact(out)
+}
+
 // dropPartition forgets every pending offset of a partition, as a
 // tombstone of its committed offset does in Kafka.
 func (t *txnOffsetState) dropPartition(group, topic string, partition int32) {
@@ -120,6 +149,9 @@ func (s *Shard) ReplayMarker(producerID int64, commit bool) {
 		return
 	}
 	for group, topics := range groups {
+		if _, exists := s.groupState(group); !exists {
+			s.ensureSimpleGroup(group)
+		}
 		for topic, partitions := range topics {
 			for partition, p := range partitions {
 				if !p.superseded {

@@ -2,6 +2,7 @@ package group
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -147,5 +148,39 @@ func TestTxnOffsetCommitWriteFailure(t *testing.T) {
 	}, coord.ErrNotCoordinator)
 	if resp == nil || resp.Topics[0].Partitions[0].ErrorCode != kerr.NotCoordinator.Code {
 		t.Fatalf("failed write answered %+v, want NOT_COORDINATOR", resp)
+	}
+}
+
+func TestTxnOffsetsKeepGroupFromExpiry(t *testing.T) {
+	h := newOffsetsHarness(t)
+	h.commit(offsetCommitReq(2, "g", offsetPart{topic: "t", partition: 0, offset: 3}))
+	h.txnCommit(txnCommitReq("g", "t", 0, 10))
+	h.advance(8 * 24 * time.Hour)
+	if _, exists := h.shard.groupState("g"); !exists {
+		t.Fatal("group with a pending transactional offset was deleted by expiry")
+	}
+	if got := h.committedAt("g", "t", 0); got != 3 {
+		t.Fatalf("committed %d, want 3 kept while a transaction commits the partition", got)
+	}
+	h.shard.ReplayMarker(5, true)
+	if got := h.committedAt("g", "t", 0); got != 10 {
+		t.Fatalf("committed %d after the commit marker, want 10", got)
+	}
+}
+
+func TestDeleteGroupTombstonesPendingOffsets(t *testing.T) {
+	h := newOffsetsHarness(t)
+	h.txnCommit(txnCommitReq("g", "t", 4, 10))
+	var records []coord.Record
+	h.run(func(fx *coord.Effects) {
+		h.shard.deleteGroupOffsets(fx, "g")
+		records = fx.Records()
+	})
+	if len(records) != 1 || records[0].Value != nil || string(records[0].Key) != string(offsetCommitKey("g", "t", 4)) {
+		t.Fatalf("delete wrote %+v, want one tombstone of t-4", records)
+	}
+	h.shard.ReplayMarker(5, true)
+	if got := h.committedAt("g", "t", 4); got != -1 {
+		t.Fatalf("committed %d after deletion and commit, want -1", got)
 	}
 }
