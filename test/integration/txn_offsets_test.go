@@ -86,6 +86,14 @@ func TestTxnOffsetCommitAbortCommitAndRestart(t *testing.T) {
 	pid, epoch := init.ProducerID, init.ProducerEpoch
 
 	addOffsetsToTxn(t, b, id, pid, epoch, group)
+	unknown := kmsg.NewPtrTxnOffsetCommitRequest()
+	unknown.Version = 3
+	unknown.TransactionalID, unknown.Group, unknown.ProducerID, unknown.ProducerEpoch, unknown.Generation = id, group, pid, epoch, -1
+	missing := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	missing.Partition, missing.Offset = 3, 1
+	unknown.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{missing}}}
+	uresp := requestAt[*kmsg.TxnOffsetCommitResponse](t, b, unknown)
+	wantCode(t, "TxnOffsetCommit of a missing partition", uresp.Topics[0].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
 	txnOffsetCommit(t, b, id, pid, epoch, group, topic, 5)
 	if p := fetchGroupOffset(t, b, group, topic, 0, true); p.ErrorCode != kerr.UnstableOffsetCommit.Code {
 		t.Fatalf("require_stable while pending: %+v, want UNSTABLE_OFFSET_COMMIT", p)
