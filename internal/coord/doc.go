@@ -13,6 +13,16 @@
 // only then delivers the operation's responses. So a client is never told
 // of a change that a crash could take back.
 //
+// Transactional records (Effects.AppendTransactional, for TxnOffsetCommit)
+// are written as a transactional batch of their producer, one batch per
+// run of records of the same producer, through replica.Partition.Append
+// (no client sequence checks, as Kafka's coordinator appends). Whether
+// they count is decided by the commit or abort marker the transaction
+// coordinator later writes to the partition: shards implementing
+// MarkerReplayer are told of markers read back at load, and of markers
+// written since through Runtime.DeliverMarker, which the marker writer
+// calls after the append.
+//
 // Threading: each loaded shard is owned by one goroutine (its loop), which
 // runs operations one at a time from a bounded queue; shard state needs no
 // locks. Timers (session timeouts, rebalance deadlines, retention) enqueue

@@ -24,4 +24,9 @@
 //	version 9+     later record types: skipped
 //
 // A nil value is a tombstone: the offset or group is deleted.
+//
+// Offset commit records in a transactional batch (TxnOffsetCommit) are
+// pending for their producer until the transaction's marker on the
+// partition is replayed: a commit makes them committed offsets, an abort
+// drops them (offsets_txn.go).
 package group
