@@ -50,6 +50,14 @@ func (a Acks) String() string {
 	return fmt.Sprintf("invalid(%d)", int16(a))
 }
 
+// validate reports an Acks value that is none of the three settings.
+func (a Acks) validate() error {
+	if a != AcksNone && a != AcksLeader && a != AcksAll {
+		return fmt.Errorf("acks %d: want 0, 1 or -1 (all)", int16(a))
+	}
+	return nil
+}
+
 // ProducerOptions turns the setting into kgo options (the CLI's producer
 // uses them too). kgo refuses idempotent
 // writes below acks=all (the broker could not deduplicate what it never
@@ -148,11 +156,10 @@ func (c ProduceConfig) Validate() error {
 	if err := validateCommon(c.Bootstrap, c.Topic, c.Records, c.Timeout); err != nil {
 		return err
 	}
+	if err := validateTopicCreation(c.Partitions, c.ReplicationFactor); err != nil {
+		return err
+	}
 	switch {
-	case c.Partitions < 1:
-		return fmt.Errorf("partitions %d: want at least 1", c.Partitions)
-	case c.ReplicationFactor == 0 || c.ReplicationFactor < -1:
-		return fmt.Errorf("replication factor %d: want -1 (broker default) or at least 1", c.ReplicationFactor)
 	case c.Records < 1:
 		return fmt.Errorf("records %d: want at least 1", c.Records)
 	case c.RecordSize < 0:
@@ -165,8 +172,9 @@ func (c ProduceConfig) Validate() error {
 		return fmt.Errorf("throughput %d: want 0 (unlimited) or more", c.Throughput)
 	case c.BatchMaxBytes < 0:
 		return fmt.Errorf("batch max bytes %d: want 0 (default) or more", c.BatchMaxBytes)
-	case c.Acks != AcksNone && c.Acks != AcksLeader && c.Acks != AcksAll:
-		return fmt.Errorf("acks %d: want 0, 1 or -1 (all)", int16(c.Acks))
+	}
+	if err := c.Acks.validate(); err != nil {
+		return err
 	}
 	if _, err := ParseCompression(c.Compression); err != nil {
 		return err
@@ -245,6 +253,18 @@ func validateCommon(bootstrap []string, topic string, records int64, timeout tim
 		return fmt.Errorf("records %d: want 0 or more", records)
 	case timeout < 0:
 		return fmt.Errorf("timeout %s: want 0 (none) or more", timeout)
+	}
+	return nil
+}
+
+// validateTopicCreation checks the settings a writing run creates its topic
+// with when it is missing.
+func validateTopicCreation(partitions int32, replicationFactor int16) error {
+	switch {
+	case partitions < 1:
+		return fmt.Errorf("partitions %d: want at least 1", partitions)
+	case replicationFactor == 0 || replicationFactor < -1:
+		return fmt.Errorf("replication factor %d: want -1 (broker default) or at least 1", replicationFactor)
 	}
 	return nil
 }

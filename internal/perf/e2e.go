@@ -72,21 +72,19 @@ func (c EndToEndConfig) Validate() error {
 	if err := validateCommon(c.Bootstrap, c.Topic, c.Records, c.Timeout); err != nil {
 		return err
 	}
-	switch {
-	case c.Records < 1:
+	if c.Records < 1 {
 		return fmt.Errorf("records %d: want at least 1", c.Records)
-	case c.Partitions < 1:
-		return fmt.Errorf("partitions %d: want at least 1", c.Partitions)
-	case c.ReplicationFactor == 0 || c.ReplicationFactor < -1:
-		return fmt.Errorf("replication factor %d: want -1 (broker default) or at least 1", c.ReplicationFactor)
+	}
+	if err := validateTopicCreation(c.Partitions, c.ReplicationFactor); err != nil {
+		return err
+	}
+	switch {
 	case c.RecordSize < sendTimeBytes:
 		return fmt.Errorf("record size %d: want at least %d (the send time)", c.RecordSize, sendTimeBytes)
 	case c.Throughput < 0:
 		return fmt.Errorf("throughput %d: want 0 (unlimited) or more", c.Throughput)
-	case c.Acks != AcksNone && c.Acks != AcksLeader && c.Acks != AcksAll:
-		return fmt.Errorf("acks %d: want 0, 1 or -1 (all)", int16(c.Acks))
 	}
-	return nil
+	return c.Acks.validate()
 }
 
 // EndToEnd runs the end-to-end measurement. The consumer starts at the end
