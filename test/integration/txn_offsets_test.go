@@ -33,6 +33,12 @@ func fetchGroupOffset(t *testing.T, b *testcluster.Broker, group, topic string, 
 // transaction (TxnOffsetCommit v3, no generation).
 func txnOffsetCommit(t *testing.T, b *testcluster.Broker, id string, pid int64, epoch int16, group, topic string, offset int64) {
 	t.Helper()
+	wantCode(t, "TxnOffsetCommit", txnOffsetCommitCode(t, b, id, pid, epoch, group, topic, offset), nil)
+}
+
+// txnOffsetCommitCode is txnOffsetCommit returning the partition's error.
+func txnOffsetCommitCode(t *testing.T, b *testcluster.Broker, id string, pid int64, epoch int16, group, topic string, offset int64) int16 {
+	t.Helper()
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.Version = 3
 	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch, req.Generation = id, group, pid, epoch, -1
@@ -40,7 +46,7 @@ func txnOffsetCommit(t *testing.T, b *testcluster.Broker, id string, pid int64, 
 	p.Partition, p.Offset = 0, offset
 	req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{p}}}
 	resp := requestAt[*kmsg.TxnOffsetCommitResponse](t, b, req)
-	wantCode(t, "TxnOffsetCommit", resp.Topics[0].Partitions[0].ErrorCode, nil)
+	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
 // addOffsetsToTxn puts group's offsets partition in id's transaction.
@@ -71,7 +77,8 @@ func endTransaction(t *testing.T, b *testcluster.Broker, id string, pid int64, e
 	eventually(t, "transaction "+want, func() bool { return describeTransaction(t, b, id).State == want })
 }
 
-// Offsets committed in a transaction are pending (UNSTABLE_OFFSET_COMMIT
+// TxnOffsetCommit needs the group's partition in the producer's ongoing
+// transaction. Offsets committed in a transaction are pending (UNSTABLE_OFFSET_COMMIT
 // for require_stable, the previous commit otherwise) until it ends: an
 // abort drops them, a commit makes them the group's offsets. Pending
 // offsets survive a restart, and so do committed ones (the markers in
@@ -85,6 +92,11 @@ func TestTxnOffsetCommitAbortCommitAndRestart(t *testing.T) {
 	wantCode(t, "InitProducerId", init.ErrorCode, nil)
 	pid, epoch := init.ProducerID, init.ProducerEpoch
 
+	wantCode(t, "TxnOffsetCommit outside a transaction", txnOffsetCommitCode(t, b, id, pid, epoch, group, topic, 1), kerr.InvalidTxnState)
+	added := requestAt[*kmsg.AddPartitionsToTxnResponse](t, b, addPartitions(id, pid, epoch, topic, 0))
+	wantCode(t, "AddPartitionsToTxn", added.Topics[0].Partitions[0].ErrorCode, nil)
+	wantCode(t, "TxnOffsetCommit before AddOffsetsToTxn", txnOffsetCommitCode(t, b, id, pid, epoch, group, topic, 1), kerr.InvalidTxnState)
+	wantCode(t, "TxnOffsetCommit at another epoch", txnOffsetCommitCode(t, b, id, pid, epoch+1, group, topic, 1), kerr.ProducerFenced)
 	addOffsetsToTxn(t, b, id, pid, epoch, group)
 	unknown := kmsg.NewPtrTxnOffsetCommitRequest()
 	unknown.Version = 3
