@@ -50,8 +50,6 @@ func TestAcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs a broker process for about 20 s")
 	}
-	seed := crashSeed(t)
-	random := rand.New(rand.NewPCG(seed, seed))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -61,6 +59,20 @@ func TestAcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 
 	var ledger ledger
 	client := newProducer(t, broker.address)
+	logs := produceThroughKills(t, ctx, broker, client, &ledger, kills, maxUptime)
+	ledger.verify(t, logs)
+}
+
+// produceThroughKills is the crash run both crash tests share: it produces
+// with client while SIGKILLing the started broker kills times, after
+// random lives of up to maxUptime (the seed is logged), restarting it on
+// the same data each time; it waits for acknowledgements from the last
+// incarnation, stops producing, then kills and restarts the broker once
+// more and returns what every partition holds.
+func produceThroughKills(t *testing.T, ctx context.Context, broker *brokerProcess, client *kgo.Client, ledger *ledger, kills int, maxUptime time.Duration) [partitions][]stored {
+	t.Helper()
+	seed := crashSeed(t)
+	random := rand.New(rand.NewPCG(seed, seed))
 	stopProducing := ledger.startProducing(ctx, client)
 	for kill := 1; kill <= kills; kill++ {
 		waitRandom(ctx, random, minUptime, maxUptime)
@@ -76,8 +88,7 @@ func TestAcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 
 	broker.kill()
 	broker.start()
-	logs := readAll(t, ctx, broker.address)
-	ledger.verify(t, logs)
+	return readAll(t, ctx, broker.address)
 }
 
 // crashSeed is random unless SLUICE_CRASH_SEED replays a logged one.
@@ -105,14 +116,21 @@ func waitRandom(ctx context.Context, random *rand.Rand, low, high time.Duration)
 	}
 }
 
-func createTopic(t *testing.T, ctx context.Context, address string) {
+// newAdmin connects an admin client to the broker at address; the caller
+// closes it.
+func newAdmin(t *testing.T, address string) *kadm.Client {
 	t.Helper()
 	client, err := kgo.NewClient(kgo.SeedBrokers(address))
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
 	}
-	defer client.Close()
-	admin := kadm.NewClient(client)
+	return kadm.NewClient(client)
+}
+
+func createTopic(t *testing.T, ctx context.Context, address string) {
+	t.Helper()
+	admin := newAdmin(t, address)
+	defer admin.Close()
 	ctx, cancel := context.WithTimeout(ctx, phaseTimeout)
 	defer cancel()
 	if _, err := admin.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
@@ -358,12 +376,8 @@ func reachedEnds(next, ends [partitions]int64) bool {
 // restarted broker is not ready to answer.
 func listOffsets(t *testing.T, ctx context.Context, address string) (starts, ends [partitions]int64) {
 	t.Helper()
-	client, err := kgo.NewClient(kgo.SeedBrokers(address))
-	if err != nil {
-		t.Fatalf("admin client: %v", err)
-	}
-	defer client.Close()
-	admin := kadm.NewClient(client)
+	admin := newAdmin(t, address)
+	defer admin.Close()
 	pollUntil(t, ctx, "offsets after the final restart", func() (bool, error) {
 		startList, err := admin.ListStartOffsets(ctx, topic)
 		if err == nil {

@@ -2,7 +2,6 @@ package crash
 
 import (
 	"context"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -32,8 +31,6 @@ func TestIdempotentProducerSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs a broker process for about 15 s")
 	}
-	seed := crashSeed(t)
-	random := rand.New(rand.NewPCG(seed, seed))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -46,22 +43,7 @@ func TestIdempotentProducerSurvivesSIGKILL(t *testing.T) {
 
 	var ledger ledger
 	client := newIdempotentProducer(t, broker.address)
-	stopProducing := ledger.startProducing(ctx, client)
-	for kill := 1; kill <= idempotentKills; kill++ {
-		waitRandom(ctx, random, minUptime, idempotentMaxUptime)
-		broker.kill()
-		t.Logf("kill %d: broker SIGKILLed with %d records acknowledged so far", kill, ledger.ackedCount())
-		waitRandom(ctx, random, 0, maxDowntime)
-		ledger.incarnation.Add(1)
-		broker.start()
-	}
-	ledger.waitForAcks(t, acksAfterLastRestart)
-	stopProducing()
-	ledger.finish(t, ctx, client)
-
-	broker.kill()
-	broker.start()
-	logs := readAll(t, ctx, broker.address)
+	logs := produceThroughKills(t, ctx, broker, client, &ledger, idempotentKills, idempotentMaxUptime)
 	ledger.verify(t, logs) // offsets, values, acknowledged positions
 	ledger.verifyExactlyOnce(t, logs)
 	t.Logf("%d retried batches were recognised as duplicates", countInLog(t, broker.logPath, retryAnswered))
