@@ -85,7 +85,7 @@ var layers = []layer{
 		"internal/metrics", "internal/storage", "internal/record", "internal/config"}},
 	{pkg: "internal/group", imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config"}},
 	{pkg: "internal/txn", imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config"}},
-	{pkg: "internal/coord", imports: []string{"internal/replica", "internal/storage", "internal/record", "internal/config"}},
+	{pkg: "internal/coord", imports: []string{"internal/replica", "internal/storage", "internal/record", "internal/config", "internal/vfs"}},
 	{pkg: "internal/controller", imports: []string{"internal/quorum", "internal/metadata", "internal/config"}},
 	{pkg: "internal/quorum", imports: []string{"internal/metadata"}},
 	{pkg: "internal/metadata"},
