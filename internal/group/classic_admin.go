@@ -220,6 +220,12 @@ func (s *Shard) classicValidateOffsetDelete(groupID string) *kerr.Error {
 // Stable or PreparingRebalance group also restarts the member's session.
 func (s *Shard) validateOffsetCommit(groupID, memberID string, instanceID *string, generation int32, isTxn bool) *kerr.Error {
 	if cg := s.consumer.groups[groupID]; cg != nil {
+		// A TxnOffsetCommit without member, instance or generation (before
+		// KIP-447, or a producer outside the group) is not checked, as in
+		// Kafka's ConsumerGroup.validateOffsetCommit.
+		if isTxn && generation == -1 && memberID == "" && instanceID == nil {
+			return nil
+		}
 		// KIP-848: the generation field carries the member epoch.
 		return cg.validateOffsetCommit(memberID, generation)
 	}

@@ -184,3 +184,35 @@ func TestDeleteGroupTombstonesPendingOffsets(t *testing.T) {
 		t.Fatalf("committed %d after deletion and commit, want -1", got)
 	}
 }
+
+// A consumer group (KIP-848) checks a TxnOffsetCommit's member and epoch
+// when it names them, and takes one without them unchecked, as Kafka's
+// ConsumerGroup.validateOffsetCommit.
+func TestTxnOffsetCommitConsumerGroupMember(t *testing.T) {
+	h := newClassicHarnessWith(t, consumerTestConfig())
+	a := h.consumerClient("g", "a", testImage(t, "orders", 2), "orders")
+	a.mustHeartbeat()
+	commit := func(memberID string, epoch int32) int16 {
+		req := txnCommitReq("g", "orders", 0, 10)
+		req.MemberID, req.Generation = memberID, epoch
+		var code int16 = -1
+		h.run(func(fx *coord.Effects) {
+			h.shard.CommitTxnOffsets(fx, req, func(resp *kmsg.TxnOffsetCommitResponse) {
+				code = resp.Topics[0].Partitions[0].ErrorCode
+			})
+		})
+		return code
+	}
+	if code := commit("a", a.epoch); code != 0 {
+		t.Errorf("member at its epoch: error %d", code)
+	}
+	if code := commit("a", a.epoch-1); code != kerr.StaleMemberEpoch.Code {
+		t.Errorf("stale epoch: error %d, want STALE_MEMBER_EPOCH", code)
+	}
+	if code := commit("ghost", a.epoch); code != kerr.UnknownMemberID.Code {
+		t.Errorf("unknown member: error %d, want UNKNOWN_MEMBER_ID", code)
+	}
+	if code := commit("", -1); code != 0 {
+		t.Errorf("no member and no generation: error %d, want none", code)
+	}
+}
