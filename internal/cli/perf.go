@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sluice-io/sluice/internal/perf"
 )
@@ -87,36 +89,77 @@ func (o *perfOutput) finish(cmd *cobra.Command, result perf.Result, runErr error
 	return runErr
 }
 
+// perfRun is what a run takes from beyond its own flags: the brokers and
+// where progress goes.
+type perfRun struct {
+	bootstrap []string
+	progress  io.Writer
+	bar       bool
+	interval  time.Duration
+}
+
+// runE is the RunE every perf command shares: parse (if any) reads the
+// flags that need parsing, then the brokers and the progress destination
+// are resolved, run fills them into its config and runs it, and the result
+// is printed.
+func (o *perfOutput) runE(parse func() error, run func(ctx context.Context, env perfRun) (perf.Result, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if parse != nil {
+			if err := parse(); err != nil {
+				return err
+			}
+		}
+		bootstrap, err := o.bootstrap(cmd)
+		if err != nil {
+			return err
+		}
+		env := perfRun{bootstrap: bootstrap}
+		env.progress, env.bar, env.interval = o.progress(cmd)
+		result, runErr := run(cmd.Context(), env)
+		return o.finish(cmd, result, runErr)
+	}
+}
+
+// parseAcks reads the --acks flag's text into acks when the command runs.
+func parseAcks(text *string, acks *perf.Acks) func() error {
+	return func() error {
+		parsed, err := perf.ParseAcks(*text)
+		if err != nil {
+			return err
+		}
+		*acks = parsed
+		return nil
+	}
+}
+
+// registerWriteFlags adds the flags of the runs that write: how to create
+// the topic when it is missing, and the producer's acks (defaulting to
+// defaultAcks, kept as text until parseAcks reads it).
+func registerWriteFlags(flags *pflag.FlagSet, partitions *int32, replicationFactor *int16, acks *string, defaultAcks perf.Acks) {
+	flags.Int32Var(partitions, "partitions", *partitions, "partitions when creating the topic")
+	flags.Int16Var(replicationFactor, "replication-factor", *replicationFactor, "replication factor when creating the topic (-1: broker default)")
+	flags.StringVar(acks, "acks", defaultAcks.String(), "required acks: 0, 1 or all")
+}
+
 func newPerfProduceCommand(client *clientFlags) *cobra.Command {
 	cfg := perf.DefaultProduceConfig()
 	out := perfOutput{client: client}
-	var acks string
+	acks := new(string)
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Produce records as fast as possible and report throughput and ack latency",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			parsed, err := perf.ParseAcks(acks)
-			if err != nil {
-				return err
-			}
-			cfg.Acks = parsed
-			if cfg.Bootstrap, err = out.bootstrap(cmd); err != nil {
-				return err
-			}
-			cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = out.progress(cmd)
-			result, runErr := perf.Produce(cmd.Context(), cfg)
-			return out.finish(cmd, result, runErr)
-		},
+		RunE: out.runE(parseAcks(acks, &cfg.Acks), func(ctx context.Context, env perfRun) (perf.Result, error) {
+			cfg.Bootstrap, cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = env.bootstrap, env.progress, env.bar, env.interval
+			return perf.Produce(ctx, cfg)
+		}),
 	}
 	out.register(cmd)
 	flags := cmd.Flags()
 	flags.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic to write; created if missing")
 	flags.Int64Var(&cfg.Records, "records", cfg.Records, "records to produce in total")
 	flags.IntVar(&cfg.RecordSize, "record-size", cfg.RecordSize, "value size in bytes")
-	flags.Int32Var(&cfg.Partitions, "partitions", cfg.Partitions, "partitions when creating the topic")
-	flags.Int16Var(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replication factor when creating the topic (-1: broker default)")
-	flags.StringVar(&acks, "acks", cfg.Acks.String(), "required acks: 0, 1 or all")
+	registerWriteFlags(flags, &cfg.Partitions, &cfg.ReplicationFactor, acks, cfg.Acks)
 	flags.StringVar(&cfg.Compression, "compression", cfg.Compression, "none, gzip, snappy, lz4 or zstd")
 	flags.IntVar(&cfg.Producers, "producers", cfg.Producers, "producer clients in parallel")
 	flags.DurationVar(&cfg.Linger, "linger", cfg.Linger, "how long a partition waits to fill a batch")
@@ -133,15 +176,10 @@ func newPerfConsumeCommand(client *clientFlags) *cobra.Command {
 		Use:   "consume",
 		Short: "Read a topic from the start as fast as possible and report throughput",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if cfg.Bootstrap, err = out.bootstrap(cmd); err != nil {
-				return err
-			}
-			cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = out.progress(cmd)
-			result, runErr := perf.Consume(cmd.Context(), cfg)
-			return out.finish(cmd, result, runErr)
-		},
+		RunE: out.runE(nil, func(ctx context.Context, env perfRun) (perf.Result, error) {
+			cfg.Bootstrap, cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = env.bootstrap, env.progress, env.bar, env.interval
+			return perf.Consume(ctx, cfg)
+		}),
 	}
 	out.register(cmd)
 	flags := cmd.Flags()
@@ -159,7 +197,7 @@ func newPerfConsumeCommand(client *clientFlags) *cobra.Command {
 func newPerfEndToEndCommand(client *clientFlags) *cobra.Command {
 	cfg := perf.DefaultEndToEndConfig()
 	out := perfOutput{client: client}
-	var acks string
+	acks := new(string)
 	cmd := &cobra.Command{
 		Use:   "e2e",
 		Short: "Produce at a steady rate and read back: end-to-end latency from send to receipt",
@@ -167,28 +205,17 @@ func newPerfEndToEndCommand(client *clientFlags) *cobra.Command {
 			"back, and report the latency from handing each record to the producer to\n" +
 			"the consumer receiving it (as Kafka's EndToEndLatency tool does).",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			parsed, err := perf.ParseAcks(acks)
-			if err != nil {
-				return err
-			}
-			cfg.Acks = parsed
-			if cfg.Bootstrap, err = out.bootstrap(cmd); err != nil {
-				return err
-			}
-			cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = out.progress(cmd)
-			result, runErr := perf.EndToEnd(cmd.Context(), cfg)
-			return out.finish(cmd, result, runErr)
-		},
+		RunE: out.runE(parseAcks(acks, &cfg.Acks), func(ctx context.Context, env perfRun) (perf.Result, error) {
+			cfg.Bootstrap, cfg.Progress, cfg.ProgressBar, cfg.ProgressInterval = env.bootstrap, env.progress, env.bar, env.interval
+			return perf.EndToEnd(ctx, cfg)
+		}),
 	}
 	out.register(cmd)
 	flags := cmd.Flags()
 	flags.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic to write and read; created if missing")
 	flags.Int64Var(&cfg.Records, "records", cfg.Records, "records to send and receive")
 	flags.IntVar(&cfg.RecordSize, "record-size", cfg.RecordSize, "value size in bytes (at least 8: the send time)")
-	flags.Int32Var(&cfg.Partitions, "partitions", cfg.Partitions, "partitions when creating the topic")
-	flags.Int16Var(&cfg.ReplicationFactor, "replication-factor", cfg.ReplicationFactor, "replication factor when creating the topic (-1: broker default)")
-	flags.StringVar(&acks, "acks", cfg.Acks.String(), "required acks: 0, 1 or all")
+	registerWriteFlags(flags, &cfg.Partitions, &cfg.ReplicationFactor, acks, cfg.Acks)
 	flags.Int64Var(&cfg.Throughput, "throughput", cfg.Throughput, "records per second to send (0: as fast as possible)")
 	flags.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "stop the run after this long (0: no limit)")
 	return cmd
