@@ -289,14 +289,7 @@ func parseBrokerValue(name, text string) (any, error) {
 	if !ok {
 		return nil, unknownBrokerConfig(name)
 	}
-	value, reason := parseValue(def.typ, text)
-	if reason == "" && def.check != nil {
-		reason = def.check(value)
-	}
-	if reason != "" {
-		return nil, &Error{Name: name, Value: text, Reason: reason}
-	}
-	return value, nil
+	return parseChecked(name, text, def.typ, def.check)
 }
 
 func unknownBrokerConfig(name string) error {

@@ -231,14 +231,7 @@ func parseTopicValue(name, text string) (any, error) {
 	if !ok {
 		return nil, unknownTopicConfig(name)
 	}
-	value, reason := parseValue(def.typ, text)
-	if reason == "" {
-		reason = def.checkValue(value)
-	}
-	if reason != "" {
-		return nil, &Error{Name: name, Value: text, Reason: reason}
-	}
-	return value, nil
+	return parseChecked(name, text, def.typ, def.checkValue)
 }
 
 func unknownTopicConfig(name string) error {

@@ -44,6 +44,20 @@ func (e *Error) Error() string {
 // reason it is not (worded to follow "value X").
 type check func(value any) string
 
+// parseChecked parses the text of setting name as typ and applies validate
+// (nil: none), so broker settings and topic configs reject bad values with
+// the same *Error.
+func parseChecked(name, text string, typ kmsg.ConfigType, validate check) (any, error) {
+	value, reason := parseValue(typ, text)
+	if reason == "" && validate != nil {
+		reason = validate(value)
+	}
+	if reason != "" {
+		return nil, &Error{Name: name, Value: text, Reason: reason}
+	}
+	return value, nil
+}
+
 // parseValue turns configuration text into the Go value for typ, the way
 // Kafka's ConfigDef does: surrounding whitespace is ignored, booleans are
 // case-insensitive, and a list is comma-separated with blanks trimmed
