@@ -304,6 +304,12 @@ func withBrokerMessage(err error, message string) error {
 	return explainedError{message: err.Error() + ": " + message, cause: err}
 }
 
+// missingFromAnswer is the error for a group or topic (kind) the request
+// named but the broker's answer leaves out.
+func missingFromAnswer(kind, name string) error {
+	return fmt.Errorf("%s %q: missing from the broker's answer", kind, name)
+}
+
 // topicError names the topic an error is about, in words for the common
 // codes.
 func topicError(topic string, err error) error {

@@ -146,7 +146,7 @@ func newGroupDescribeCommand(client *clientFlags) *cobra.Command {
 func describeGroupLag(group string, lags kadm.DescribedGroupLags) (groupDescription, error) {
 	l, ok := lags[group]
 	if !ok {
-		return groupDescription{}, fmt.Errorf("group %q: missing from the broker's answer", group)
+		return groupDescription{}, missingFromAnswer("group", group)
 	}
 	if l.DescribeErr != nil {
 		return groupDescription{}, groupError(group, l.DescribeErr)
@@ -283,7 +283,7 @@ func newGroupDeleteCommand(client *clientFlags) *cobra.Command {
 				r, ok := responses[group]
 				switch {
 				case !ok:
-					failures = append(failures, fmt.Errorf("group %q: missing from the broker's answer", group))
+					failures = append(failures, missingFromAnswer("group", group))
 				case r.Err != nil:
 					failures = append(failures, withBrokerMessage(groupError(group, r.Err), r.ErrMessage))
 				default:

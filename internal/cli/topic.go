@@ -173,7 +173,7 @@ func createResults(topics []string, responses kadm.CreateTopicResponses, ifNotEx
 	for _, topic := range topics {
 		r, ok := responses[topic]
 		if !ok {
-			failures = append(failures, fmt.Errorf("topic %q: missing from the broker's answer", topic))
+			failures = append(failures, missingFromAnswer("topic", topic))
 			continue
 		}
 		if ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists) {
@@ -467,7 +467,7 @@ func deleteResults(topics []string, responses kadm.DeleteTopicResponses, ifExist
 		r, ok := responses[topic]
 		switch {
 		case !ok:
-			failures = append(failures, fmt.Errorf("topic %q: missing from the broker's answer", topic))
+			failures = append(failures, missingFromAnswer("topic", topic))
 		case ifExists && errors.Is(r.Err, kerr.UnknownTopicOrPartition):
 			results = append(results, deleteResult{Name: topic})
 		case r.Err != nil:
@@ -553,7 +553,7 @@ func partitionResults(topics []string, before kadm.TopicDetails, responses kadm.
 	for _, topic := range topics {
 		r, ok := responses[topic]
 		if !ok {
-			failures = append(failures, fmt.Errorf("topic %q: missing from the broker's answer", topic))
+			failures = append(failures, missingFromAnswer("topic", topic))
 			continue
 		}
 		if r.Err != nil {
