@@ -165,6 +165,8 @@ func newPerfProduceCommand(client *clientFlags) *cobra.Command {
 	flags.DurationVar(&cfg.Linger, "linger", cfg.Linger, "how long a partition waits to fill a batch")
 	flags.Int64Var(&cfg.Throughput, "throughput", cfg.Throughput, "cap on records per second, all producers together (0: unlimited)")
 	flags.Int32Var(&cfg.BatchMaxBytes, "batch-max-bytes", cfg.BatchMaxBytes, "largest batch in bytes (0: client default, about 1 MB)")
+	flags.StringVar(&cfg.TransactionalID, "transactional-id", cfg.TransactionalID, "produce in committed transactions under this ID (\"-<n>\" appended per producer when several); needs acks all")
+	flags.Int64Var(&cfg.TransactionRecords, "txn-records", cfg.TransactionRecords, "records per transaction with --transactional-id")
 	flags.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "stop the run after this long (0: no limit)")
 	return cmd
 }

@@ -123,6 +123,16 @@ type ProduceConfig struct {
 	// saturation measures latency at a given load rather than latency of
 	// a full client buffer.
 	Throughput int64
+	// TransactionalID, when set, makes every producer transactional: it
+	// sends its records in transactions of TransactionRecords records,
+	// each begun, filled, flushed and committed before the next, so the
+	// run measures what exactly-once costs over plain idempotent produce.
+	// With several producers each gets the ID with "-<n>" appended, since
+	// two live producers sharing an ID would fence each other.
+	TransactionalID string
+	// TransactionRecords is the records per transaction (the last one of
+	// a producer may be shorter); used only with TransactionalID.
+	TransactionRecords int64
 	// Timeout bounds the whole run; zero means no limit.
 	Timeout time.Duration
 	// Progress receives one plain line per ProgressInterval; nil is silent.
@@ -137,17 +147,18 @@ type ProduceConfig struct {
 // DefaultProduceConfig returns the settings `sluice perf produce` starts from.
 func DefaultProduceConfig() ProduceConfig {
 	return ProduceConfig{
-		Bootstrap:         []string{"localhost:9092"},
-		Topic:             "sluice-perf",
-		Partitions:        1,
-		ReplicationFactor: -1,
-		Records:           1_000_000,
-		RecordSize:        100,
-		Acks:              AcksAll,
-		Compression:       "none",
-		Producers:         1,
-		Linger:            10 * time.Millisecond,
-		ProgressInterval:  time.Second,
+		Bootstrap:          []string{"localhost:9092"},
+		Topic:              "sluice-perf",
+		Partitions:         1,
+		ReplicationFactor:  -1,
+		Records:            1_000_000,
+		RecordSize:         100,
+		Acks:               AcksAll,
+		Compression:        "none",
+		Producers:          1,
+		Linger:             10 * time.Millisecond,
+		TransactionRecords: 10_000,
+		ProgressInterval:   time.Second,
 	}
 }
 
@@ -178,6 +189,22 @@ func (c ProduceConfig) Validate() error {
 	}
 	if _, err := ParseCompression(c.Compression); err != nil {
 		return err
+	}
+	return c.validateTransactions()
+}
+
+// validateTransactions checks the transactional settings: a transaction
+// holds at least one record, and a transactional producer is idempotent,
+// which Kafka allows only with acks=all.
+func (c ProduceConfig) validateTransactions() error {
+	if c.TransactionalID == "" {
+		return nil
+	}
+	if c.TransactionRecords < 1 {
+		return fmt.Errorf("transaction records %d: want at least 1", c.TransactionRecords)
+	}
+	if c.Acks != AcksAll {
+		return fmt.Errorf("transactional id %q with acks %s: transactions need acks all", c.TransactionalID, c.Acks)
 	}
 	return nil
 }

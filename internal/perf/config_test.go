@@ -52,6 +52,8 @@ func TestProduceConfigValidate(t *testing.T) {
 		{"bad acks", func(c *ProduceConfig) { c.Acks = 3 }, "acks"},
 		{"bad codec", func(c *ProduceConfig) { c.Compression = "brotli" }, "compression"},
 		{"negative timeout", func(c *ProduceConfig) { c.Timeout = -1 }, "timeout"},
+		{"empty transactions", func(c *ProduceConfig) { c.TransactionalID, c.TransactionRecords = "t", 0 }, "transaction records"},
+		{"transactions without acks all", func(c *ProduceConfig) { c.TransactionalID, c.Acks = "t", AcksLeader }, "acks all"},
 	}
 	for _, c := range cases {
 		cfg := DefaultProduceConfig()

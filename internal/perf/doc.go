@@ -15,6 +15,12 @@
 // Kafka's tool) to its promise being called, recorded in a LatencyHistogram
 // and reported as p50, p99, p99.9, max and mean in milliseconds.
 //
+// With TransactionalID set, each producer is transactional and sends its
+// share in transactions of TransactionRecords records: begin, produce,
+// flush, commit, then the next. The result adds committed transactions and
+// transactions per second, so the cost of exactly-once shows next to plain
+// idempotent produce.
+//
 // Consume reads a topic from its earliest offsets with Consumers clients,
 // each assigned a round-robin share of the partitions directly (no consumer
 // group), until Records records have arrived or, with Records zero, until

@@ -90,7 +90,10 @@ type producer struct {
 	topic   string
 	value   []byte
 	records int64
-	totals  *counters
+	// transactionRecords is the records per transaction; zero produces
+	// outside transactions.
+	transactionRecords int64
+	totals             *counters
 	// free holds records whose promise has run, ready to be produced
 	// again; its capacity is the number of records in existence, so a
 	// send to it never blocks, and an empty free list is backpressure.
@@ -120,7 +123,7 @@ func newProducers(cfg ProduceConfig, totals *counters) ([]*producer, error) {
 		if int64(i) < cfg.Records%int64(cfg.Producers) {
 			share++
 		}
-		p, err := newProducer(cfg, codec, value, share, totals)
+		p, err := newProducer(cfg, transactionalID(cfg, i), codec, value, share, totals)
 		if err == nil && cfg.Throughput > 0 {
 			p.interval = time.Duration(float64(time.Second) * float64(cfg.Producers) / float64(cfg.Throughput))
 		}
@@ -133,7 +136,17 @@ func newProducers(cfg ProduceConfig, totals *counters) ([]*producer, error) {
 	return producers, nil
 }
 
-func newProducer(cfg ProduceConfig, codec kgo.CompressionCodec, value []byte, records int64, totals *counters) (*producer, error) {
+// transactionalID is producer i's transactional ID: cfg's own for a single
+// producer, with "-<i>" appended when there are several; empty when the run
+// is not transactional.
+func transactionalID(cfg ProduceConfig, i int) string {
+	if cfg.TransactionalID == "" || cfg.Producers == 1 {
+		return cfg.TransactionalID
+	}
+	return fmt.Sprintf("%s-%d", cfg.TransactionalID, i)
+}
+
+func newProducer(cfg ProduceConfig, transactionalID string, codec kgo.CompressionCodec, value []byte, records int64, totals *counters) (*producer, error) {
 	inFlight := inFlightRecords(cfg.RecordSize, records)
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Bootstrap...),
@@ -146,6 +159,9 @@ func newProducer(cfg ProduceConfig, codec kgo.CompressionCodec, value []byte, re
 	if cfg.BatchMaxBytes > 0 {
 		opts = append(opts, kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes))
 	}
+	if transactionalID != "" {
+		opts = append(opts, kgo.TransactionalID(transactionalID))
+	}
 	client, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
@@ -157,6 +173,9 @@ func newProducer(cfg ProduceConfig, codec kgo.CompressionCodec, value []byte, re
 		records: records,
 		totals:  totals,
 		free:    make(chan *kgo.Record, inFlight),
+	}
+	if transactionalID != "" {
+		p.transactionRecords = cfg.TransactionRecords
 	}
 	pool := make([]kgo.Record, inFlight)
 	for i := range pool {
@@ -189,13 +208,56 @@ func (p *producer) run(ctx context.Context) error {
 	return err
 }
 
-// produceAll hands every record to the client and flushes. The loop
+// produceAll hands every record to the client and flushes, in
+// transactions when the producer is transactional.
+func (p *producer) produceAll(ctx context.Context) error {
+	start := time.Now()
+	if p.transactionRecords == 0 {
+		if err := p.produceRange(ctx, start, 0, p.records); err != nil {
+			return err
+		}
+		return p.client.Flush(ctx)
+	}
+	for first := int64(0); first < p.records; first += p.transactionRecords {
+		if err := p.produceTransaction(ctx, start, first, min(first+p.transactionRecords, p.records)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// produceTransaction sends records [first, end) in one transaction: begin,
+// produce, flush (kgo ends a transaction only once nothing is buffered),
+// then commit, or abort if any record of it failed. Promises have all run
+// once Flush returns, so firstErr may be read here.
+func (p *producer) produceTransaction(ctx context.Context, start time.Time, first, end int64) error {
+	if err := p.client.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	err := p.produceRange(ctx, start, first, end)
+	if err == nil {
+		err = p.client.Flush(ctx)
+	}
+	if err == nil && p.firstErr != nil {
+		err = fmt.Errorf("record in transaction failed: %w", p.firstErr)
+	}
+	if err != nil {
+		abortErr := p.client.EndTransaction(ctx, kgo.TryAbort)
+		return errors.Join(err, abortErr)
+	}
+	if err := p.client.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	p.totals.transactions.Add(1)
+	return nil
+}
+
+// produceRange hands records [first, end) to the client. The loop
 // allocates nothing of its own: records come from the free list, the value
 // is shared, and the promise is one method value made up front.
-func (p *producer) produceAll(ctx context.Context) error {
+func (p *producer) produceRange(ctx context.Context, start time.Time, first, end int64) error {
 	promise := p.onAck
-	start := time.Now()
-	for i := range p.records {
+	for i := first; i < end; i++ {
 		if err := p.pace(ctx, start, i); err != nil {
 			return err
 		}
@@ -208,7 +270,7 @@ func (p *producer) produceAll(ctx context.Context) error {
 		*record = kgo.Record{Topic: p.topic, Value: p.value, Timestamp: time.Now()}
 		p.client.Produce(ctx, record, promise)
 	}
-	return p.client.Flush(ctx)
+	return nil
 }
 
 // pace holds record i back until its due time when throughput is capped.

@@ -18,6 +18,8 @@ type counters struct {
 	records atomic.Int64
 	bytes   atomic.Int64
 	failed  atomic.Int64
+	// transactions counts committed transactions (transactional produce).
+	transactions atomic.Int64
 }
 
 // progressSpec says where and how a run reports progress.

@@ -35,6 +35,11 @@ type Result struct {
 	RecordsPerSecond float64 `json:"records_per_sec"`
 	// MBPerSecond is Bytes / Seconds in 2^20-byte megabytes.
 	MBPerSecond float64 `json:"mb_per_sec"`
+	// Transactions counts committed transactions; zero when the run was
+	// not transactional.
+	Transactions int64 `json:"transactions,omitempty"`
+	// TransactionsPerSecond is Transactions / Seconds.
+	TransactionsPerSecond float64 `json:"transactions_per_sec,omitempty"`
 	// Latency summarises per-record produce (or end-to-end) latency; nil
 	// for consume.
 	Latency *LatencySummary `json:"latency_ms,omitempty"`
@@ -108,18 +113,20 @@ func summarise(h *LatencyHistogram) *LatencySummary {
 // newResult fills in the rates from the totals and elapsed time.
 func newResult(mode, topic string, partitions, clients int, totals *counters, elapsed time.Duration) Result {
 	r := Result{
-		Mode:       mode,
-		Topic:      topic,
-		Partitions: partitions,
-		Clients:    clients,
-		Records:    totals.records.Load(),
-		Bytes:      totals.bytes.Load(),
-		Failed:     totals.failed.Load(),
-		Seconds:    elapsed.Seconds(),
+		Mode:         mode,
+		Topic:        topic,
+		Partitions:   partitions,
+		Clients:      clients,
+		Records:      totals.records.Load(),
+		Bytes:        totals.bytes.Load(),
+		Failed:       totals.failed.Load(),
+		Seconds:      elapsed.Seconds(),
+		Transactions: totals.transactions.Load(),
 	}
 	if r.Seconds > 0 {
 		r.RecordsPerSecond = float64(r.Records) / r.Seconds
 		r.MBPerSecond = megabytes(r.Bytes) / r.Seconds
+		r.TransactionsPerSecond = float64(r.Transactions) / r.Seconds
 	}
 	return r
 }
@@ -130,6 +137,9 @@ func (r Result) WriteText(w io.Writer) error {
 		"%s: %.1f records/s, %.2f MB/s\n",
 		r.Mode, r.Records, r.Bytes, r.Seconds, r.Clients, r.Partitions, r.Failed,
 		r.Mode, r.RecordsPerSecond, r.MBPerSecond)
+	if err == nil && r.Transactions > 0 {
+		_, err = fmt.Fprintf(w, "%s: %d transactions committed, %.1f transactions/s\n", r.Mode, r.Transactions, r.TransactionsPerSecond)
+	}
 	if err != nil || r.Latency == nil {
 		return err
 	}
