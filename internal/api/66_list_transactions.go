@@ -57,7 +57,7 @@ func handleListTransactions(b *Broker, ctx context.Context, req *Request) Reply 
 		if err != nil {
 			continue
 		}
-		waits = append(waits, func() bool { return waitOp(ctx, finished, stopped) })
+		waits = append(waits, func() bool { return waitOp(finished, stopped) })
 	}
 	return Reply{Response: resp, Wait: func() {
 		for _, wait := range waits {

@@ -159,13 +159,20 @@ func singleGroupCall[T any, P interface {
 }
 
 // waitOp waits for an operation that signals completion by closing
-// finished; false means its shard stopped or the connection closed first.
-func waitOp(ctx context.Context, finished, stopped <-chan struct{}) bool {
+// finished; false means its shard's loop exited first. It does not give up
+// when the connection closes: such operations fill the response in place
+// on the shard's loop, so the caller must not touch the response until the
+// operation is over (it is short: a coordinator write at most).
+func waitOp(finished, stopped <-chan struct{}) bool {
 	select {
 	case <-finished:
 		return true
 	case <-stopped:
-	case <-ctx.Done():
 	}
-	return false
+	select {
+	case <-finished:
+		return true
+	default:
+		return false
+	}
 }

@@ -26,7 +26,7 @@ func (b *Broker) txnPartition(transactionalID string) int32 {
 // onTxnShard runs op on the shard coordinating transactionalID and returns
 // a wait function for the handler's Reply, as onGroupShard does for groups:
 // op must call done exactly once, after it filled the response.
-func (b *Broker) onTxnShard(ctx context.Context, transactionalID string, op func(s *txn.Shard, fx *coord.Effects, done func())) (wait func() bool, err *kerr.Error) {
+func (b *Broker) onTxnShard(_ context.Context, transactionalID string, op func(s *txn.Shard, fx *coord.Effects, done func())) (wait func() bool, err *kerr.Error) {
 	if b.cfg.Transactions == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
@@ -37,7 +37,7 @@ func (b *Broker) onTxnShard(ctx context.Context, transactionalID string, op func
 	if doErr != nil {
 		return nil, coordinatorError(doErr)
 	}
-	return func() bool { return waitOp(ctx, finished, stopped) }, nil
+	return func() bool { return waitOp(finished, stopped) }, nil
 }
 
 // txnCall runs one operation about a transactional ID and returns the

@@ -105,8 +105,9 @@ func (r *Runtime[S]) Unload(partition int32) {
 // Do runs op on the partition's shard. It returns once op is queued: op's
 // responses arrive through the callbacks it was built with. The returned
 // channel closes if the shard stops before op could answer (the caller
-// then answers NOT_COORDINATOR). The error is ErrNotCoordinator or
-// ErrLoading when op cannot run here.
+// then answers NOT_COORDINATOR); it closes only once the loop goroutine has
+// returned, so no code of the shard can touch op's state afterwards. The
+// error is ErrNotCoordinator or ErrLoading when op cannot run here.
 func (r *Runtime[S]) Do(partition int32, op Op[S]) (stopped <-chan struct{}, err error) {
 	r.mu.Lock()
 	l := r.loops[partition]
@@ -114,7 +115,7 @@ func (r *Runtime[S]) Do(partition int32, op Op[S]) (stopped <-chan struct{}, err
 	if l == nil {
 		return nil, ErrNotCoordinator
 	}
-	return l.done, l.submit(op)
+	return l.exited, l.submit(op)
 }
 
 // DeliverMarker tells the partition's shard that producerID's transaction
@@ -180,7 +181,8 @@ type loop[S Shard] struct {
 	partition *replica.Partition
 	shard     S
 	ops       chan Op[S]
-	done      chan struct{}
+	done      chan struct{} // closed when the loop is asked to stop
+	exited    chan struct{} // closed when the loop goroutine has returned
 	stopOnce  sync.Once
 
 	mu     sync.Mutex // guards loaded and timers
@@ -190,7 +192,7 @@ type loop[S Shard] struct {
 }
 
 func newLoop[S Shard](rt *Runtime[S], p *replica.Partition) *loop[S] {
-	l := &loop[S]{rt: rt, partition: p, ops: make(chan Op[S], rt.cfg.QueueSize), done: make(chan struct{}), timers: map[string]*time.Timer{}}
+	l := &loop[S]{rt: rt, partition: p, ops: make(chan Op[S], rt.cfg.QueueSize), done: make(chan struct{}), exited: make(chan struct{}), timers: map[string]*time.Timer{}}
 	l.shard = rt.cfg.NewShard(p.Partition, l)
 	return l
 }
@@ -228,6 +230,7 @@ func (l *loop[S]) stop() {
 }
 
 func (l *loop[S]) run() {
+	defer close(l.exited)
 	log := l.rt.log.With("partition", l.partition.Partition)
 	start := time.Now()
 	records, err := l.replayPartition()

@@ -18,6 +18,11 @@
 //     an active group (no zombie moves the offsets);
 //   - commits survive a broker restart, clean, killed in-process, or a
 //     SIGKILL of the real binary, and the group resumes after it;
+//   - a consume-transform-produce pipeline of kgo.GroupTransactSession
+//     workers moves 100,000 records while workers are killed mid-flight
+//     and restarted under the same transactional IDs (fencing their dead
+//     predecessors): a read_committed consumer sees every output record
+//     exactly once and the input offsets are committed exactly to the end;
 //   - static members (KIP-345) that restart within the session timeout get
 //     their assignment back without rebalancing the others;
 //   - DescribeGroups, ListGroups, DeleteGroups, OffsetDelete and
