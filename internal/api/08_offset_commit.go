@@ -29,17 +29,7 @@ func handleOffsetCommit(b *Broker, ctx context.Context, req *Request) Reply {
 // keeping the answers already decided for unknown topic IDs.
 func offsetCommitFailure(r *kmsg.OffsetCommitRequest, unknownTopics []kmsg.OffsetCommitResponseTopic) func(*kmsg.OffsetCommitResponse, *kerr.Error) {
 	return func(resp *kmsg.OffsetCommitResponse, err *kerr.Error) {
-		resp.Topics = resp.Topics[:0]
-		for _, rt := range r.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, err.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
+		*resp = *group.OffsetCommitErrorResponse(r, err.Code)
 		resp.Topics = append(resp.Topics, unknownTopics...)
 	}
 }

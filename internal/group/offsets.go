@@ -132,7 +132,7 @@ func (s *Shard) GroupIDsWithOffsets() []string {
 // -1) replaces the broker's time.
 func (s *Shard) CommitOffsets(fx *coord.Effects, req *kmsg.OffsetCommitRequest, respond func(*kmsg.OffsetCommitResponse)) {
 	if err := s.checkOffsetCommit(req); err != nil {
-		resp := offsetCommitErrorResponse(req, err.Code)
+		resp := OffsetCommitErrorResponse(req, err.Code)
 		fx.Then(func(error) { respond(resp) })
 		return
 	}
@@ -157,7 +157,7 @@ func (s *Shard) CommitOffsets(fx *coord.Effects, req *kmsg.OffsetCommitRequest, 
 	fx.Then(func(err error) {
 		if err != nil {
 			s.log.Warn("offset commit not written", "group", req.Group, "err", err)
-			respond(offsetCommitErrorResponse(req, writeFailure(err).Code))
+			respond(OffsetCommitErrorResponse(req, writeFailure(err).Code))
 			return
 		}
 		respond(resp)
@@ -249,8 +249,9 @@ func offsetCommitResponseFor(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	return resp
 }
 
-// offsetCommitErrorResponse answers every partition of req with code.
-func offsetCommitErrorResponse(req *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {
+// OffsetCommitErrorResponse answers every partition of req with code; the
+// api layer uses it too when the request never reaches a shard.
+func OffsetCommitErrorResponse(req *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {
 	resp := offsetCommitResponseFor(req)
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
