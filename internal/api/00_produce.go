@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,9 +36,23 @@ import (
 // coordinator's PRODUCER_FENCED / INVALID_PRODUCER_ID_MAPPING). When the
 // coordinator shard is not loaded here the batch is accepted unverified, as
 // Kafka did before verification existed.
+//
+// Replication (Kafka's ReplicaManager.appendRecords and DelayedProduce):
+// only the leader appends; elsewhere the partition is
+// NOT_LEADER_OR_FOLLOWER, from v10 with the current leader and its
+// endpoint (KIP-951). acks=all (-1) is refused before the append with
+// NOT_ENOUGH_REPLICAS while the ISR is smaller than the topic's
+// min.insync.replicas (capped at the replica count), and is answered once
+// the high watermark passes the batch, that is once every ISR member has
+// it durably: NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
+// min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER if the broker
+// lost the leadership, REQUEST_TIMED_OUT after the request's timeout.
+// acks=1 waits for the leader's own durability only.
 
-// pendingCommit is one appended partition waiting to become durable.
+// pendingCommit is one appended partition waiting to become durable (and,
+// for acks=all, replicated).
 type pendingCommit struct {
+	topic      string
 	partition  *replica.Partition
 	lastOffset int64
 	response   *kmsg.ProduceResponseTopicPartition
@@ -64,23 +79,40 @@ func handleProduce(b *Broker, ctx context.Context, req *Request) Reply {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	commit := func() { b.commitAll(pending) }
+	// The timeout runs from the append, as Kafka's DelayedProduce does, not
+	// from when the connection's writer gets to this response.
+	deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
+	commit := func() {
+		b.commitAll(ctx, r.Acks, deadline, pending)
+		b.fillProduceLeaders(r.Version, resp)
+	}
 	if r.Acks == 0 {
 		return Reply{Wait: commit}
 	}
 	return Reply{Response: resp, Wait: commit}
 }
 
-// commitAll waits until every appended partition is durable, fsyncing the
-// partitions in parallel; a partition whose fsync fails reports
-// KAFKA_STORAGE_ERROR.
-func (b *Broker) commitAll(pending []pendingCommit) {
+// commitAll waits until every appended partition is as safe as acks asks
+// (replica.Partition.CommitAcks), the partitions in parallel; acks=all
+// waits end at deadline. A failed partition reports its error.
+func (b *Broker) commitAll(ctx context.Context, acks int16, deadline time.Time, pending []pendingCommit) {
+	if acks == replica.AcksAll {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	commitOne := func(pc pendingCommit) {
-		if err := pc.partition.Commit(pc.lastOffset); err != nil {
-			b.log.Error("commit failed", "topic", pc.partition.Topic, "partition", pc.partition.Partition, "err", err)
-			pc.response.ErrorCode = kerr.KafkaStorageError.Code
-			pc.response.BaseOffset = -1
+		err := pc.partition.CommitAcks(ctx, pc.lastOffset, acks)
+		if err == nil {
+			return
 		}
+		code, ok := replicaErrorCode(err)
+		if !ok {
+			b.log.Error("commit failed", "topic", pc.topic, "partition", pc.partition.Partition, "err", err)
+			code = kerr.KafkaStorageError.Code
+		}
+		pc.response.ErrorCode = code
+		pc.response.BaseOffset = -1
 	}
 	if len(pending) == 1 {
 		commitOne(pending[0])
@@ -91,6 +123,34 @@ func (b *Broker) commitAll(pending []pendingCommit) {
 		wg.Go(func() { commitOne(pc) })
 	}
 	wg.Wait()
+}
+
+// fillProduceLeaders adds, from v10, the current leader to every
+// NOT_LEADER_OR_FOLLOWER partition and the leaders' endpoints to the
+// response (KIP-951), so the client can retry without a metadata refresh.
+func (b *Broker) fillProduceLeaders(version int16, resp *kmsg.ProduceResponse) {
+	if version < 10 {
+		return
+	}
+	endpoints := leaderEndpoints{}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			sp := &rt.Partitions[j]
+			if sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+				continue
+			}
+			topic, _ := b.resolveTopic(rt.Topic, rt.TopicID, version >= 13)
+			id, epoch, leader := b.currentLeader(topic, sp.Partition)
+			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = id, epoch
+			endpoints.add(leader)
+		}
+	}
+	endpoints.each(func(id int32, host string, port int32, rack *string) {
+		br := kmsg.NewProduceResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = id, host, port, rack
+		resp.Brokers = append(resp.Brokers, br)
+	})
 }
 
 // producePartition validates and appends one partition's batches, filling
@@ -113,9 +173,12 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, check transactionCheck
 	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
 		return fail(kerr.InvalidRequiredAcks, "")
 	}
-	p, ok := b.cfg.Partitions.Get(topic, rp.Partition)
-	if !ok {
-		return fail(kerr.UnknownTopicOrPartition, "")
+	p, perr := b.partition(topic, rp.Partition)
+	if perr != nil {
+		return fail(perr, "")
+	}
+	if p.Role() != replica.RoleLeader {
+		return fail(kerr.NotLeaderForPartition, "")
 	}
 	tc := b.topicConfig(topic)
 	now := b.cfg.Now().UnixMilli()
@@ -144,10 +207,16 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, check transactionCheck
 			return fail(err, msg)
 		}
 	}
+	if r.Acks == replica.AcksAll && p.UnderMinISR(tc.MinInsyncReplicas) {
+		return fail(kerr.NotEnoughReplicas, "the ISR is smaller than min.insync.replicas")
+	}
 	res, err := p.AppendProduced(v.Batch)
 	if err != nil {
 		if code, msg, ok := producerStateError(err); ok {
 			return fail(code, msg)
+		}
+		if errors.Is(err, replica.ErrNotLeader) {
+			return fail(kerr.NotLeaderForPartition, "")
 		}
 		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
 		return fail(kerr.KafkaStorageError, "")
@@ -159,14 +228,14 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, check transactionCheck
 		b.cfg.Metrics.AddBytesIn(topic, len(v.Batch), int(v.NumRecords))
 	}
 	sp.BaseOffset = res.BaseOffset
-	sp.LogStartOffset = p.Log().LogStartOffset()
+	sp.LogStartOffset = p.LogStartOffset()
 	if tc.MessageTimestampType == "LogAppendTime" {
 		sp.LogAppendTime = now
 		if res.Duplicate {
 			sp.LogAppendTime = res.MaxTimestamp // the original's append time
 		}
 	}
-	return &pendingCommit{partition: p, lastOffset: res.LastOffset, response: sp}
+	return &pendingCommit{topic: topic, partition: p, lastOffset: res.LastOffset, response: sp}
 }
 
 // producerStateError maps a batch the producer's state refused to its

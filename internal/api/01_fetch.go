@@ -1,8 +1,8 @@
 package api
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -11,7 +11,6 @@ import (
 
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
-	"github.com/sluice-io/sluice/internal/storage"
 )
 
 // Fetch v4-v18 (v4 is the first that carries magic v2 batches and the
@@ -24,8 +23,25 @@ import (
 // or a partition errors, woken by high-watermark and last-stable-offset
 // moves rather than polling. max_bytes and partition_max_bytes bound the
 // response, except that the first batch found is always returned whole
-// (KIP-74) so a large batch can never stall a consumer. Follower fetches
-// (replica_id >= 0) arrive with replication.
+// (KIP-74) so a large batch can never stall a consumer.
+//
+// Only the leader serves fetches (Kafka's fetchOnlyLeader for followers
+// and for consumers without a rack): elsewhere the partition is
+// NOT_LEADER_OR_FOLLOWER, from v16 with the current leader and its
+// endpoint (KIP-951), as is FENCED_LEADER_EPOCH. current_leader_epoch
+// (v9+, KIP-320) older than ours is FENCED_LEADER_EPOCH, newer
+// UNKNOWN_LEADER_EPOCH.
+//
+// Follower fetches (replica_id before v15, ReplicaState.ID from v15,
+// KIP-903, at least 0) read up to the log end, report the follower's
+// fetch offset (its durable log end) to the leader's replication state,
+// which moves the high watermark and may propose the follower for the
+// ISR, and answer with the high watermark that report produced. A
+// follower's last_fetched_epoch (v12+) is checked against the leader's
+// epoch cache: where the follower's log diverges the answer carries the
+// diverging epoch and its end offset instead of records (KIP-595's
+// follower truncation). A follower's long-poll wakes when the log end
+// moves, not only the high watermark.
 
 func handleFetch(b *Broker, ctx context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.FetchRequest)
@@ -76,6 +92,7 @@ type fetchResult struct {
 // fetch reads the plan's partitions, waiting for min_bytes up to
 // max_wait_ms, and fills resp.
 func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest, plan fetchPlan, resp *kmsg.FetchResponse, buf *[]byte) {
+	fc := newFetchContext(r)
 	wake := make(chan struct{}, 1)
 	var unwatch []func()
 	defer func() {
@@ -89,12 +106,14 @@ func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest, plan fetchPlan
 		// Watch before reading so a high-watermark move between the read and
 		// the wait is not missed.
 		if unwatch == nil && r.MaxWaitMillis > 0 {
-			unwatch = b.watchTargets(plan.targets, wake)
+			unwatch = b.watchTargets(plan.targets, wake, fc.follower())
 		}
 		*buf = (*buf)[:0] // an earlier pass's reads are discarded with its results
-		results, bytes, failed := b.readTargets(r, plan.targets, buf)
+		results, bytes, failed := b.readTargets(fc, plan.targets, buf)
+		fc.reported = true
 		remaining := time.Until(deadline)
 		if bytes >= int(r.MinBytes) || failed || remaining <= 0 || ctx.Err() != nil {
+			b.fillFetchLeaders(r.Version, resp, results)
 			b.fillFetchResponse(resp, plan, results)
 			return
 		}
@@ -110,11 +129,80 @@ func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest, plan fetchPlan
 	}
 }
 
-// watchTargets registers wake with every hosted partition of the plan.
-func (b *Broker) watchTargets(targets []*fetchTarget, wake chan struct{}) []func() {
+// fetchContext is what every partition read of one fetch shares.
+type fetchContext struct {
+	r *kmsg.FetchRequest
+	// replicaID is the fetching broker, -1 (or below) for consumers.
+	replicaID int32
+	isolation replica.FetchIsolation
+	// lastFetchedEpochs are a follower's last fetched epochs (v12+) for
+	// the partitions this request names, keyed as the request names them
+	// (by topic name before v13, by ID from v13).
+	lastFetchedEpochs map[lastFetchedKey]int32
+	// reported is set once the follower's fetch offsets were recorded:
+	// the first pass of a long-poll reports them, later passes only read.
+	reported bool
+}
+
+func newFetchContext(r *kmsg.FetchRequest) *fetchContext {
+	fc := &fetchContext{r: r, replicaID: fetchReplicaID(r)}
+	fc.isolation = replica.IsolationFor(fc.replicaID, r.IsolationLevel)
+	if fc.follower() && r.Version >= 12 {
+		fc.lastFetchedEpochs = map[lastFetchedKey]int32{}
+		for _, rt := range r.Topics {
+			for _, rp := range rt.Partitions {
+				fc.lastFetchedEpochs[fc.key(rt.Topic, rt.TopicID, rp.Partition)] = rp.LastFetchedEpoch
+			}
+		}
+	}
+	return fc
+}
+
+// lastFetchedKey names a request partition as the request does.
+type lastFetchedKey struct {
+	topic     string
+	topicID   [16]byte
+	partition int32
+}
+
+func (fc *fetchContext) key(topic string, topicID [16]byte, partition int32) lastFetchedKey {
+	if fc.r.Version >= 13 {
+		return lastFetchedKey{topicID: topicID, partition: partition}
+	}
+	return lastFetchedKey{topic: topic, partition: partition}
+}
+
+// fetchReplicaID is the broker a fetch comes from: the body's replica ID
+// before v15, ReplicaState from v15 (KIP-903); negative for consumers.
+func fetchReplicaID(r *kmsg.FetchRequest) int32 {
+	if r.Version >= 15 {
+		return r.ReplicaState.ID
+	}
+	return r.ReplicaID
+}
+
+func (fc *fetchContext) follower() bool { return fc.replicaID >= 0 }
+
+// lastFetchedEpoch is the follower's last fetched epoch for t, NoEpoch
+// when it sent none (or the partition came from the session).
+func (fc *fetchContext) lastFetchedEpoch(t *fetchTarget) int32 {
+	if epoch, ok := fc.lastFetchedEpochs[fc.key(t.topic, t.topicID, t.partition)]; ok {
+		return epoch
+	}
+	return replica.NoEpoch
+}
+
+// watchTargets registers wake with every hosted partition of the plan; a
+// follower's fetch also wakes when a log end moves.
+func (b *Broker) watchTargets(targets []*fetchTarget, wake chan struct{}, logEnd bool) []func() {
 	out := make([]func(), 0, len(targets))
 	for _, t := range targets {
-		if p, ok := b.cfg.Partitions.Get(t.topic, t.partition); ok {
+		p, ok := b.cfg.Partitions.Get(t.topic, t.partition)
+		switch {
+		case !ok:
+		case logEnd:
+			out = append(out, p.WatchLogEnd(wake))
+		default:
 			out = append(out, p.Watch(wake))
 		}
 	}
@@ -122,8 +210,10 @@ func (b *Broker) watchTargets(targets []*fetchTarget, wake chan struct{}) []func
 }
 
 // readTargets reads every target within the request's byte limits. failed
-// reports a partition error, which answers the fetch at once as in Kafka.
-func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget, buf *[]byte) (results []fetchResult, total int, failed bool) {
+// reports a partition error or divergence, which answers the fetch at once
+// as in Kafka.
+func (b *Broker) readTargets(fc *fetchContext, targets []*fetchTarget, buf *[]byte) (results []fetchResult, total int, failed bool) {
+	r := fc.r
 	results = make([]fetchResult, len(targets))
 	// fetch.max.bytes caps what one response may hold, whatever the
 	// client asks (Kafka's ReplicaManager does the same).
@@ -138,9 +228,11 @@ func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget, buf *
 		rp.Partition = t.partition
 		// Empty, not null: librdkafka rejects a null record set.
 		rp.RecordBatches = []byte{}
-		b.readTarget(r, t, rp, budget-int32(total), total == 0, buf)
+		b.readTarget(fc, t, rp, budget-int32(total), total == 0, buf)
 		total += len(rp.RecordBatches)
-		failed = failed || rp.ErrorCode != 0
+		// A divergence answers at once too: the follower must truncate
+		// before it can fetch anything (Kafka's DelayedFetch).
+		failed = failed || rp.ErrorCode != 0 || rp.DivergingEpoch.Epoch >= 0
 	}
 	return results, total, failed
 }
@@ -149,47 +241,76 @@ func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []*fetchTarget, buf *
 // Batches are appended to *buf; rp.RecordBatches is the part this read
 // added (earlier parts stay valid even if *buf grows, since a grown slice
 // leaves the old array to the partitions that point into it).
-func (b *Broker) readTarget(r *kmsg.FetchRequest, t *fetchTarget, rp *kmsg.FetchResponseTopicPartition, budget int32, first bool, buf *[]byte) {
-	p, ok := b.cfg.Partitions.Get(t.topic, t.partition)
-	if !ok {
-		rp.ErrorCode = unknownTopicCode(r.Version >= 13)
+func (b *Broker) readTarget(fc *fetchContext, t *fetchTarget, rp *kmsg.FetchResponseTopicPartition, budget int32, first bool, buf *[]byte) {
+	p, perr := b.partition(t.topic, t.partition)
+	switch {
+	case t.topic == "":
+		rp.ErrorCode = unknownTopicCode(true)
+		return
+	case perr == kerr.UnknownTopicOrPartition:
+		rp.ErrorCode = unknownTopicCode(fc.r.Version >= 13)
+		return
+	case perr != nil:
+		rp.ErrorCode = perr.Code
 		return
 	}
-	if code := checkLeaderEpoch(p, t.currentLeaderEpoch); code != 0 {
+	// With no room left (limit <= 0 and not the first batch) the read
+	// reports the offsets only.
+	limit := min(t.maxBytes, budget)
+	start := len(*buf)
+	res, err := p.Read(*buf, replica.ReadOptions{
+		Offset: t.fetchOffset, MaxBytes: max(limit, 0), MinOneBatch: first, Isolation: fc.isolation,
+		CurrentLeaderEpoch: t.currentLeaderEpoch, LastFetchedEpoch: fc.lastFetchedEpoch(t),
+	})
+	if code, ok := replicaErrorCode(err); err != nil && code != kerr.OffsetOutOfRange.Code {
+		if !ok {
+			b.log.Error("fetch read failed", "topic", t.topic, "partition", t.partition, "offset", t.fetchOffset, "err", err)
+			code = kerr.KafkaStorageError.Code
+		}
 		rp.ErrorCode = code
 		return
 	}
-	highWatermark := p.HighWatermark()
-	lastStable := p.LastStableOffset()
-	rp.HighWatermark = highWatermark
-	rp.LastStableOffset = lastStable
-	rp.LogStartOffset = p.Log().LogStartOffset()
-	readCommitted := r.Version >= 4 && r.IsolationLevel == isolationReadCommitted
-	visibleEnd := highWatermark
-	if readCommitted {
-		visibleEnd = lastStable
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+	if fc.isolation == replica.IsolationCommitted {
 		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
-	limit := min(t.maxBytes, budget)
-	if limit <= 0 && !first {
+	switch {
+	case err != nil:
+		rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return
+	case res.DivergingEpoch >= 0:
+		rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = res.DivergingEpoch, res.DivergingEndOffset
 		return
 	}
-	start := len(*buf)
-	data, err := p.Log().ReadInto(*buf, t.fetchOffset, max(limit, 0), visibleEnd, first)
-	switch {
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		rp.ErrorCode = kerr.OffsetOutOfRange.Code
-	case err != nil:
-		b.log.Error("fetch read failed", "topic", t.topic, "partition", t.partition, "offset", t.fetchOffset, "err", err)
-		rp.ErrorCode = kerr.KafkaStorageError.Code
-	case len(data) > start:
-		*buf = data
-		rp.RecordBatches = data[start:len(data):len(data)]
-		b.cfg.Metrics.AddBytesOut(t.topic, len(rp.RecordBatches))
-		if readCommitted {
+	if fc.follower() && !fc.reported && !b.reportFollowerFetch(fc, p, t, rp) {
+		return
+	}
+	if len(res.Records) > start {
+		*buf = res.Records
+		rp.RecordBatches = res.Records[start:len(res.Records):len(res.Records)]
+		if !fc.follower() {
+			b.cfg.Metrics.AddBytesOut(t.topic, len(rp.RecordBatches))
+		}
+		if fc.isolation == replica.IsolationCommitted {
 			rp.AbortedTransactions = abortedIn(p, t.fetchOffset, rp.RecordBatches, rp.AbortedTransactions)
 		}
 	}
+}
+
+// reportFollowerFetch records a follower's fetch offset on the leader and
+// answers with the high watermark it produced; a broker that holds no
+// replica gets NOT_LEADER_OR_FOLLOWER (false).
+func (b *Broker) reportFollowerFetch(fc *fetchContext, p *replica.Partition, t *fetchTarget, rp *kmsg.FetchResponseTopicPartition) bool {
+	moved, err := p.FollowerFetched(fc.replicaID, t.fetchOffset, b.cfg.Now().UnixMilli())
+	if err != nil {
+		code, _ := replicaErrorCode(err)
+		rp.ErrorCode = cmp.Or(code, kerr.NotLeaderForPartition.Code)
+		return false
+	}
+	if moved {
+		rp.HighWatermark, rp.LastStableOffset = p.HighWatermark(), p.LastStableOffset()
+	}
+	return true
 }
 
 // isolationReadCommitted is Fetch's and ListOffsets' isolation_level for
@@ -209,7 +330,7 @@ func abortedIn(p *replica.Partition, fetchOffset int64, batches []byte, dst []km
 		upto = h.LastOffset() + 1
 		pos += h.Size()
 	}
-	for _, a := range p.Log().AbortedTransactions(fetchOffset, upto) {
+	for _, a := range p.AbortedTransactions(fetchOffset, upto) {
 		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
 		dst = append(dst, at)
@@ -217,20 +338,28 @@ func abortedIn(p *replica.Partition, fetchOffset int64, batches []byte, dst []km
 	return dst
 }
 
-// checkLeaderEpoch compares the client's view of the leader epoch with
-// ours (KIP-320): a newer one means we are behind, an older one that the
-// client is.
-func checkLeaderEpoch(p *replica.Partition, clientEpoch int32) int16 {
-	if clientEpoch < 0 {
-		return 0
+// fillFetchLeaders adds, from v16, the current leader to every
+// NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH partition, and the
+// leaders' endpoints to the response (KIP-951).
+func (b *Broker) fillFetchLeaders(version int16, resp *kmsg.FetchResponse, results []fetchResult) {
+	if version < 16 {
+		return
 	}
-	switch epoch := p.LeaderEpoch(); {
-	case clientEpoch > epoch:
-		return kerr.UnknownLeaderEpoch.Code
-	case clientEpoch < epoch:
-		return kerr.FencedLeaderEpoch.Code
+	endpoints := leaderEndpoints{}
+	for i := range results {
+		rp := &results[i].partition
+		if rp.ErrorCode != kerr.NotLeaderForPartition.Code && rp.ErrorCode != kerr.FencedLeaderEpoch.Code {
+			continue
+		}
+		id, epoch, leader := b.currentLeader(results[i].target.topic, rp.Partition)
+		rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
+		endpoints.add(leader)
 	}
-	return 0
+	endpoints.each(func(id int32, host string, port int32, rack *string) {
+		br := kmsg.NewFetchResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = id, host, port, rack
+		resp.Brokers = append(resp.Brokers, br)
+	})
 }
 
 func unknownTopicCode(byID bool) int16 {

@@ -30,7 +30,7 @@ func handleMetadata(b *Broker, ctx context.Context, req *Request) Reply {
 	switch {
 	case r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0):
 		for _, t := range img.Topics() {
-			resp.Topics = append(resp.Topics, topicMetadata(t, r.IncludeTopicAuthorizedOperations))
+			resp.Topics = append(resp.Topics, topicMetadata(img, t, r.IncludeTopicAuthorizedOperations))
 		}
 	default:
 		for _, rt := range r.Topics {
@@ -46,7 +46,9 @@ func handleMetadata(b *Broker, ctx context.Context, req *Request) Reply {
 // fillBrokers lists the registered brokers and the cluster identity.
 func (b *Broker) fillBrokers(img *metadata.Image, resp *kmsg.MetadataResponse) {
 	for _, br := range img.Brokers() {
-		if len(br.Endpoints) == 0 {
+		// Fenced brokers are left out, as Kafka's KRaftMetadataCache
+		// lists alive brokers only: clients must not route to them.
+		if len(br.Endpoints) == 0 || br.Fenced {
 			continue
 		}
 		mb := kmsg.NewMetadataResponseBroker()
@@ -57,7 +59,7 @@ func (b *Broker) fillBrokers(img *metadata.Image, resp *kmsg.MetadataResponse) {
 	}
 	clusterID := img.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = b.cfg.Broker.NodeID
+	resp.ControllerID = b.controllerID()
 }
 
 // requestedTopicMetadata answers one named (or ID'd) topic, creating it
@@ -66,13 +68,13 @@ func (b *Broker) requestedTopicMetadata(ctx context.Context, rt kmsg.MetadataReq
 	img := b.cfg.Metadata.Image()
 	if rt.Topic == nil {
 		if t := img.TopicByID(rt.TopicID); t != nil {
-			return topicMetadata(t, includeOps)
+			return topicMetadata(img, t, includeOps)
 		}
 		return topicError(nil, rt.TopicID, kerr.UnknownTopicID)
 	}
 	name := *rt.Topic
 	if t := img.TopicByName(name); t != nil {
-		return topicMetadata(t, includeOps)
+		return topicMetadata(img, t, includeOps)
 	}
 	if err := metadata.ValidateTopicName(name); err != nil {
 		return topicError(rt.Topic, rt.TopicID, kerr.InvalidTopicException)
@@ -91,7 +93,7 @@ func (b *Broker) requestedTopicMetadata(ctx context.Context, rt kmsg.MetadataReq
 		}
 	}
 	if t := b.cfg.Metadata.Image().TopicByName(name); t != nil {
-		return topicMetadata(t, includeOps)
+		return topicMetadata(b.cfg.Metadata.Image(), t, includeOps)
 	}
 	return topicError(rt.Topic, rt.TopicID, kerr.LeaderNotAvailable)
 }
@@ -103,8 +105,9 @@ func topicError(name *string, id [16]byte, err *kerr.Error) kmsg.MetadataRespons
 	return mt
 }
 
-// topicMetadata describes an existing topic.
-func topicMetadata(t *metadata.Topic, includeOps bool) kmsg.MetadataResponseTopic {
+// topicMetadata describes an existing topic. Replicas on fenced or
+// unregistered brokers are reported offline.
+func topicMetadata(img *metadata.Image, t *metadata.Topic, includeOps bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID, t.Internal()
@@ -115,7 +118,7 @@ func topicMetadata(t *metadata.Topic, includeOps bool) kmsg.MetadataResponseTopi
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
-		mp.Replicas, mp.ISR, mp.OfflineReplicas = p.Replicas, p.ISR, []int32{}
+		mp.Replicas, mp.ISR, mp.OfflineReplicas = p.Replicas, p.ISR, offlineReplicas(img, p.Replicas)
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
@@ -127,3 +130,14 @@ func topicMetadata(t *metadata.Topic, includeOps bool) kmsg.MetadataResponseTopi
 // allTopicOperations is every operation on a topic (Kafka's AclOperation
 // codes as a bit field): without an authorizer everything is allowed.
 const allTopicOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+
+// offlineReplicas lists the replicas whose broker is fenced or unknown.
+func offlineReplicas(img *metadata.Image, replicas []int32) []int32 {
+	offline := []int32{}
+	for _, id := range replicas {
+		if br := img.Broker(id); br == nil || br.Fenced {
+			offline = append(offline, id)
+		}
+	}
+	return offline
+}

@@ -11,6 +11,10 @@ import (
 // watermark). Offset -1 means "up to the high watermark"; an offset above
 // the high watermark is OFFSET_OUT_OF_RANGE, as in Kafka. Whole segments
 // below the new start are removed; the rest become unreadable at once.
+// Only the leader deletes (NOT_LEADER_OR_FOLLOWER elsewhere); followers
+// follow the log start offset their fetches return. The answer is the
+// leader's new log start: unlike Kafka (DelayedDeleteRecords) it does not
+// wait for the followers' log starts to pass the offset.
 
 func handleDeleteRecords(b *Broker, _ context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
@@ -33,20 +37,16 @@ func (b *Broker) deleteRecords(topic string, partition int32, offset int64) (int
 	if isInternalTopic(topic) {
 		return -1, kerr.PolicyViolation.Code
 	}
-	p, ok := b.cfg.Partitions.Get(topic, partition)
-	if !ok {
-		return -1, kerr.UnknownTopicOrPartition.Code
+	p, perr := b.partition(topic, partition)
+	if perr != nil {
+		return -1, perr.Code
 	}
-	highWatermark := p.HighWatermark()
-	if offset == -1 {
-		offset = highWatermark
-	}
-	if offset < 0 || offset > highWatermark {
-		return -1, kerr.OffsetOutOfRange.Code
-	}
-	if err := p.Log().DeleteRecordsBefore(offset); err != nil {
+	logStart, err := p.DeleteRecordsBefore(offset)
+	if code, ok := replicaErrorCode(err); !ok {
 		b.log.Error("delete records failed", "topic", topic, "partition", partition, "offset", offset, "err", err)
 		return -1, kerr.KafkaStorageError.Code
+	} else if code != 0 {
+		return -1, code
 	}
-	return p.Log().LogStartOffset(), 0
+	return logStart, 0
 }

@@ -11,8 +11,9 @@ import (
 
 // DescribeLogDirs v0-v5: the log directory, the size of every hosted
 // partition (all, or those asked for), and total and usable bytes of the
-// directory's file system (v4+, KIP-827). A leader has no offset lag; a
-// directory is never cordoned (v5, KIP-1066).
+// directory's file system (v4+, KIP-827). The offset lag is Kafka's: how
+// far the log end is below the high watermark, so 0 for a current replica;
+// a directory is never cordoned (v5, KIP-1066).
 
 func handleDescribeLogDirs(b *Broker, _ context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.DescribeLogDirsRequest)
@@ -33,7 +34,8 @@ func handleDescribeLogDirs(b *Broker, _ context.Context, req *Request) Reply {
 			n++
 		}
 		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		dp.Partition, dp.Size = p.Partition, p.Log().Size()
+		dp.Partition, dp.Size = p.Partition, p.Size()
+		dp.OffsetLag = max(p.HighWatermark()-p.LogEndOffset(), 0)
 		dir.Topics[n-1].Partitions = append(dir.Topics[n-1].Partitions, dp)
 	}
 	resp.Dirs = append(resp.Dirs, dir)

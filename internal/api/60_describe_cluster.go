@@ -8,8 +8,9 @@ import (
 )
 
 // DescribeCluster v0-v2 (KIP-700, KIP-919 endpoint types, KIP-1073 fenced
-// brokers). This node is broker and controller in one, so both endpoint
-// types answer with the registered brokers.
+// brokers). Fenced brokers are listed only when asked for (v2
+// include_fenced_brokers). Both endpoint types answer with the registered
+// brokers and name the active controller.
 
 func handleDescribeCluster(b *Broker, _ context.Context, req *Request) Reply {
 	r := req.Body.(*kmsg.DescribeClusterRequest)
@@ -21,14 +22,14 @@ func handleDescribeCluster(b *Broker, _ context.Context, req *Request) Reply {
 	resp.EndpointType = max(r.EndpointType, 1)
 	img := b.cfg.Metadata.Image()
 	resp.ClusterID = img.ClusterID()
-	resp.ControllerID = b.cfg.Broker.NodeID
+	resp.ControllerID = b.controllerID()
 	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
 	for _, br := range img.Brokers() {
-		if len(br.Endpoints) == 0 {
+		if len(br.Endpoints) == 0 || (br.Fenced && !r.IncludeFencedBrokers) {
 			continue
 		}
 		db := kmsg.NewDescribeClusterResponseBroker()
-		db.NodeID, db.Rack = br.NodeID, br.Rack
+		db.NodeID, db.Rack, db.IsFenced = br.NodeID, br.Rack, br.Fenced
 		db.Host, db.Port = br.Endpoints[0].Host, br.Endpoints[0].Port
 		resp.Brokers = append(resp.Brokers, db)
 	}

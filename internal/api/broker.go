@@ -37,6 +37,7 @@ type Controller interface {
 	// AllocateProducerIDs commits a block of producer IDs to a broker
 	// (txn.BlockAllocator): [first, first+count) are its alone.
 	AllocateProducerIDs(ctx context.Context, brokerID int32) (first, count int64, err error)
+	ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
 }
 
 // Config is what the handlers need; the server assembles it.
@@ -48,7 +49,11 @@ type Config struct {
 	StaticConfig map[string]string
 	Metadata     MetadataSource
 	Controller   Controller
-	Partitions   *replica.Manager
+	// ClusterController answers the requests brokers send the active
+	// controller (BrokerRegistration, BrokerHeartbeat, AlterPartition,
+	// AllocateProducerIds).
+	ClusterController ClusterController
+	Partitions        *replica.Manager
 	// Groups runs the group coordinator's shards.
 	Groups GroupCoordinator
 	// Transactions runs the transaction coordinator's shards; Markers
@@ -56,8 +61,15 @@ type Config struct {
 	Transactions TxnCoordinator
 	Markers      txn.MarkerWriter
 	Metrics      *metrics.Broker
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// ActiveController names the node leading the metadata quorum (the
+	// active controller), false during an election. Nil means this node
+	// (a single node is always its own controller).
+	ActiveController func() (int32, bool)
+	// Quorum describes the metadata quorum for DescribeQuorum (55); nil
+	// answers NOT_LEADER_OR_FOLLOWER.
+	Quorum QuorumDescriber
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Broker is the Kafka API of one broker: the handler registry plus the
@@ -105,6 +117,7 @@ func registry() []route {
 		{kmsg.CreatePartitions, 0, 3, handleCreatePartitions},
 		{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs},
 		{kmsg.DescribeCluster, 0, 2, handleDescribeCluster},
+		{kmsg.DescribeQuorum, 0, 2, handleDescribeQuorum},
 		{kmsg.DescribeTopicPartitions, 0, 0, handleDescribeTopicPartitions},
 		{kmsg.OffsetCommit, 0, 10, handleOffsetCommit},
 		{kmsg.OffsetFetch, 0, 10, handleOffsetFetch},
@@ -128,6 +141,11 @@ func registry() []route {
 		{kmsg.ListTransactions, 0, 1, handleListTransactions},
 		{kmsg.ConsumerGroupHeartbeat, 0, 1, handleConsumerGroupHeartbeat},
 		{kmsg.ConsumerGroupDescribe, 0, 1, handleConsumerGroupDescribe},
+		{kmsg.ElectLeaders, 0, 2, handleElectLeaders},
+		{kmsg.AlterPartition, 0, 3, handleAlterPartition},
+		{kmsg.BrokerRegistration, 0, 4, handleBrokerRegistration},
+		{kmsg.BrokerHeartbeat, 0, 1, handleBrokerHeartbeat},
+		{kmsg.AllocateProducerIDs, 0, 0, handleAllocateProducerIDs},
 	}
 	maxKey := kmsg.Key(0)
 	for _, r := range all {
@@ -228,3 +246,16 @@ func targetCodec(compressionType string) record.Codec {
 }
 
 func isInternalTopic(name string) bool { return metadata.IsInternalTopic(name) }
+
+// controllerID is the node ID Metadata and DescribeCluster name as the
+// controller: the active controller, -1 while none is elected (Kafka's
+// MetadataResponse.NO_CONTROLLER_ID).
+func (b *Broker) controllerID() int32 {
+	if b.cfg.ActiveController == nil {
+		return b.cfg.Broker.NodeID
+	}
+	if id, ok := b.cfg.ActiveController(); ok {
+		return id
+	}
+	return -1
+}

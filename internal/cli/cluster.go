@@ -49,10 +49,11 @@ func newClusterCommand() *cobra.Command {
 	var client clientFlags
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Inspect the cluster: brokers, controller, cluster ID, features",
+		Short: "Inspect the cluster: brokers, controller, cluster ID, features, metadata quorum",
 	}
 	client.register(cmd, true, true)
 	cmd.AddCommand(newClusterInfoCommand(&client))
+	cmd.AddCommand(newClusterQuorumCommand(&client))
 	return cmd
 }
 

@@ -145,8 +145,14 @@ func TestWarnInertKeys(t *testing.T) {
 	}{
 		{props: map[string]string{"num.partitions": "3"}, want: ""},
 		{
-			props: map[string]string{"num.io.threads": "8", "num.partitions": "3", "controller.quorum.voters": "1@localhost:9093"},
-			want:  "level=WARN msg=\"config keys accepted but not acted on yet\" keys=controller.quorum.voters,num.io.threads\n",
+			props: map[string]string{"num.io.threads": "8", "num.partitions": "3", "controller.quorum.election.timeout.ms": "1000"},
+			want:  "level=WARN msg=\"config keys accepted but not acted on yet\" keys=controller.quorum.election.timeout.ms,num.io.threads\n",
+		},
+		{
+			// Cluster-mode keys are acted on: no warning.
+			props: map[string]string{"controller.quorum.voters": "1@localhost:9093", "process.roles": "broker,controller",
+				"broker.session.timeout.ms": "1500", "controlled.shutdown.enable": "true"},
+			want: "",
 		},
 	} {
 		var out bytes.Buffer

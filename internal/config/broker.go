@@ -22,6 +22,14 @@ type Broker struct {
 	ClusterID string
 	// Rack is broker.rack, for rack-aware replica placement ("" if none).
 	Rack string
+	// ProcessRoles is process.roles: "broker", "controller" or both, in
+	// the order given. Default broker,controller. See IsBroker and
+	// IsController.
+	ProcessRoles []string
+	// ControllerQuorumVoters is controller.quorum.voters, the static
+	// metadata quorum (id@host:port,...), in the order given. Empty (the
+	// default) means a single node: see SingleNode.
+	ControllerQuorumVoters []Voter
 
 	// Listeners are the client listeners from listeners: the entries not
 	// named in controller.listener.names. Default PLAINTEXT://localhost:9092.
@@ -32,8 +40,9 @@ type Broker struct {
 	// "this machine's host name", which the server fills in.
 	AdvertisedListeners []Listener
 	// ControllerListeners are the entries of listeners named in
-	// controller.listener.names. Accepted so Kafka's combined-mode
-	// server.properties loads; Sluice's Raft transport does not use them yet.
+	// controller.listener.names: where a controller serves the quorum and
+	// the controller APIs (see ControllerListener). A single node needs
+	// none.
 	ControllerListeners []Listener
 	// AdvertisedControllerListeners are the advertised.listeners entries
 	// named in controller.listener.names.
@@ -45,7 +54,8 @@ type Broker struct {
 	ListenerSecurityProtocolMap map[string]string
 	// InterBrokerListenerName is the advertised listener brokers use to
 	// reach each other: inter.broker.listener.name, or else the listener
-	// named after security.inter.broker.protocol (PLAINTEXT).
+	// named after security.inter.broker.protocol (PLAINTEXT). See
+	// InterBrokerListener.
 	InterBrokerListenerName string
 	// MetricsListener is sluice.metrics.listener: host:port of the
 	// Prometheus /metrics endpoint; "" disables it. Default localhost:9644.
@@ -92,8 +102,18 @@ type Broker struct {
 	// NumPartitions is num.partitions: partitions of an auto-created topic
 	// (or a CreateTopics request with -1).
 	NumPartitions int32
-	// DefaultReplicationFactor is default.replication.factor.
+	// DefaultReplicationFactor is default.replication.factor: replicas of
+	// an auto-created topic or a CreateTopics request with -1. Default 1.
 	DefaultReplicationFactor int16
+	// MinInsyncReplicas is the broker-level min.insync.replicas: the
+	// default of every topic's min.insync.replicas, so always equal to
+	// TopicDefaults.MinInsyncReplicas. Default 1.
+	MinInsyncReplicas int32
+	// UncleanLeaderElectionEnable is the broker-level
+	// unclean.leader.election.enable: the default of every topic's, so
+	// always equal to TopicDefaults.UncleanLeaderElectionEnable. Default
+	// false.
+	UncleanLeaderElectionEnable bool
 	// AutoCreateTopicsEnable is auto.create.topics.enable.
 	AutoCreateTopicsEnable bool
 	// DeleteTopicEnable is delete.topic.enable.
@@ -141,11 +161,19 @@ type Broker struct {
 	// LeaderImbalancePerBrokerPercentage is
 	// leader.imbalance.per.broker.percentage.
 	LeaderImbalancePerBrokerPercentage int32
-	// BrokerHeartbeatIntervalMs is broker.heartbeat.interval.ms.
+	// BrokerHeartbeatIntervalMs is broker.heartbeat.interval.ms: how often
+	// a broker heartbeats to the active controller. Sluice default 500
+	// (Kafka: 2000).
 	BrokerHeartbeatIntervalMs int32
-	// BrokerSessionTimeoutMs is broker.session.timeout.ms: a broker that
-	// has not heartbeated for this long is fenced.
+	// BrokerSessionTimeoutMs is broker.session.timeout.ms: the active
+	// controller fences a broker that has not heartbeated for this long.
+	// Sluice default 1500 (Kafka: 9000), so a killed broker's leaderships
+	// move within about 3 s.
 	BrokerSessionTimeoutMs int32
+	// ControlledShutdownEnable is controlled.shutdown.enable: on SIGTERM a
+	// broker asks the controller to move its leaderships away before it
+	// stops.
+	ControlledShutdownEnable bool
 
 	// GroupMinSessionTimeoutMs is group.min.session.timeout.ms (classic).
 	GroupMinSessionTimeoutMs int32
@@ -182,7 +210,8 @@ type Broker struct {
 	// OffsetsTopicNumPartitions is offsets.topic.num.partitions.
 	OffsetsTopicNumPartitions int32
 	// OffsetsTopicReplicationFactor is offsets.topic.replication.factor.
-	// Sluice default 1 (Kafka: 3), so a single node works out of the box.
+	// Default when not set: DefaultInternalReplicationFactor, min(3, number
+	// of voters), so 1 on a single node (Kafka: 3).
 	OffsetsTopicReplicationFactor int16
 	// OffsetsTopicSegmentBytes is offsets.topic.segment.bytes.
 	OffsetsTopicSegmentBytes int32
@@ -198,10 +227,12 @@ type Broker struct {
 	// TransactionStateLogNumPartitions is transaction.state.log.num.partitions.
 	TransactionStateLogNumPartitions int32
 	// TransactionStateLogReplicationFactor is
-	// transaction.state.log.replication.factor. Sluice default 1 (Kafka: 3).
+	// transaction.state.log.replication.factor. Default when not set:
+	// DefaultInternalReplicationFactor, as for the offsets topic (Kafka: 3).
 	TransactionStateLogReplicationFactor int16
-	// TransactionStateLogMinISR is transaction.state.log.min.isr. Sluice
-	// default 1 (Kafka: 2).
+	// TransactionStateLogMinISR is transaction.state.log.min.isr. Default
+	// when not set: min(2, TransactionStateLogReplicationFactor), so 1 on
+	// a single node (Kafka: 2).
 	TransactionStateLogMinISR int32
 	// TransactionStateLogSegmentBytes is transaction.state.log.segment.bytes.
 	TransactionStateLogSegmentBytes int32
@@ -230,8 +261,8 @@ type Broker struct {
 }
 
 // DefaultBroker returns the configuration of a broker started with an empty
-// server.properties: a single node listening on localhost:9092 with data
-// under ./sluice-data.
+// server.properties: a single combined node (no voters, see SingleNode)
+// listening on localhost:9092 with data under ./sluice-data.
 func DefaultBroker() Broker {
 	// The built-in defaults always build (TestDefaultBrokerIsValid).
 	b, _ := build(map[string]any{}, map[string]string{})
@@ -272,7 +303,8 @@ func ParseBroker(props map[string]string) (Broker, error) {
 
 // InertKeys returns the keys of props (sorted) that Sluice accepts so that
 // Kafka's server.properties loads unchanged, but does not act on yet (thread
-// counts, quorum settings, ...). The CLI logs them as a warning.
+// counts, quorum timeouts, controller.quorum.bootstrap.servers, ...). The
+// CLI logs them as a warning.
 func InertKeys(props map[string]string) []string {
 	var inert []string
 	for _, name := range slices.Sorted(maps.Keys(props)) {
@@ -316,9 +348,11 @@ func brokerHint(name string) string {
 }
 
 // build assembles a Broker from parsed values (keys already checked one by
-// one), filling the rest from defaults. It reports the errors that only
-// show when settings are combined: listener syntax and protocols, node.id
-// against broker.id. Validate does the remaining checks.
+// one), filling the rest from defaults, including those that depend on
+// other settings (the internal topics' replication factors on the voter
+// count). It reports the errors that only show when settings are combined:
+// listener syntax and protocols, node.id against broker.id. Validate does
+// the remaining checks.
 func build(parsed map[string]any, static map[string]string) (Broker, error) {
 	b := Broker{static: static}
 	for i := range brokerRegistry {
@@ -336,12 +370,18 @@ func build(parsed map[string]any, static map[string]string) (Broker, error) {
 	}
 	b.TopicDefaults = resolveTopicDefaults(parsed)
 	b.MessageMaxBytes = b.TopicDefaults.MaxMessageBytes
+	b.MinInsyncReplicas = b.TopicDefaults.MinInsyncReplicas
+	b.UncleanLeaderElectionEnable = b.TopicDefaults.UncleanLeaderElectionEnable
 	if err := b.resolveNodeID(parsed); err != nil {
 		return Broker{}, err
 	}
 	if err := b.resolveListeners(parsed); err != nil {
 		return Broker{}, err
 	}
+	if err := b.resolveVoters(parsed); err != nil {
+		return Broker{}, err
+	}
+	b.resolveInternalTopicDefaults(parsed)
 	b.LogDirs = resolveLogDirs(parsed)
 	return b, nil
 }

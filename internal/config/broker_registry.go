@@ -24,6 +24,10 @@ type brokerDefinition struct {
 	// inert marks settings accepted for compatibility with Kafka's
 	// server.properties that Sluice does not act on yet (see InertKeys).
 	inert bool
+	// derived marks settings whose default depends on other settings
+	// (the voter count): defaultText is the single-node value, and
+	// DescribeConfigs reports the Broker field instead when unset.
+	derived bool
 	// field returns a pointer to the Broker field the setting fills; nil
 	// for settings resolved by build (listeners, log dirs, topic defaults)
 	// or not stored (inert ones).
@@ -50,8 +54,10 @@ var brokerSettings = []brokerDefinition{
 		doc: "ID of this node in the cluster.", field: func(b *Broker) any { return &b.NodeID }},
 	{name: "broker.id", typ: kmsg.ConfigTypeInt, check: atLeast(0),
 		doc: "Older name for node.id; if both are set they must be equal."},
-	{name: "process.roles", typ: kmsg.ConfigTypeList, defaultText: text("broker,controller"), check: combinedRoles,
-		doc: "Roles of this node. Sluice runs every node as broker and controller, so only broker,controller is accepted."},
+	{name: "process.roles", typ: kmsg.ConfigTypeList, defaultText: text("broker,controller"), check: processRoles,
+		doc: "Roles of this node: broker (serves clients and hosts replicas), controller (a voter of the metadata quorum) or both. " +
+			"Sluice default broker,controller (Kafka: none), so a bare node is a whole cluster; without controller.quorum.voters only both is accepted.",
+		field: func(b *Broker) any { return &b.ProcessRoles }},
 	{name: "broker.rack", typ: kmsg.ConfigTypeString,
 		doc: "Rack of the broker, for rack-aware replica placement.", field: func(b *Broker) any { return &b.Rack }},
 	{name: "sluice.cluster.id", typ: kmsg.ConfigTypeString, check: clusterID,
@@ -63,9 +69,11 @@ var brokerSettings = []brokerDefinition{
 
 	// Quorum (KRaft names; Sluice's metadata quorum runs on Raft).
 	{name: "controller.listener.names", typ: kmsg.ConfigTypeList, check: distinctList,
-		doc: "Names of the listeners used by the controller; those entries of listeners are not served to clients."},
-	{name: "controller.quorum.voters", typ: kmsg.ConfigTypeList, defaultText: text(""), inert: true,
-		doc: "Static quorum voters as id@host:port. Accepted; not used yet."},
+		doc: "Names of the listeners used by the controller (the first is the one brokers connect to); those entries of listeners are not served to clients. " +
+			"Required with controller.quorum.voters."},
+	{name: "controller.quorum.voters", typ: kmsg.ConfigTypeList, defaultText: text(""), check: quorumVoters,
+		doc: "Static metadata quorum as id@host:port,... (each voter's node.id and controller listener). " +
+			"Empty: a single node that is its own one-voter quorum."},
 	{name: "controller.quorum.bootstrap.servers", typ: kmsg.ConfigTypeList, defaultText: text(""), inert: true,
 		doc: "Controller endpoints to bootstrap the quorum from. Accepted; not used yet."},
 	{name: "controller.quorum.election.timeout.ms", typ: kmsg.ConfigTypeInt, defaultText: text("1000"), inert: true,
@@ -83,10 +91,17 @@ var brokerSettings = []brokerDefinition{
 	{name: "metadata.log.dir", typ: kmsg.ConfigTypeString,
 		doc:   "Directory of the metadata log; defaults to the first log directory.",
 		field: func(b *Broker) any { return &b.MetadataLogDir }},
-	{name: "broker.heartbeat.interval.ms", typ: kmsg.ConfigTypeInt, defaultText: text("2000"), check: atLeast(1),
-		doc: "Time between broker heartbeats to the controller.", field: func(b *Broker) any { return &b.BrokerHeartbeatIntervalMs }},
-	{name: "broker.session.timeout.ms", typ: kmsg.ConfigTypeInt, defaultText: text("9000"), check: atLeast(1),
-		doc: "A broker that has not heartbeated for this long is fenced.", field: func(b *Broker) any { return &b.BrokerSessionTimeoutMs }},
+	{name: "broker.heartbeat.interval.ms", typ: kmsg.ConfigTypeInt, defaultText: text("500"), check: atLeast(1),
+		doc: "Time between broker heartbeats to the active controller; less than broker.session.timeout.ms. " +
+			"Sluice default 500 (Kafka: 2000), so that a killed broker is noticed within about 3 s.",
+		field: func(b *Broker) any { return &b.BrokerHeartbeatIntervalMs }},
+	{name: "broker.session.timeout.ms", typ: kmsg.ConfigTypeInt, defaultText: text("1500"), check: atLeast(1),
+		doc: "The active controller fences a broker that has not heartbeated for this long and moves its leaderships. " +
+			"Sluice default 1500 (Kafka: 9000), so that a killed broker costs at most about 3 s of unavailability.",
+		field: func(b *Broker) any { return &b.BrokerSessionTimeoutMs }},
+	{name: "controlled.shutdown.enable", typ: kmsg.ConfigTypeBoolean, defaultText: text("true"),
+		doc:   "On shutdown, ask the controller to move this broker's leaderships to other in-sync replicas first.",
+		field: func(b *Broker) any { return &b.ControlledShutdownEnable }},
 
 	// Listeners and sockets.
 	{name: "listeners", typ: kmsg.ConfigTypeList, defaultText: text("PLAINTEXT://localhost:9092"),
@@ -172,7 +187,7 @@ var brokerSettings = []brokerDefinition{
 		doc: "Incremental fetch sessions kept.", field: func(b *Broker) any { return &b.MaxIncrementalFetchSessionCacheSlots }},
 
 	// Replication.
-	{name: "replica.lag.time.max.ms", typ: kmsg.ConfigTypeLong, defaultText: text("30000"),
+	{name: "replica.lag.time.max.ms", typ: kmsg.ConfigTypeLong, defaultText: text("30000"), check: atLeast(1),
 		doc:   "A follower that has not caught up with the leader for this long is removed from the ISR.",
 		field: func(b *Broker) any { return &b.ReplicaLagTimeMaxMs }},
 	{name: "replica.socket.timeout.ms", typ: kmsg.ConfigTypeInt, defaultText: text("30000"),
@@ -181,15 +196,15 @@ var brokerSettings = []brokerDefinition{
 		doc: "Receive buffer of replica fetch sockets. Accepted; not used yet."},
 	{name: "replica.fetch.max.bytes", typ: kmsg.ConfigTypeInt, defaultText: text("1048576"), check: atLeast(0),
 		doc: "Bytes a follower fetches per partition (soft limit).", field: func(b *Broker) any { return &b.ReplicaFetchMaxBytes }},
-	{name: "replica.fetch.wait.max.ms", typ: kmsg.ConfigTypeInt, defaultText: text("500"),
+	{name: "replica.fetch.wait.max.ms", typ: kmsg.ConfigTypeInt, defaultText: text("500"), check: atLeast(0),
 		doc: "Longest wait of a follower fetch; at most replica.lag.time.max.ms.", field: func(b *Broker) any { return &b.ReplicaFetchWaitMaxMs }},
-	{name: "replica.fetch.min.bytes", typ: kmsg.ConfigTypeInt, defaultText: text("1"),
+	{name: "replica.fetch.min.bytes", typ: kmsg.ConfigTypeInt, defaultText: text("1"), check: atLeast(0),
 		doc: "Bytes a follower fetch waits for.", field: func(b *Broker) any { return &b.ReplicaFetchMinBytes }},
 	{name: "replica.fetch.backoff.ms", typ: kmsg.ConfigTypeInt, defaultText: text("1000"), check: atLeast(0),
 		doc: "Follower pause after a fetch error.", field: func(b *Broker) any { return &b.ReplicaFetchBackoffMs }},
 	{name: "replica.fetch.response.max.bytes", typ: kmsg.ConfigTypeInt, defaultText: text("10485760"), check: atLeast(0),
 		doc: "Bytes a follower fetch response may hold (soft limit).", field: func(b *Broker) any { return &b.ReplicaFetchResponseMaxBytes }},
-	{name: "num.replica.fetchers", typ: kmsg.ConfigTypeInt, defaultText: text("1"),
+	{name: "num.replica.fetchers", typ: kmsg.ConfigTypeInt, defaultText: text("1"), check: atLeast(1),
 		doc: "Fetchers per source broker.", field: func(b *Broker) any { return &b.NumReplicaFetchers }},
 	{name: "replica.high.watermark.checkpoint.interval.ms", typ: kmsg.ConfigTypeLong, defaultText: text("5000"),
 		doc: "How often high watermarks are checkpointed.", field: func(b *Broker) any { return &b.ReplicaHighWatermarkCheckpointIntervalMs }},
@@ -198,7 +213,7 @@ var brokerSettings = []brokerDefinition{
 		field: func(b *Broker) any { return &b.AutoLeaderRebalanceEnable }},
 	{name: "leader.imbalance.check.interval.seconds", typ: kmsg.ConfigTypeLong, defaultText: text("300"), check: atLeast(1),
 		doc: "How often leader balance is checked.", field: func(b *Broker) any { return &b.LeaderImbalanceCheckIntervalSeconds }},
-	{name: "leader.imbalance.per.broker.percentage", typ: kmsg.ConfigTypeInt, defaultText: text("10"),
+	{name: "leader.imbalance.per.broker.percentage", typ: kmsg.ConfigTypeInt, defaultText: text("10"), check: atLeast(0),
 		doc: "Leader imbalance allowed per broker, in percent.", field: func(b *Broker) any { return &b.LeaderImbalancePerBrokerPercentage }},
 	{name: "fetch.purgatory.purge.interval.requests", typ: kmsg.ConfigTypeInt, defaultText: text("1000"), inert: true,
 		doc: "Kafka purgatory tuning. Accepted; Sluice parks requests on notifiers instead."},
@@ -242,8 +257,9 @@ var brokerSettings = []brokerDefinition{
 		field: func(b *Broker) any { return &b.GroupConsumerMigrationPolicy }},
 	{name: "offsets.topic.num.partitions", typ: kmsg.ConfigTypeInt, defaultText: text("50"), check: atLeast(1),
 		doc: "Partitions of __consumer_offsets; do not change after the topic exists.", field: func(b *Broker) any { return &b.OffsetsTopicNumPartitions }},
-	{name: "offsets.topic.replication.factor", typ: kmsg.ConfigTypeShort, defaultText: text("1"), check: atLeast(1),
-		doc:   "Replication factor of __consumer_offsets. Sluice default 1 (Kafka: 3) so one node works; set 3 for a cluster.",
+	{name: "offsets.topic.replication.factor", typ: kmsg.ConfigTypeShort, defaultText: text("1"), check: atLeast(1), derived: true,
+		doc: "Replication factor of __consumer_offsets. Sluice default min(3, number of controller.quorum.voters), so 1 on a single node " +
+			"(Kafka: 3); on combined nodes it may not exceed the voter count.",
 		field: func(b *Broker) any { return &b.OffsetsTopicReplicationFactor }},
 	{name: "offsets.topic.segment.bytes", typ: kmsg.ConfigTypeInt, defaultText: text("104857600"), check: atLeast(1),
 		doc: "Segment size of __consumer_offsets.", field: func(b *Broker) any { return &b.OffsetsTopicSegmentBytes }},
@@ -263,11 +279,13 @@ var brokerSettings = []brokerDefinition{
 	// Transactions and producer IDs.
 	{name: "transaction.state.log.num.partitions", typ: kmsg.ConfigTypeInt, defaultText: text("50"), check: atLeast(1),
 		doc: "Partitions of __transaction_state.", field: func(b *Broker) any { return &b.TransactionStateLogNumPartitions }},
-	{name: "transaction.state.log.replication.factor", typ: kmsg.ConfigTypeShort, defaultText: text("1"), check: atLeast(1),
-		doc:   "Replication factor of __transaction_state. Sluice default 1 (Kafka: 3) so one node works; set 3 for a cluster.",
+	{name: "transaction.state.log.replication.factor", typ: kmsg.ConfigTypeShort, defaultText: text("1"), check: atLeast(1), derived: true,
+		doc: "Replication factor of __transaction_state. Sluice default min(3, number of controller.quorum.voters), so 1 on a single node " +
+			"(Kafka: 3); on combined nodes it may not exceed the voter count.",
 		field: func(b *Broker) any { return &b.TransactionStateLogReplicationFactor }},
-	{name: "transaction.state.log.min.isr", typ: kmsg.ConfigTypeInt, defaultText: text("1"), check: atLeast(1),
-		doc:   "min.insync.replicas of __transaction_state. Sluice default 1 (Kafka: 2); set 2 for a cluster.",
+	{name: "transaction.state.log.min.isr", typ: kmsg.ConfigTypeInt, defaultText: text("1"), check: atLeast(1), derived: true,
+		doc: "min.insync.replicas of __transaction_state; at most transaction.state.log.replication.factor. " +
+			"Sluice default min(2, transaction.state.log.replication.factor), so 1 on a single node (Kafka: 2).",
 		field: func(b *Broker) any { return &b.TransactionStateLogMinISR }},
 	{name: "transaction.state.log.segment.bytes", typ: kmsg.ConfigTypeInt, defaultText: text("104857600"), check: atLeast(1),
 		doc: "Segment size of __transaction_state.", field: func(b *Broker) any { return &b.TransactionStateLogSegmentBytes }},
@@ -344,16 +362,6 @@ func synonymDefinition(topic *topicDefinition, synonym brokerSynonym) brokerDefi
 		name: synonym.name, typ: topic.typ, defaultText: text(topic.defaultText),
 		check: topic.check, doc: "Default " + topic.name + " for topics. " + topic.doc, topicName: topic.name,
 	}
-}
-
-// combinedRoles accepts process.roles=broker,controller in either order:
-// every Sluice node is both.
-func combinedRoles(value any) string {
-	roles := slices.Sorted(slices.Values(value.([]string)))
-	if slices.Equal(roles, []string{"broker", "controller"}) {
-		return ""
-	}
-	return `is not supported: every Sluice node runs as broker and controller, so process.roles must be "broker,controller"`
 }
 
 // clusterID accepts a Kafka cluster ID: 16 bytes in unpadded URL-safe

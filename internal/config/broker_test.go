@@ -85,15 +85,29 @@ func TestParseBrokerValues(t *testing.T) {
 		{"compression.type", "zstd", func(b Broker) any { return b.TopicDefaults.CompressionType }, "zstd"},
 		{"log.segment.bytes", "14", func(b Broker) any { return b.TopicDefaults.SegmentBytes }, int64(14)},
 		{"log.retention.bytes", "-5", func(b Broker) any { return b.TopicDefaults.RetentionBytes }, int64(-5)},
-		{"min.insync.replicas", "2", func(b Broker) any { return b.TopicDefaults.MinInsyncReplicas }, int32(2)},
 		{"unclean.leader.election.enable", "true", func(b Broker) any { return b.TopicDefaults.UncleanLeaderElectionEnable }, true},
+		{"unclean.leader.election.enable", "true", func(b Broker) any { return b.UncleanLeaderElectionEnable }, true},
 		{"log.flush.interval.messages", "10000", func(b Broker) any { return b.TopicDefaults.WriteCaching() }, true},
 		{"log.flush.interval.ms", "1000", func(b Broker) any { return b.TopicDefaults.WriteCaching() }, true},
 		{"group.coordinator.rebalance.protocols", "classic", func(b Broker) any { return len(b.GroupCoordinatorRebalanceProtocols) }, 1},
 		{"group.consumer.migration.policy", "UPGRADE", func(b Broker) any { return b.GroupConsumerMigrationPolicy }, "UPGRADE"},
 		{"replica.lag.time.max.ms", "10000", func(b Broker) any { return b.ReplicaLagTimeMaxMs }, int64(10000)},
-		{"transaction.state.log.min.isr", "2", func(b Broker) any { return b.TransactionStateLogMinISR }, int32(2)},
-		{"process.roles", "controller,broker", func(b Broker) any { return b.NodeID }, int32(1)},
+		{"process.roles", "controller,broker", func(b Broker) any { return strings.Join(b.ProcessRoles, ",") }, "controller,broker"},
+		{"process.roles", "controller,broker", func(b Broker) any { return b.IsBroker() && b.IsController() && b.SingleNode() }, true},
+		{"broker.heartbeat.interval.ms", "100", func(b Broker) any { return b.BrokerHeartbeatIntervalMs }, int32(100)},
+		{"broker.session.timeout.ms", "9000", func(b Broker) any { return b.BrokerSessionTimeoutMs }, int32(9000)},
+		{"controlled.shutdown.enable", "false", func(b Broker) any { return b.ControlledShutdownEnable }, false},
+		{"replica.fetch.max.bytes", "2048", func(b Broker) any { return b.ReplicaFetchMaxBytes }, int32(2048)},
+		{"replica.fetch.response.max.bytes", "4096", func(b Broker) any { return b.ReplicaFetchResponseMaxBytes }, int32(4096)},
+		{"replica.fetch.wait.max.ms", "100", func(b Broker) any { return b.ReplicaFetchWaitMaxMs }, int32(100)},
+		{"replica.fetch.min.bytes", "0", func(b Broker) any { return b.ReplicaFetchMinBytes }, int32(0)},
+		{"replica.fetch.backoff.ms", "250", func(b Broker) any { return b.ReplicaFetchBackoffMs }, int32(250)},
+		{"num.replica.fetchers", "4", func(b Broker) any { return b.NumReplicaFetchers }, int32(4)},
+		{"auto.leader.rebalance.enable", "false", func(b Broker) any { return b.AutoLeaderRebalanceEnable }, false},
+		{"leader.imbalance.check.interval.seconds", "30", func(b Broker) any { return b.LeaderImbalanceCheckIntervalSeconds }, int64(30)},
+		{"leader.imbalance.per.broker.percentage", "0", func(b Broker) any { return b.LeaderImbalancePerBrokerPercentage }, int32(0)},
+		{"transaction.state.log.replication.factor", "2", func(b Broker) any { return b.TransactionStateLogReplicationFactor }, int16(2)},
+		{"transaction.state.log.replication.factor", "3", func(b Broker) any { return b.TransactionStateLogMinISR }, int32(2)},
 	}
 	for _, test := range tests {
 		t.Run(test.key+"="+test.value, func(t *testing.T) {
@@ -143,7 +157,14 @@ func TestParseBrokerRejects(t *testing.T) {
 		{map[string]string{"log.flush.interval.ms": "-1"}, `config "log.flush.interval.ms": value "-1" must be at least 0`},
 		{map[string]string{"log.cleaner.min.compaction.lag.ms": "10", "log.cleaner.max.compaction.lag.ms": "5"},
 			`config "log.cleaner.min.compaction.lag.ms": value "10" must not be greater than max.compaction.lag.ms (5)`},
-		{map[string]string{"process.roles": "broker"}, `process.roles must be "broker,controller"`},
+		{map[string]string{"process.roles": ""}, `config "process.roles": value "" must contain "broker", "controller" or both`},
+		{map[string]string{"process.roles": "broker,worker"}, `config "process.roles": value "broker,worker" has element "worker"`},
+		{map[string]string{"process.roles": "broker,broker"}, `lists "broker" twice`},
+		{map[string]string{"controlled.shutdown.enable": "maybe"}, `config "controlled.shutdown.enable": value "maybe" is not a valid boolean`},
+		{map[string]string{"replica.lag.time.max.ms": "0"}, `config "replica.lag.time.max.ms": value "0" must be at least 1`},
+		{map[string]string{"replica.fetch.min.bytes": "-1"}, `config "replica.fetch.min.bytes": value "-1" must be at least 0`},
+		{map[string]string{"num.replica.fetchers": "0"}, `config "num.replica.fetchers": value "0" must be at least 1`},
+		{map[string]string{"leader.imbalance.per.broker.percentage": "-1"}, `config "leader.imbalance.per.broker.percentage": value "-1" must be at least 0`},
 		{map[string]string{"sluice.cluster.id": "not-a-uuid"}, `config "sluice.cluster.id": value "not-a-uuid" is not a valid cluster ID`},
 		{map[string]string{"sluice.metrics.listener": "localhost"}, `must be host:port`},
 		{map[string]string{"sluice.metrics.listener": "localhost:99999"}, `must have a port between 0 and 65535`},
@@ -162,7 +183,9 @@ func TestParseBrokerRejects(t *testing.T) {
 			`config "group.consumer.heartbeat.interval.ms": value "5000" must be less than group.consumer.session.timeout.ms (5000)`},
 		{map[string]string{"replica.fetch.wait.max.ms": "40000"}, `config "replica.socket.timeout.ms": value "30000" must be at least replica.fetch.wait.max.ms (40000)`},
 		{map[string]string{"replica.lag.time.max.ms": "100"}, `config "replica.fetch.wait.max.ms": value "500" must be at most replica.lag.time.max.ms (100)`},
-		{map[string]string{"broker.heartbeat.interval.ms": "9000"}, `must be less than broker.session.timeout.ms (9000)`},
+		{map[string]string{"broker.heartbeat.interval.ms": "9000"}, `must be less than broker.session.timeout.ms (1500)`},
+		{map[string]string{"broker.session.timeout.ms": "500"},
+			`config "broker.heartbeat.interval.ms": value "500" must be less than broker.session.timeout.ms (500)`},
 	}
 	for _, test := range tests {
 		t.Run(test.want, func(t *testing.T) {
@@ -402,9 +425,12 @@ func TestValidateBrokerBuiltInCode(t *testing.T) {
 }
 
 func TestInertKeys(t *testing.T) {
-	props := map[string]string{"num.io.threads": "8", "num.partitions": "3", "controller.quorum.voters": "1@localhost:9093"}
+	props := map[string]string{"num.io.threads": "8", "num.partitions": "3", "controller.quorum.election.timeout.ms": "1000",
+		// Acted on since cluster mode: never reported inert.
+		"process.roles": "broker,controller", "broker.heartbeat.interval.ms": "500", "broker.session.timeout.ms": "1500",
+		"replica.lag.time.max.ms": "30000", "num.replica.fetchers": "1", "controlled.shutdown.enable": "true"}
 	got := InertKeys(props)
-	want := []string{"controller.quorum.voters", "num.io.threads"}
+	want := []string{"controller.quorum.election.timeout.ms", "num.io.threads"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("InertKeys = %v, want %v", got, want)
 	}

@@ -5,16 +5,22 @@ import (
 )
 
 // Validate checks every field against its Kafka range and the rules that
-// tie settings together (KafkaConfig.validateValues and the group
-// coordinator's checks, plus Sluice's own limits: PLAINTEXT listeners only).
-// ParseBroker calls it; call it on a Broker built or changed in code.
+// tie settings together (KafkaConfig.validateValues, KRaft's role and quorum
+// rules and the group coordinator's checks, plus Sluice's own limits:
+// PLAINTEXT listeners only, internal topics that can be written). ParseBroker
+// calls it; call it on a Broker built or changed in code. Defaults that
+// depend on other settings are applied by ParseBroker only: code that sets
+// ControllerQuorumVoters should set the internal topics' replication
+// factors too.
 func (b Broker) Validate() error {
 	checks := []func() error{
 		b.validateFields,
 		b.validateTopicDefaults,
 		b.validateListeners,
+		b.validateQuorum,
 		b.validateLogDirs,
 		b.validateReplication,
+		b.validateInternalTopics,
 		b.validateGroups,
 	}
 	for _, check := range checks {
@@ -37,9 +43,25 @@ func (b Broker) validateFields() error {
 			return &Error{Name: def.name, Value: formatValue(value), Reason: reason}
 		}
 	}
-	if b.MessageMaxBytes != b.TopicDefaults.MaxMessageBytes {
-		return &Error{Name: "message.max.bytes", Value: formatValue(int64(b.MessageMaxBytes)),
-			Reason: fmt.Sprintf("differs from TopicDefaults.MaxMessageBytes (%d): they are the same setting", b.TopicDefaults.MaxMessageBytes)}
+	return b.validateTopicMirrors()
+}
+
+// validateTopicMirrors checks that the Broker fields copying a topic
+// default agree with TopicDefaults: they are the same setting.
+func (b Broker) validateTopicMirrors() error {
+	mirrors := []struct {
+		name             string
+		broker, topicDef any
+	}{
+		{"message.max.bytes", int64(b.MessageMaxBytes), int64(b.TopicDefaults.MaxMessageBytes)},
+		{"min.insync.replicas", int64(b.MinInsyncReplicas), int64(b.TopicDefaults.MinInsyncReplicas)},
+		{"unclean.leader.election.enable", b.UncleanLeaderElectionEnable, b.TopicDefaults.UncleanLeaderElectionEnable},
+	}
+	for _, m := range mirrors {
+		if m.broker != m.topicDef {
+			return &Error{Name: m.name, Value: formatValue(m.broker),
+				Reason: fmt.Sprintf("differs from the topic default in TopicDefaults (%s): they are the same setting", formatValue(m.topicDef))}
+		}
 	}
 	return nil
 }

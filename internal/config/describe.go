@@ -100,7 +100,8 @@ func describeTopicConfig(def *topicDefinition, resolved *Topic, static, override
 // overrides: STATIC_BROKER_CONFIG); nil means those ParseBroker recorded in
 // b. Unset settings report their default (DEFAULT_CONFIG), or no value when
 // Kafka has none; sluice.cluster.id reports b.ClusterID when it was
-// generated rather than configured.
+// generated rather than configured, and the internal topics' replication
+// settings report the default b derived from its voter count.
 //
 // As in Kafka, a setting's synonyms are the settings of its group (such as
 // log.retention.ms, .minutes, .hours) that are set or defaulted, from the
@@ -122,6 +123,8 @@ func describeBrokerSetting(def *brokerDefinition, b Broker, static map[string]st
 	var value *string
 	if configured, ok := static[def.name]; ok {
 		value = text(configured)
+	} else if def.derived {
+		value = text(formatValue(read(def.typ, def.field(&b))))
 	} else if def.defaultText != nil {
 		value = text(formatValue(def.defaultValue))
 	} else if def.name == "sluice.cluster.id" && b.ClusterID != "" {
@@ -130,6 +133,9 @@ func describeBrokerSetting(def *brokerDefinition, b Broker, static map[string]st
 	synonyms := brokerSynonyms(brokerSynonymGroup(def.name), static)
 	for len(synonyms) > 0 && synonyms[0].Name != def.name {
 		synonyms = synonyms[1:]
+	}
+	if def.derived {
+		synonyms = derivedDefaultSynonyms(synonyms, def, b)
 	}
 	if def.sensitive {
 		value = nil
@@ -147,6 +153,17 @@ func describeBrokerSetting(def *brokerDefinition, b Broker, static map[string]st
 		Documentation: def.doc,
 		Synonyms:      synonyms,
 	}
+}
+
+// derivedDefaultSynonyms reports the default this broker derived (from its
+// voter count, say) rather than the registry's single-node default.
+func derivedDefaultSynonyms(synonyms []Synonym, def *brokerDefinition, b Broker) []Synonym {
+	for i := range synonyms {
+		if synonyms[i].Source == kmsg.ConfigSourceDefaultConfig && synonyms[i].Name == def.name {
+			synonyms[i].Value = text(formatValue(read(def.typ, def.field(&b))))
+		}
+	}
+	return synonyms
 }
 
 // brokerSynonyms lists, for broker settings in precedence order, those set

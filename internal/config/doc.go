@@ -24,7 +24,34 @@
 // used where a broker setting belongs (and the reverse), and for settings of
 // features Sluice does not have yet (ssl.*, sasl.*, zookeeper.*). Settings
 // that Kafka 4.0's own server.properties uses but Sluice does not act on yet
-// (thread counts, controller.quorum.*) are accepted; InertKeys lists them.
+// (thread counts, the controller.quorum.* timeouts,
+// controller.quorum.bootstrap.servers) are accepted; InertKeys lists them.
+//
+// # Cluster mode
+//
+// Sluice follows KRaft. process.roles is broker, controller or both;
+// controller.quorum.voters (id@host:port,...) is the static metadata quorum,
+// parsed into Broker.ControllerQuorumVoters. With no voters a node is a
+// whole cluster on its own (Broker.SingleNode): combined roles, a one-voter
+// quorum, no controller listener needed, exactly what a bare `sluice serve`
+// runs. With voters, start-up checks Kafka's rules, each error naming the
+// key: a controller must be one of the voters and serve a listener named in
+// controller.listener.names; a broker-only node must not be a voter, must
+// name the controller listener and must not listen on it; a controller-only
+// node listens on controller listeners only. Voter IDs must be distinct.
+// Broker.ControllerListener is where a controller serves Raft and the
+// controller APIs; Broker.InterBrokerListener is the advertised listener
+// followers fetch from.
+//
+// The internal topics' replication settings default from the voter count
+// when not set: offsets.topic.replication.factor and
+// transaction.state.log.replication.factor are min(3, voters) and at least
+// 1, transaction.state.log.min.isr is min(2, that factor); a single node
+// keeps 1, 1, 1 (Kafka: 3, 3, 2). On a combined node of a cluster the
+// factors may not exceed the voter count (every voter is assumed combined,
+// so there are no more brokers), and neither internal topic may require
+// more in-sync replicas than it has replicas (transaction.state.log.min.isr,
+// and min.insync.replicas for __consumer_offsets).
 //
 // # Precedence
 //
@@ -66,13 +93,18 @@
 //
 // # Other differences from Kafka's defaults
 //
-//   - node.id defaults to 1 and process.roles to broker,controller (every
-//     Sluice node is both; other values are rejected).
+//   - node.id defaults to 1 and process.roles to broker,controller (Kafka
+//     has no defaults), so a bare node is a combined single node.
+//   - broker.heartbeat.interval.ms defaults to 500 and
+//     broker.session.timeout.ms to 1500 (Kafka: 2000 and 9000), so that a
+//     hard-killed broker is fenced and its leaderships move within about
+//     3 s.
 //   - listeners defaults to PLAINTEXT://localhost:9092 and log.dir to
 //     ./sluice-data, so a bare `sluice serve` works in place.
 //   - offsets.topic.replication.factor, transaction.state.log.replication.factor
-//     and transaction.state.log.min.isr default to 1 (Kafka: 3, 3, 2), as in
-//     Kafka's quickstart server.properties; clusters should raise them.
+//     and transaction.state.log.min.isr default from the voter count (see
+//     Cluster mode): 1 on a single node, as in Kafka's quickstart
+//     server.properties, and Kafka's 3, 3, 2 from three voters up.
 //   - Only PLAINTEXT listeners are accepted until TLS and SASL exist, and
 //     remote.storage.enable must stay false (no tiered storage).
 //   - segment.bytes and log.segment.bytes accept 14 bytes and up, as Kafka

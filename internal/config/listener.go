@@ -196,25 +196,43 @@ func splitControllers(listeners []Listener, controllerNames []string) (clients, 
 }
 
 // validateListeners checks the listener fields (Kafka's KafkaConfig
-// listener rules, plus Sluice's PLAINTEXT-only restriction).
+// listener rules, plus Sluice's PLAINTEXT-only restriction). A node with the
+// broker role needs a client listener, advertised, and an advertised
+// inter-broker listener; a controller-only node may listen only on
+// controller listeners (KafkaConfigValidator.validateKraftControllerConfig).
 func (b Broker) validateListeners() error {
 	all := slices.Concat(b.Listeners, b.ControllerListeners)
-	if len(b.Listeners) == 0 {
-		return &Error{Name: "listeners", Value: joinListeners(all),
-			Reason: "must include at least one client listener (one not named in controller.listener.names)"}
+	if err := b.checkClientListeners("listeners", b.Listeners, all); err != nil {
+		return err
 	}
 	if err := checkListenerEntries("listeners", all, true); err != nil {
 		return err
 	}
 	advertised := slices.Concat(b.AdvertisedListeners, b.AdvertisedControllerListeners)
-	if len(b.AdvertisedListeners) == 0 {
-		return &Error{Name: "advertised.listeners", Value: joinListeners(advertised),
-			Reason: "must include at least one client listener"}
+	if err := b.checkClientListeners("advertised.listeners", b.AdvertisedListeners, advertised); err != nil {
+		return err
 	}
 	if err := checkListenerEntries("advertised.listeners", advertised, false); err != nil {
 		return err
 	}
+	if !b.IsBroker() {
+		return nil
+	}
 	return b.checkAdvertisedNames()
+}
+
+// checkClientListeners requires client listeners on a node with the broker
+// role and forbids them on a controller-only node.
+func (b Broker) checkClientListeners(key string, clients, all []Listener) error {
+	switch {
+	case b.IsBroker() && len(clients) == 0:
+		return &Error{Name: key, Value: joinListeners(all),
+			Reason: "must include at least one client listener (one not named in controller.listener.names)"}
+	case !b.IsBroker() && len(clients) > 0:
+		return &Error{Name: key, Value: joinListeners(all),
+			Reason: "must only contain KRaft controller listeners from controller.listener.names when process.roles=controller"}
+	}
+	return nil
 }
 
 // checkAdvertisedNames checks that advertised names are listener names and

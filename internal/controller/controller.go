@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mathrand "math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,6 +28,21 @@ type Quorum interface {
 	// quorum.ErrClosed, the context's error, or the replay error that left
 	// the image unchanged).
 	Propose(ctx context.Context, records []metadata.Record) error
+}
+
+// leadership is implemented by quorums that know whether this node leads
+// (*quorum.Node). The controller then answers the broker RPCs with
+// NOT_CONTROLLER on a standby, as Kafka's ControllerApis does, instead of
+// acting on soft state only the active controller keeps. A Quorum without
+// it counts as leading.
+type leadership interface {
+	IsLeader() bool
+}
+
+// standby reports whether the quorum says another node leads.
+func (c *Controller) standby() bool {
+	l, ok := c.quorum.(leadership)
+	return ok && !l.IsLeader()
 }
 
 // TopicConfigs is the controller's view of the topic config registry
@@ -69,12 +85,56 @@ type Config struct {
 	Rand func(n int) int
 	// Logger receives the controller's logs. Nil discards them.
 	Logger *slog.Logger
+
+	// SessionTimeout is broker.session.timeout.ms: an unfenced broker not
+	// heard from for longer is fenced by Tick. Zero means
+	// DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// KeepSelfUnfenced exempts this node's own broker from session expiry.
+	// A single node sets it: the controller ticking is proof the broker in
+	// the same process lives, and fencing the only broker would only take
+	// every partition offline until its next heartbeat.
+	KeepSelfUnfenced bool
+	// UncleanLeaderElectionEnable is the broker default of
+	// unclean.leader.election.enable, for topics without an override.
+	UncleanLeaderElectionEnable bool
+	// AutoLeaderRebalanceEnable is auto.leader.rebalance.enable: Tick moves
+	// leadership back to preferred replicas every
+	// LeaderImbalanceCheckInterval.
+	AutoLeaderRebalanceEnable bool
+	// LeaderImbalanceCheckInterval is
+	// leader.imbalance.check.interval.seconds. Zero means
+	// DefaultLeaderImbalanceCheckInterval.
+	LeaderImbalanceCheckInterval time.Duration
+	// Now is the clock for broker sessions. Nil uses time.Now; tests inject
+	// a fake one.
+	Now func() time.Time
 }
 
+// Defaults of the cluster settings. The session timeout is Sluice's (Kafka:
+// 9 s) so that a dead broker is fenced within 1.5 s; the imbalance check
+// interval is Kafka's.
+const (
+	DefaultSessionTimeout               = 1500 * time.Millisecond
+	DefaultLeaderImbalanceCheckInterval = 300 * time.Second
+)
+
+// maxElectionsPerImbalance bounds the preferred leader elections one
+// rebalance plans (Kafka's QuorumController maxElectionsPerImbalance); the
+// next Tick carries on.
+const maxElectionsPerImbalance = 1000
+
 // DefaultConfig returns Kafka's defaults: num.partitions=1,
-// default.replication.factor=1, delete.topic.enable=true.
+// default.replication.factor=1, delete.topic.enable=true,
+// auto.leader.rebalance.enable=true, leader.imbalance.check.interval.seconds
+// =300, unclean.leader.election.enable=false, and Sluice's
+// broker.session.timeout.ms=1500.
 func DefaultConfig() Config {
-	return Config{NumPartitions: 1, DefaultReplicationFactor: 1, DeleteTopicEnable: true}
+	return Config{
+		NumPartitions: 1, DefaultReplicationFactor: 1, DeleteTopicEnable: true,
+		SessionTimeout: DefaultSessionTimeout, AutoLeaderRebalanceEnable: true,
+		LeaderImbalanceCheckInterval: DefaultLeaderImbalanceCheckInterval,
+	}
 }
 
 // Validate checks the settings New cannot default.
@@ -84,6 +144,12 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultReplicationFactor < 1 {
 		return fmt.Errorf("controller config: default.replication.factor %d must be at least 1", c.DefaultReplicationFactor)
+	}
+	if c.SessionTimeout < 0 {
+		return fmt.Errorf("controller config: broker.session.timeout.ms %v must not be negative", c.SessionTimeout)
+	}
+	if c.LeaderImbalanceCheckInterval < 0 {
+		return fmt.Errorf("controller config: leader.imbalance.check.interval.seconds %v must not be negative", c.LeaderImbalanceCheckInterval)
 	}
 	return nil
 }
@@ -98,12 +164,24 @@ func (c Config) Validate() error {
 // every earlier decision (Kafka's controller is a single event queue). This
 // holds mu across a Raft commit (an fsync); metadata writes are rare enough
 // that one at a time is fine. Read-only work (validate_only) takes no lock.
+//
+// Broker sessions (Kafka's BrokerHeartbeatManager: soft state, never in the
+// log) are guarded by sessionMu alone, so a heartbeat records its contact,
+// and ReplicaStates reads, without waiting for a commit in flight. Lock
+// order: mu, then sessionMu; sessionMu is never held across a proposal.
 type Controller struct {
 	cfg    Config
 	quorum Quorum
 
-	// mu serialises plan+propose.
+	// mu serialises plan+propose and guards lastBalance.
 	mu sync.Mutex
+	// lastBalance is when Tick last rebalanced leaders.
+	lastBalance time.Time
+
+	sessionMu sync.Mutex
+	// sessions holds the session of every broker heard from (or
+	// registered) since this controller became active, by node ID.
+	sessions map[int32]*session
 }
 
 // New returns a controller deciding for quorum. cfg must pass Validate.
@@ -126,7 +204,16 @@ func New(cfg Config, q Quorum) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{cfg: cfg, quorum: q}, nil
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.LeaderImbalanceCheckInterval == 0 {
+		cfg.LeaderImbalanceCheckInterval = DefaultLeaderImbalanceCheckInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Controller{cfg: cfg, quorum: q, sessions: make(map[int32]*session)}, nil
 }
 
 // Image returns the quorum's current image, for callers that answer reads.
@@ -139,7 +226,12 @@ func (c *Controller) Image() *metadata.Image { return c.quorum.Image() }
 func (c *Controller) write(ctx context.Context, plan func(img *metadata.Image) []metadata.Record) *kerr.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	records := plan(c.quorum.Image())
+	return c.proposeLocked(ctx, plan(c.quorum.Image()))
+}
+
+// proposeLocked proposes records (nothing for none) with mu held and
+// returns nil, or the Kafka error for the client.
+func (c *Controller) proposeLocked(ctx context.Context, records []metadata.Record) *kerr.Error {
 	if len(records) == 0 {
 		return nil
 	}
@@ -163,18 +255,25 @@ func proposeErrorCode(err error) *kerr.Error {
 	return kerr.UnknownServerError
 }
 
-// RegisterBroker records this node's (or a joining broker's) registration:
-// its listeners and rack. Brokers register at start-up, and again whenever
-// their listeners change; the latest registration wins.
+// RegisterBroker is the single-node registration: it records this node's
+// listeners and rack unfenced, at once, with a new broker epoch, keeping its
+// partitions as they are. It is what a combined node used before broker
+// heartbeats existed; cluster mode uses BrokerRegistration and
+// BrokerHeartbeat instead. A broker registered this way that does not
+// heartbeat is fenced by Tick once its session (started here) expires.
 func (c *Controller) RegisterBroker(ctx context.Context, broker metadata.Broker) error {
 	if broker.NodeID < 0 {
 		return fmt.Errorf("register broker: negative node ID %d", broker.NodeID)
 	}
-	if code := c.write(ctx, func(*metadata.Image) []metadata.Record {
-		return []metadata.Record{&metadata.RegisterBrokerRecord{Broker: broker}}
-	}); code != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	img := c.quorum.Image()
+	broker.BrokerEpoch = nextBrokerEpoch(img, broker.NodeID)
+	broker.Fenced, broker.InControlledShutdown, broker.RegisteredAt = false, false, 0
+	if code := c.proposeLocked(ctx, []metadata.Record{&metadata.RegisterBrokerRecord{Broker: broker}}); code != nil {
 		return fmt.Errorf("register broker %d: %w", broker.NodeID, code)
 	}
+	c.startSession(broker.NodeID, c.cfg.Now())
 	return nil
 }
 

@@ -100,37 +100,6 @@ func usableTopicID(id [16]byte) bool {
 	return id[0]>>2 != 62 // base64 index 62 is '-' in the URL-safe alphabet
 }
 
-// placeReplicas assigns count partitions, numbered from firstPartition, to
-// replicationFactor brokers each, striping over the registered brokers in ID
-// order from a random start (Kafka's StripedReplicaPlacer without racks),
-// so leaders spread across brokers and topics. Errors are Kafka's
-// InvalidReplicationFactorException messages.
-func placeReplicas(img *metadata.Image, firstPartition, count int32, replicationFactor int16, random func(int) int) ([][]int32, *apiError) {
-	brokers := img.Brokers()
-	fail := func(reason string) *apiError {
-		return newAPIError(kerr.InvalidReplicationFactor,
-			"Unable to replicate the partition %d time(s): %s", replicationFactor, reason)
-	}
-	if len(brokers) == 0 {
-		return nil, fail("All brokers are currently fenced.")
-	}
-	if int(replicationFactor) > len(brokers) {
-		return nil, fail(fmt.Sprintf("The target replication factor of %d cannot be reached because only %d broker(s) are registered.",
-			replicationFactor, len(brokers)))
-	}
-	start := random(len(brokers))
-	assignments := make([][]int32, count)
-	for i := range assignments {
-		partition := int(firstPartition) + i
-		replicas := make([]int32, replicationFactor)
-		for r := range replicas {
-			replicas[r] = brokers[(start+partition+r)%len(brokers)].NodeID
-		}
-		assignments[i] = replicas
-	}
-	return assignments, nil
-}
-
 // validateManualAssignment checks one partition's explicit replica list as
 // Kafka's ReplicationControlManager.validateManualPartitionAssignment does,
 // in its order and with its messages. replicationFactor < 0 means "any".
@@ -157,9 +126,8 @@ func validateManualAssignment(img *metadata.Image, replicas []int32, replication
 	return nil
 }
 
-// newPartition is a freshly created partition: every replica in sync (all
-// registered brokers are active until fencing exists), the first replica
-// leading, epochs zero.
+// newPartition is a freshly placed partition: placement uses active brokers
+// only, so every replica is in sync and the first one leads; epochs zero.
 func newPartition(index int32, replicas []int32) metadata.Partition {
 	return metadata.Partition{
 		Index:    index,
@@ -167,6 +135,25 @@ func newPartition(index int32, replicas []int32) metadata.Partition {
 		ISR:      slices.Clone(replicas),
 		Leader:   replicas[0],
 	}
+}
+
+// newManualPartition is a partition with an explicit assignment, which may
+// name fenced brokers or brokers in controlled shutdown: the ISR is the
+// active replicas and the first of them leads (Kafka's
+// buildPartitionRegistration). None active is INVALID_REPLICA_ASSIGNMENT
+// with Kafka's message.
+func newManualPartition(img *metadata.Image, index int32, replicas []int32) (metadata.Partition, *apiError) {
+	var isr []int32
+	for _, r := range replicas {
+		if b := img.Broker(r); b != nil && b.Active() {
+			isr = append(isr, r)
+		}
+	}
+	if len(isr) == 0 {
+		return metadata.Partition{}, newAPIError(kerr.InvalidReplicaAssignment,
+			"All brokers specified in the manual partition assignment for partition %d are fenced or in controlled shutdown.", index)
+	}
+	return metadata.Partition{Index: index, Replicas: replicas, ISR: isr, Leader: isr[0]}, nil
 }
 
 // describeOverrides describes only the given overrides, as dynamic topic

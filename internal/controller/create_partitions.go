@@ -101,7 +101,13 @@ func growTopic(img *metadata.Image, t kmsg.CreatePartitionsRequestTopic, cfg *Co
 		return nil, failure, false
 	}
 	for i, replicas := range assignments {
-		records = append(records, &metadata.PartitionRecord{TopicID: topic.ID, Partition: newPartition(current+int32(i), replicas)})
+		partition := newPartition(current+int32(i), replicas)
+		if t.Assignment != nil {
+			if partition, failure = newManualPartition(img, current+int32(i), replicas); failure != nil {
+				return nil, failure, false
+			}
+		}
+		records = append(records, &metadata.PartitionRecord{TopicID: topic.ID, Partition: partition})
 	}
 	return records, nil, false
 }
@@ -114,7 +120,7 @@ func newAssignments(img *metadata.Image, topic *metadata.Topic, t kmsg.CreatePar
 	}
 	factor := len(topic.Partitions[0].Replicas)
 	if t.Assignment == nil {
-		return placeReplicas(img, int32(len(topic.Partitions)), additional, int16(factor), cfg.Rand)
+		return placeReplicas(img, additional, int16(factor), cfg.Rand)
 	}
 	assignments := make([][]int32, len(t.Assignment))
 	for i, a := range t.Assignment {

@@ -292,7 +292,7 @@ func (p *createPlan) layout(t kmsg.CreateTopicsRequestTopic) ([]metadata.Partiti
 	if factor == -1 {
 		factor = p.cfg.DefaultReplicationFactor
 	}
-	assignments, failure := placeReplicas(p.img, 0, count, factor, p.cfg.Rand)
+	assignments, failure := placeReplicas(p.img, count, factor, p.cfg.Rand)
 	if failure != nil {
 		return nil, failure
 	}
@@ -328,7 +328,11 @@ func (p *createPlan) manualLayout(t kmsg.CreateTopicsRequestTopic) ([]metadata.P
 		if !ok {
 			return nil, newAPIError(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
 		}
-		partitions[i] = newPartition(int32(i), replicas)
+		partition, failure := newManualPartition(p.img, int32(i), replicas)
+		if failure != nil {
+			return nil, failure
+		}
+		partitions[i] = partition
 	}
 	return partitions, nil
 }

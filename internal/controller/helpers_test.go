@@ -133,8 +133,8 @@ func deref(s *string) string {
 	return *s
 }
 
-// fakeQuorum applies proposals to an in-memory image, or fails them with
-// err.
+// fakeQuorum applies proposals to an in-memory image, each at the next log
+// offset as the Raft FSM does, or fails them with err.
 type fakeQuorum struct {
 	mu        sync.Mutex
 	image     *metadata.Image
@@ -155,7 +155,7 @@ func (q *fakeQuorum) Propose(_ context.Context, records []metadata.Record) error
 	if q.err != nil {
 		return q.err
 	}
-	next, err := q.image.Apply(records)
+	next, err := q.image.ApplyAt(records, q.image.Offset()+1)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -11,15 +12,23 @@ import (
 
 // ConfigFromBroker returns the controller settings of broker configuration b:
 // node.id, num.partitions, default.replication.factor, delete.topic.enable,
-// and topic configs validated and described by internal/config with b's
-// topic defaults. The caller may still set NewTopicID, Rand and Logger.
+// broker.session.timeout.ms, unclean.leader.election.enable (the broker
+// default), auto.leader.rebalance.enable,
+// leader.imbalance.check.interval.seconds, and topic configs validated and
+// described by internal/config with b's topic defaults. The caller may still
+// set NewTopicID, Rand, Now and Logger.
 func ConfigFromBroker(b config.Broker) Config {
 	return Config{
-		NodeID:                   b.NodeID,
-		NumPartitions:            b.NumPartitions,
-		DefaultReplicationFactor: b.DefaultReplicationFactor,
-		DeleteTopicEnable:        b.DeleteTopicEnable,
-		TopicConfigs:             registryTopicConfigs{broker: b},
+		NodeID:                       b.NodeID,
+		NumPartitions:                b.NumPartitions,
+		DefaultReplicationFactor:     b.DefaultReplicationFactor,
+		DeleteTopicEnable:            b.DeleteTopicEnable,
+		TopicConfigs:                 registryTopicConfigs{broker: b},
+		SessionTimeout:               time.Duration(b.BrokerSessionTimeoutMs) * time.Millisecond,
+		KeepSelfUnfenced:             b.SingleNode(),
+		UncleanLeaderElectionEnable:  b.TopicDefaults.UncleanLeaderElectionEnable,
+		AutoLeaderRebalanceEnable:    b.AutoLeaderRebalanceEnable,
+		LeaderImbalanceCheckInterval: time.Duration(b.LeaderImbalanceCheckIntervalSeconds) * time.Second,
 	}
 }
 

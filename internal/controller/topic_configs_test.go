@@ -3,6 +3,7 @@ package controller
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -65,5 +66,23 @@ func TestCreateTopicsWithRegistry(t *testing.T) {
 	_, resp = planCreateTopics(img, createRequest(createTopic("good", 1, 1, "cleanup.policy", "compact")), &cfg)
 	if r := resp.Topics[0]; r.ErrorCode != 0 || len(r.Configs) < 10 {
 		t.Fatalf("good topic: code %d, %d configs", r.ErrorCode, len(r.Configs))
+	}
+}
+
+// The cluster settings come from the broker config: Sluice's session
+// timeout and Kafka's rebalance defaults, unclean election off.
+func TestConfigFromBrokerClusterSettings(t *testing.T) {
+	b := config.DefaultBroker()
+	cfg := ConfigFromBroker(b)
+	if cfg.SessionTimeout != time.Duration(b.BrokerSessionTimeoutMs)*time.Millisecond || cfg.SessionTimeout <= 0 {
+		t.Fatalf("SessionTimeout = %v, broker.session.timeout.ms = %d", cfg.SessionTimeout, b.BrokerSessionTimeoutMs)
+	}
+	if cfg.LeaderImbalanceCheckInterval != 300*time.Second || !cfg.AutoLeaderRebalanceEnable || cfg.UncleanLeaderElectionEnable {
+		t.Fatalf("config = %+v", cfg)
+	}
+	b.TopicDefaults.UncleanLeaderElectionEnable = true
+	b.AutoLeaderRebalanceEnable = false
+	if cfg := ConfigFromBroker(b); !cfg.UncleanLeaderElectionEnable || cfg.AutoLeaderRebalanceEnable {
+		t.Fatalf("overrides not taken: %+v", cfg)
 	}
 }

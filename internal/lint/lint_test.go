@@ -69,7 +69,11 @@ var layers = []layer{
 	// Black-box suites drive the whole system, in-process or as a binary.
 	{pkg: "test/...", anyImport: true, testOnly: true},
 	{pkg: "internal/lint", imports: []string{"internal/testbin"}, testOnly: true},
-	{pkg: "internal/testcluster", imports: []string{"internal/server", "internal/replica", "internal/config", "internal/vfs"}, testOnly: true},
+	// testcluster runs brokers in-process (server) and as processes (testbin),
+	// and reads replica logs offline (storage, record) to compare them.
+	{pkg: "internal/testcluster", imports: []string{
+		"internal/testbin", "internal/server", "internal/replica", "internal/storage", "internal/record",
+		"internal/config", "internal/vfs"}, testOnly: true},
 	{pkg: "internal/testbin", testOnly: true},
 
 	{pkg: "cmd/sluice", imports: []string{"internal/cli"}},
@@ -79,7 +83,7 @@ var layers = []layer{
 	{pkg: "internal/server", imports: []string{
 		"internal/api", "internal/group", "internal/txn", "internal/coord", "internal/controller",
 		"internal/quorum", "internal/metadata", "internal/replica", "internal/metrics",
-		"internal/storage", "internal/config", "internal/vfs"}},
+		"internal/storage", "internal/config", "internal/vfs", "internal/wire"}},
 	{pkg: "internal/api", imports: []string{
 		"internal/group", "internal/txn", "internal/coord", "internal/metadata", "internal/replica",
 		"internal/metrics", "internal/storage", "internal/record", "internal/config"}},
@@ -93,6 +97,7 @@ var layers = []layer{
 	{pkg: "internal/metrics"},
 	{pkg: "internal/storage", imports: []string{"internal/record", "internal/vfs"}},
 	{pkg: "internal/record"},
+	{pkg: "internal/wire"},
 	{pkg: "internal/config"},
 	{pkg: "internal/vfs"},
 }

@@ -21,12 +21,28 @@ var ErrInvalidRecord = errors.New("invalid metadata record")
 // Apply never modifies the receiver or anything it shares; it copies the maps
 // and topics it changes. The records' slices are copied too, so the caller
 // may reuse them afterwards.
+//
+// Apply keeps the image's Offset; ApplyAt is Apply for a batch read from
+// the log at a known offset.
 func (img *Image) Apply(records []Record) (*Image, error) {
-	if len(records) == 0 {
+	return img.ApplyAt(records, img.offset)
+}
+
+// ApplyAt is Apply for the batch at log offset offset (the Raft index of its
+// entry): the new image's Offset is offset, and brokers the batch registers
+// remember it as their RegisteredAt. Offsets only grow, so an offset below
+// the image's is refused (ErrInvalidRecord) like an invalid record.
+func (img *Image) ApplyAt(records []Record, offset int64) (*Image, error) {
+	if offset < img.offset {
+		return img, fmt.Errorf("%w: batch offset %d is below the image offset %d", ErrInvalidRecord, offset, img.offset)
+	}
+	if len(records) == 0 && offset == img.offset {
 		return img, nil
 	}
-	b := builder{next: *img}
+	b := builder{next: *img, baseOffset: img.offset}
+	b.next.offset = offset
 	for i, r := range records {
+		b.index = i
 		if err := b.apply(r); err != nil {
 			return img, fmt.Errorf("replay record %d (%T): %w", i, r, err)
 		}
@@ -36,9 +52,12 @@ func (img *Image) Apply(records []Record) (*Image, error) {
 
 // builder accumulates one Apply. The own* flags say which maps of next were
 // already copied (and so may be written); ownTopics holds the topics cloned
-// during this Apply.
+// during this Apply. baseOffset is the receiver's offset and index the
+// position of the record being applied, for SnapshotOffsetRecord's rule.
 type builder struct {
 	next                 Image
+	baseOffset           int64
+	index                int
 	ownBrokers           bool
 	ownTopicMaps         bool
 	ownBrokerConfigs     bool
@@ -62,6 +81,10 @@ func (b *builder) apply(r Record) error {
 		return b.removeTopic(r)
 	case *ProducerIDsRecord:
 		return b.producerIDs(r)
+	case *BrokerRegistrationChangeRecord:
+		return b.brokerRegistrationChange(r)
+	case *SnapshotOffsetRecord:
+		return b.snapshotOffset(r)
 	case nil:
 		return fmt.Errorf("%w: nil record", ErrInvalidRecord)
 	}
@@ -79,18 +102,21 @@ func (b *builder) clusterID(r *ClusterIDRecord) error {
 	return nil
 }
 
+// registerBroker replaces the node's registration. RegisteredAt is the
+// batch's offset unless the record carries one (a snapshot), which cannot
+// lie in the future.
 func (b *builder) registerBroker(r *RegisterBrokerRecord) error {
 	if r.NodeID < 0 {
 		return fmt.Errorf("%w: negative node ID %d", ErrInvalidRecord, r.NodeID)
 	}
-	if !b.ownBrokers {
-		b.next.brokers = maps.Clone(b.next.brokers)
-		if b.next.brokers == nil {
-			b.next.brokers = make(map[int32]*Broker)
-		}
-		b.ownBrokers = true
+	if r.RegisteredAt < 0 || r.RegisteredAt > b.next.offset {
+		return fmt.Errorf("%w: broker %d registered at offset %d, outside [0, %d]", ErrInvalidRecord, r.NodeID, r.RegisteredAt, b.next.offset)
 	}
+	b.ownBrokersNow()
 	broker := r.Broker
+	if broker.RegisteredAt == 0 {
+		broker.RegisteredAt = b.next.offset
+	}
 	broker.Endpoints = nil
 	if len(r.Endpoints) > 0 {
 		broker.Endpoints = slices.Clone(r.Endpoints)
@@ -101,6 +127,61 @@ func (b *builder) registerBroker(r *RegisterBrokerRecord) error {
 	}
 	b.next.brokers[r.NodeID] = &broker
 	return nil
+}
+
+// brokerRegistrationChange fences, unfences or marks in controlled shutdown
+// the registration with the record's epoch (Kafka's
+// ClusterControlManager.replayRegistrationChange).
+func (b *builder) brokerRegistrationChange(r *BrokerRegistrationChangeRecord) error {
+	current := b.next.brokers[r.BrokerID]
+	switch {
+	case current == nil:
+		return fmt.Errorf("%w: registration change for unregistered broker %d", ErrInvalidRecord, r.BrokerID)
+	case current.BrokerEpoch != r.BrokerEpoch:
+		return fmt.Errorf("%w: registration change for broker %d epoch %d, registered epoch is %d", ErrInvalidRecord, r.BrokerID, r.BrokerEpoch, current.BrokerEpoch)
+	case r.Fenced < UnfenceBroker || r.Fenced > FenceBroker:
+		return fmt.Errorf("%w: fencing change %d for broker %d", ErrInvalidRecord, r.Fenced, r.BrokerID)
+	case r.InControlledShutdown < ShutdownUnchanged || r.InControlledShutdown > ShutdownInControlledShutdown:
+		return fmt.Errorf("%w: controlled shutdown change %d for broker %d", ErrInvalidRecord, r.InControlledShutdown, r.BrokerID)
+	}
+	b.ownBrokersNow()
+	next := *current
+	switch r.Fenced {
+	case FenceBroker:
+		next.Fenced = true
+	case UnfenceBroker:
+		next.Fenced = false
+	}
+	if r.InControlledShutdown == ShutdownInControlledShutdown {
+		next.InControlledShutdown = true
+	}
+	b.next.brokers[r.BrokerID] = &next
+	return nil
+}
+
+// snapshotOffset gives a snapshot's image its offset: only as the first
+// record, replayed onto an image at offset 0 (an empty one, in practice).
+func (b *builder) snapshotOffset(r *SnapshotOffsetRecord) error {
+	if b.index != 0 || b.baseOffset != 0 {
+		return fmt.Errorf("%w: snapshot offset record outside the start of a snapshot", ErrInvalidRecord)
+	}
+	if r.Offset < b.next.offset {
+		return fmt.Errorf("%w: snapshot offset %d is below the batch offset %d", ErrInvalidRecord, r.Offset, b.next.offset)
+	}
+	b.next.offset = r.Offset
+	return nil
+}
+
+// ownBrokersNow makes the broker map private to this Apply.
+func (b *builder) ownBrokersNow() {
+	if b.ownBrokers {
+		return
+	}
+	b.next.brokers = maps.Clone(b.next.brokers)
+	if b.next.brokers == nil {
+		b.next.brokers = make(map[int32]*Broker)
+	}
+	b.ownBrokers = true
 }
 
 func (b *builder) topic(r *TopicRecord) error {
@@ -135,6 +216,14 @@ func (b *builder) partition(r *PartitionRecord) error {
 	if len(r.Replicas) == 0 {
 		return fmt.Errorf("%w: partition %d of %q has no replicas", ErrInvalidRecord, r.Index, t.Name)
 	}
+	if r.LeaderRecoveryState != LeaderRecovered && r.LeaderRecoveryState != LeaderRecovering {
+		return fmt.Errorf("%w: partition %d of %q has leader recovery state %d", ErrInvalidRecord, r.Index, t.Name, r.LeaderRecoveryState)
+	}
+	if int(r.Index) < len(t.Partitions) {
+		if err := checkPartitionChange(t, &t.Partitions[r.Index], &r.Partition); err != nil {
+			return err
+		}
+	}
 	t = b.ownTopic(t)
 	p := r.Partition
 	p.Replicas = cloneInt32s(r.Replicas)
@@ -144,6 +233,22 @@ func (b *builder) partition(r *PartitionRecord) error {
 		return nil
 	}
 	t.Partitions[p.Index] = p
+	return nil
+}
+
+// checkPartitionChange enforces the epoch rules of a change to an existing
+// partition: the partition epoch grows with every change and the leader
+// epoch never goes back, so a change planned against an older state than
+// the current one cannot be replayed over it.
+func checkPartitionChange(t *Topic, current, next *Partition) error {
+	if next.PartitionEpoch <= current.PartitionEpoch {
+		return fmt.Errorf("%w: partition %d of %q: partition epoch %d does not grow from %d",
+			ErrInvalidRecord, next.Index, t.Name, next.PartitionEpoch, current.PartitionEpoch)
+	}
+	if next.LeaderEpoch < current.LeaderEpoch {
+		return fmt.Errorf("%w: partition %d of %q: leader epoch %d is below %d",
+			ErrInvalidRecord, next.Index, t.Name, next.LeaderEpoch, current.LeaderEpoch)
+	}
 	return nil
 }
 

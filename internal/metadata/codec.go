@@ -7,8 +7,17 @@ import (
 	"math"
 )
 
-// recordVersion is the body version every record type is written with.
-const recordVersion = 0
+// writeVersion is the body version records of type t are written with.
+// Decoders accept every version from 0 up to it, so logs and snapshots
+// written by an older Sluice stay readable; an unknown (newer) version is
+// corrupt, never guessed at.
+func writeVersion(t RecordType) uint8 {
+	switch t {
+	case RecordTypeRegisterBroker, RecordTypePartition:
+		return 1
+	}
+	return 0
+}
 
 // batchFormat is the version byte at the start of an encoded batch.
 const batchFormat = 1
@@ -19,7 +28,7 @@ var ErrCorrupt = errors.New("corrupt metadata encoding")
 
 // AppendRecord appends the encoding of r (type, version, body) to dst.
 func AppendRecord(dst []byte, r Record) []byte {
-	dst = append(dst, byte(r.Type()), recordVersion)
+	dst = append(dst, byte(r.Type()), writeVersion(r.Type()))
 	return r.appendBody(dst)
 }
 
@@ -76,10 +85,10 @@ func DecodeRecord(data []byte) (Record, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("record header: %w", d.err)
 	}
-	if version != recordVersion {
-		return nil, fmt.Errorf("%w: %s record version %d, want %d", ErrCorrupt, typ, version, recordVersion)
+	if version > writeVersion(typ) {
+		return nil, fmt.Errorf("%w: %s record version %d, want at most %d", ErrCorrupt, typ, version, writeVersion(typ))
 	}
-	r, err := decodeBody(typ, &d)
+	r, err := decodeBody(typ, version, &d)
 	if err != nil {
 		return nil, err
 	}
@@ -92,16 +101,16 @@ func DecodeRecord(data []byte) (Record, error) {
 	return r, nil
 }
 
-func decodeBody(typ RecordType, d *decoder) (Record, error) {
+func decodeBody(typ RecordType, version uint8, d *decoder) (Record, error) {
 	switch typ {
 	case RecordTypeClusterID:
 		return &ClusterIDRecord{ID: d.string()}, nil
 	case RecordTypeRegisterBroker:
-		return decodeRegisterBroker(d), nil
+		return decodeRegisterBroker(d, version), nil
 	case RecordTypeTopic:
 		return &TopicRecord{Name: d.string(), ID: d.uuid()}, nil
 	case RecordTypePartition:
-		return decodePartition(d), nil
+		return decodePartition(d, version), nil
 	case RecordTypeConfig:
 		return &ConfigRecord{
 			ResourceType: ConfigResourceType(d.varint(math.MinInt8, math.MaxInt8)),
@@ -113,11 +122,20 @@ func decodeBody(typ RecordType, d *decoder) (Record, error) {
 		return &RemoveTopicRecord{TopicID: d.uuid()}, nil
 	case RecordTypeProducerIDs:
 		return &ProducerIDsRecord{BrokerID: d.int32(), NextProducerID: d.int64()}, nil
+	case RecordTypeBrokerRegistrationChange:
+		return &BrokerRegistrationChangeRecord{
+			BrokerID:             d.int32(),
+			BrokerEpoch:          d.int64(),
+			Fenced:               FenceChange(d.int8()),
+			InControlledShutdown: ShutdownChange(d.int8()),
+		}, nil
+	case RecordTypeSnapshotOffset:
+		return &SnapshotOffsetRecord{Offset: d.int64()}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown record type %d", ErrCorrupt, uint8(typ))
 }
 
-func decodeRegisterBroker(d *decoder) *RegisterBrokerRecord {
+func decodeRegisterBroker(d *decoder, version uint8) *RegisterBrokerRecord {
 	r := &RegisterBrokerRecord{}
 	r.NodeID = d.int32()
 	n := d.count()
@@ -130,10 +148,17 @@ func decodeRegisterBroker(d *decoder) *RegisterBrokerRecord {
 		})
 	}
 	r.Rack = d.nullableString()
+	if version >= 1 {
+		r.IncarnationID = d.uuid()
+		r.BrokerEpoch = d.int64()
+		r.Fenced = d.bool()
+		r.InControlledShutdown = d.bool()
+		r.RegisteredAt = d.int64()
+	}
 	return r
 }
 
-func decodePartition(d *decoder) *PartitionRecord {
+func decodePartition(d *decoder, version uint8) *PartitionRecord {
 	r := &PartitionRecord{TopicID: d.uuid()}
 	r.Index = d.int32()
 	r.Replicas = d.int32s()
@@ -141,6 +166,9 @@ func decodePartition(d *decoder) *PartitionRecord {
 	r.Leader = d.int32()
 	r.LeaderEpoch = d.int32()
 	r.PartitionEpoch = d.int32()
+	if version >= 1 {
+		r.LeaderRecoveryState = LeaderRecoveryState(d.int8())
+	}
 	return r
 }
 
@@ -157,7 +185,12 @@ func (r *RegisterBrokerRecord) appendBody(dst []byte) []byte {
 		dst = binary.AppendVarint(dst, int64(e.Port))
 		dst = binary.AppendVarint(dst, int64(e.SecurityProtocol))
 	}
-	return appendNullableString(dst, r.Rack)
+	dst = appendNullableString(dst, r.Rack)
+	dst = append(dst, r.IncarnationID[:]...)
+	dst = binary.AppendVarint(dst, r.BrokerEpoch)
+	dst = appendBool(dst, r.Fenced)
+	dst = appendBool(dst, r.InControlledShutdown)
+	return binary.AppendVarint(dst, r.RegisteredAt)
 }
 
 func (r *TopicRecord) appendBody(dst []byte) []byte {
@@ -172,7 +205,8 @@ func (r *PartitionRecord) appendBody(dst []byte) []byte {
 	dst = appendInt32s(dst, r.ISR)
 	dst = binary.AppendVarint(dst, int64(r.Leader))
 	dst = binary.AppendVarint(dst, int64(r.LeaderEpoch))
-	return binary.AppendVarint(dst, int64(r.PartitionEpoch))
+	dst = binary.AppendVarint(dst, int64(r.PartitionEpoch))
+	return binary.AppendVarint(dst, int64(r.LeaderRecoveryState))
 }
 
 func (r *ConfigRecord) appendBody(dst []byte) []byte {
@@ -189,6 +223,24 @@ func (r *RemoveTopicRecord) appendBody(dst []byte) []byte {
 func (r *ProducerIDsRecord) appendBody(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, int64(r.BrokerID))
 	return binary.AppendVarint(dst, r.NextProducerID)
+}
+
+func (r *BrokerRegistrationChangeRecord) appendBody(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, int64(r.BrokerID))
+	dst = binary.AppendVarint(dst, r.BrokerEpoch)
+	dst = binary.AppendVarint(dst, int64(r.Fenced))
+	return binary.AppendVarint(dst, int64(r.InControlledShutdown))
+}
+
+func (r *SnapshotOffsetRecord) appendBody(dst []byte) []byte {
+	return binary.AppendVarint(dst, r.Offset)
+}
+
+func appendBool(dst []byte, b bool) []byte {
+	if b {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -270,6 +322,7 @@ func (d *decoder) varint(min, max int64) int64 {
 	return v
 }
 
+func (d *decoder) int8() int8   { return int8(d.varint(math.MinInt8, math.MaxInt8)) }
 func (d *decoder) int16() int16 { return int16(d.varint(math.MinInt16, math.MaxInt16)) }
 func (d *decoder) int32() int32 { return int32(d.varint(math.MinInt32, math.MaxInt32)) }
 func (d *decoder) int64() int64 { return d.varint(math.MinInt64, math.MaxInt64) }
@@ -299,6 +352,17 @@ func (d *decoder) take(n uint64) []byte {
 }
 
 func (d *decoder) bytes() []byte { return d.take(d.uvarint()) }
+
+// bool reads one byte that must be 0 or 1, so every value has exactly one
+// encoding.
+func (d *decoder) bool() bool {
+	b := d.byte()
+	if b > 1 {
+		d.fail("bool byte %d, want 0 or 1", b)
+		return false
+	}
+	return b == 1
+}
 
 func (d *decoder) string() string { return string(d.bytes()) }
 

@@ -6,8 +6,14 @@
 // (internal/quorum). The same replay code, Image.Apply, builds state at
 // start-up, on a follower, after failover and from a snapshot: replay is the
 // only way state changes. A snapshot is simply the records that rebuild an
-// image (Image.Records), so "snapshot + tail replay equals full replay" holds
-// by construction and is tested.
+// image (Image.SnapshotRecords), so "snapshot + tail replay equals full
+// replay" holds by construction and is tested.
+//
+// Replay checks what the controller planned: a partition change must grow
+// the partition epoch and keep or grow the leader epoch, and a broker state
+// change must name the registration's current broker epoch, so a change
+// planned against a stale image is refused rather than applied over a newer
+// state.
 //
 // # Who may import it
 //
@@ -23,7 +29,7 @@
 // hands out (*Topic, *Broker, their slices and maps) are shared with later
 // images and must never be modified by callers.
 //
-// # Record encoding (version 0 bodies)
+// # Record encoding
 //
 // A record is one type byte, one version byte, then a compact binary body:
 //
@@ -34,27 +40,45 @@
 //
 // Field encodings inside a body:
 //
-//	int16, int32,     zigzag varint (encoding/binary.AppendVarint)
-//	int64
+//	int8, int16,      zigzag varint (encoding/binary.AppendVarint)
+//	int32, int64
 //	bool              one byte, 0 or 1
 //	uuid              16 raw bytes
 //	string            uvarint length, then the bytes
 //	nullable string   uvarint length+1, then the bytes; 0 means null
 //	[]int32, []T      uvarint count, then each element
 //
-// Bodies by type (version 0):
+// Bodies by type. A newer version appends fields to the older one's body;
+// records are written in the highest version listed and every lower one
+// still decodes (fields it lacks take the defaults given), so metadata logs
+// and snapshots written by an older Sluice replay unchanged.
 //
-//	1 ClusterID       id string
-//	2 RegisterBroker  nodeID int32, endpoints [](listener string, host string,
-//	                  port int32, securityProtocol int16), rack nullable string
-//	3 Topic           name string, id uuid
-//	4 Partition       topicID uuid, index int32, replicas []int32, isr []int32,
-//	                  leader int32, leaderEpoch int32, partitionEpoch int32
-//	5 Config          resourceType int8 (as a one-byte varint: 2 topic, 4 broker),
-//	                  resourceName string, key string, value nullable string
-//	                  (null deletes the key)
-//	6 RemoveTopic     topicID uuid
-//	7 ProducerIDs     brokerID int32 (-1 in a snapshot), nextProducerID int64
+//	1 ClusterID       v0: id string
+//	2 RegisterBroker  v0: nodeID int32, endpoints [](listener string,
+//	                  host string, port int32, securityProtocol int16),
+//	                  rack nullable string
+//	                  v1: v0, then incarnationID uuid, brokerEpoch int64,
+//	                  fenced bool, inControlledShutdown bool,
+//	                  registeredAt int64 (0 in live records; the batch
+//	                  offset is used). v0 means: zero incarnation, epoch 0,
+//	                  unfenced, not shutting down.
+//	3 Topic           v0: name string, id uuid
+//	4 Partition       v0: topicID uuid, index int32, replicas []int32,
+//	                  isr []int32, leader int32, leaderEpoch int32,
+//	                  partitionEpoch int32
+//	                  v1: v0, then leaderRecoveryState int8 (0 recovered,
+//	                  1 recovering). v0 means recovered.
+//	5 Config          v0: resourceType int8 (as a one-byte varint: 2 topic,
+//	                  4 broker), resourceName string, key string, value
+//	                  nullable string (null deletes the key)
+//	6 RemoveTopic     v0: topicID uuid
+//	7 ProducerIDs     v0: brokerID int32 (-1 in a snapshot),
+//	                  nextProducerID int64
+//	8 BrokerRegistrationChange
+//	                  v0: brokerID int32, brokerEpoch int64, fenced int8
+//	                  (1 fence, -1 unfence, 0 unchanged),
+//	                  inControlledShutdown int8 (1 enter, 0 unchanged)
+//	9 SnapshotOffset  v0: offset int64 (first record of a snapshot only)
 //
 // A decoder refuses an unknown type, an unknown version, a body with bytes
 // left over, and any length that runs past the end of the input: metadata
@@ -64,7 +88,9 @@
 // # Batch encoding
 //
 // One Raft log entry carries one batch, applied atomically (all records or
-// none). A snapshot is one batch too, holding Image.Records.
+// none) with Image.ApplyAt at the entry's index, which becomes the image's
+// Offset. A snapshot is one batch too, holding Image.SnapshotRecords: a
+// SnapshotOffset record, then the records that rebuild the content.
 //
 //	+----------------+-----------------+---------------------------------+
 //	| format version | record count    | count x (uvarint length, record)|

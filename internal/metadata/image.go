@@ -20,6 +20,8 @@ type Image struct {
 	// nextProducerID is the first producer ID no broker has been given
 	// yet (0 before the first block).
 	nextProducerID int64
+	// offset is the log offset of the last batch applied (see Offset).
+	offset int64
 }
 
 // Topic is one topic as the image holds it. Shared between images: callers
@@ -38,6 +40,13 @@ type Topic struct {
 
 // NewImage returns the empty image, before any record was replayed.
 func NewImage() *Image { return &Image{} }
+
+// Offset is the log offset (the Raft index) of the last batch applied to
+// this image, as given to ApplyAt, or restored from a snapshot; 0 for an
+// image built without offsets. Brokers report it in heartbeats as their
+// CurrentMetadataOffset, and a registration is caught up once it reaches
+// the broker's RegisteredAt.
+func (img *Image) Offset() int64 { return img.offset }
 
 // ClusterID returns the cluster ID, "" before the ClusterID record.
 func (img *Image) ClusterID() string { return img.clusterID }
@@ -93,17 +102,34 @@ func (t *Topic) Partition(index int32) *Partition {
 // Internal reports whether the topic is one of Kafka's internal topics.
 func (t *Topic) Internal() bool { return IsInternalTopic(t.Name) }
 
-// Records returns records that rebuild this image when applied to an empty
-// one: the content of a snapshot. The order is deterministic (cluster ID,
-// brokers by ID, broker configs, then topics by name each followed by its
-// configs and partitions), so equal images encode to equal bytes.
-func (img *Image) Records() []Record {
+// Records returns records that rebuild this image's content when applied
+// to an empty one. They leave out the image's position in the log (Offset
+// and each broker's RegisteredAt), so images with the same content encode
+// to the same bytes wherever they were built; SnapshotRecords keeps it. The
+// order is deterministic (cluster ID, brokers by ID, broker configs, then
+// topics by name each followed by its configs and partitions).
+func (img *Image) Records() []Record { return img.records(false) }
+
+// SnapshotRecords returns what a snapshot holds: a SnapshotOffsetRecord
+// with Offset (when it is not 0), then Records with each broker's
+// RegisteredAt kept. Replaying them on an empty image gives an image equal
+// to this one, log position included.
+func (img *Image) SnapshotRecords() []Record { return img.records(true) }
+
+func (img *Image) records(withPosition bool) []Record {
 	var records []Record
+	if withPosition && img.offset != 0 {
+		records = append(records, &SnapshotOffsetRecord{Offset: img.offset})
+	}
 	if img.clusterID != "" {
 		records = append(records, &ClusterIDRecord{ID: img.clusterID})
 	}
 	for _, b := range img.Brokers() {
-		records = append(records, &RegisterBrokerRecord{Broker: *b})
+		record := &RegisterBrokerRecord{Broker: *b}
+		if !withPosition {
+			record.RegisteredAt = 0
+		}
+		records = append(records, record)
 	}
 	for _, name := range slices.Sorted(maps.Keys(img.brokerConfigs)) {
 		records = appendConfigRecords(records, ConfigResourceBroker, name, img.brokerConfigs[name])

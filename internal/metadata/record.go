@@ -15,6 +15,13 @@ const (
 	RecordTypeConfig         RecordType = 5
 	RecordTypeRemoveTopic    RecordType = 6
 	RecordTypeProducerIDs    RecordType = 7
+	// RecordTypeBrokerRegistrationChange fences, unfences or marks a
+	// broker in controlled shutdown (Kafka's BrokerRegistrationChangeRecord,
+	// which subsumes FenceBrokerRecord and UnfenceBrokerRecord).
+	RecordTypeBrokerRegistrationChange RecordType = 8
+	// RecordTypeSnapshotOffset opens a snapshot with the log offset of the
+	// image it holds.
+	RecordTypeSnapshotOffset RecordType = 9
 )
 
 // String names the record type for logs and errors.
@@ -34,6 +41,10 @@ func (t RecordType) String() string {
 		return "RemoveTopic"
 	case RecordTypeProducerIDs:
 		return "ProducerIDs"
+	case RecordTypeBrokerRegistrationChange:
+		return "BrokerRegistrationChange"
+	case RecordTypeSnapshotOffset:
+		return "SnapshotOffset"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -44,7 +55,8 @@ func (t RecordType) String() string {
 type Record interface {
 	// Type is the record's persisted type byte.
 	Type() RecordType
-	// appendBody appends the version-0 body encoding to dst.
+	// appendBody appends the body encoding, in the version writeVersion
+	// gives for the type, to dst.
 	appendBody(dst []byte) []byte
 }
 
@@ -76,12 +88,83 @@ type Broker struct {
 	Endpoints []Endpoint
 	// Rack is the broker's broker.rack, nil when unset.
 	Rack *string
+	// IncarnationID is the random ID the broker process chose at start-up:
+	// a new one means the broker restarted. Zero in registrations written
+	// before version 1 of the record.
+	IncarnationID [16]byte
+	// BrokerEpoch identifies this registration; the broker quotes it in
+	// heartbeats and AlterPartition, and a new registration always gets a
+	// larger one (Kafka uses the registration's log offset; Sluice's
+	// controller uses the image offset it planned against plus one).
+	BrokerEpoch int64
+	// Fenced brokers may not lead or be in an ISR. A new registration is
+	// fenced until the broker has caught up with the metadata log.
+	// Registrations written before version 1 are unfenced.
+	Fenced bool
+	// InControlledShutdown is set when the broker asked to shut down and
+	// the controller is moving its leaderships away.
+	InControlledShutdown bool
+	// RegisteredAt is the log offset (Image.Offset) of the batch that
+	// applied this registration: the broker is caught up, and may be
+	// unfenced, once its own image has reached it (Kafka's
+	// registerBrokerRecordOffsets). Replay fills it in; a live
+	// RegisterBrokerRecord leaves it 0. Image.SnapshotRecords carries it so
+	// that a restored image equals the replayed one; Image.Records clears it.
+	RegisteredAt int64
 }
 
+// Active reports whether the broker may lead partitions, join ISRs and
+// receive new replicas: unfenced and not in controlled shutdown (Kafka's
+// ClusterControlManager.isActive).
+func (b *Broker) Active() bool { return !b.Fenced && !b.InControlledShutdown }
+
 // RegisterBrokerRecord registers (or re-registers) a broker: the latest
-// registration for a node ID replaces the previous one.
+// registration for a node ID replaces the previous one, fencing state
+// included.
 type RegisterBrokerRecord struct {
 	Broker
+}
+
+// FenceChange is how a BrokerRegistrationChangeRecord changes the fenced
+// flag; the values are Kafka's BrokerRegistrationFencingChange.
+type FenceChange int8
+
+// The fencing changes.
+const (
+	FenceUnchanged FenceChange = 0
+	FenceBroker    FenceChange = 1
+	UnfenceBroker  FenceChange = -1
+)
+
+// ShutdownChange is how a BrokerRegistrationChangeRecord changes the
+// in-controlled-shutdown flag; the values are Kafka's
+// BrokerRegistrationInControlledShutdownChange (a registration leaves
+// controlled shutdown only by being replaced).
+type ShutdownChange int8
+
+// The controlled shutdown changes.
+const (
+	ShutdownUnchanged            ShutdownChange = 0
+	ShutdownInControlledShutdown ShutdownChange = 1
+)
+
+// BrokerRegistrationChangeRecord changes the state of one registration
+// (Kafka's BrokerRegistrationChangeRecord; FenceBrokerRecord and
+// UnfenceBrokerRecord are its special cases). It applies only to the
+// registration with BrokerEpoch, so a change planned for an older
+// incarnation fails replay instead of touching the new one.
+type BrokerRegistrationChangeRecord struct {
+	BrokerID             int32
+	BrokerEpoch          int64
+	Fenced               FenceChange
+	InControlledShutdown ShutdownChange
+}
+
+// SnapshotOffsetRecord is the first record of a snapshot
+// (Image.SnapshotRecords): the log offset of the image the snapshot holds,
+// which the restored image takes as its Offset. It is refused anywhere else.
+type SnapshotOffsetRecord struct {
+	Offset int64
 }
 
 // TopicRecord creates a topic. Its partitions and config overrides follow as
@@ -90,6 +173,20 @@ type TopicRecord struct {
 	Name string
 	ID   [16]byte
 }
+
+// LeaderRecoveryState says whether a partition's leader holds every
+// committed record (Kafka's LeaderRecoveryState, KIP-704).
+type LeaderRecoveryState int8
+
+// The leader recovery states.
+const (
+	// LeaderRecovered: the leader was elected from the ISR.
+	LeaderRecovered LeaderRecoveryState = 0
+	// LeaderRecovering: the leader was elected uncleanly, from outside the
+	// ISR, and has not yet told the controller (AlterPartition) that it
+	// has recovered; meanwhile its ISR may not grow.
+	LeaderRecovering LeaderRecoveryState = 1
+)
 
 // Partition is one partition's replica assignment and leadership.
 type Partition struct {
@@ -105,11 +202,16 @@ type Partition struct {
 	LeaderEpoch int32
 	// PartitionEpoch increases with every change to this partition.
 	PartitionEpoch int32
+	// LeaderRecoveryState is LeaderRecovering after an unclean election
+	// until the leader reports it has recovered.
+	LeaderRecoveryState LeaderRecoveryState
 }
 
 // PartitionRecord creates a partition or replaces its whole state. Index may
 // be the topic's current partition count (a new partition) or an existing
-// index (a change).
+// index (a change). A change must increase PartitionEpoch and may not
+// decrease LeaderEpoch: replay refuses it otherwise, so a change planned
+// against a stale state can never overwrite a newer one.
 type PartitionRecord struct {
 	TopicID [16]byte
 	Partition
@@ -188,3 +290,11 @@ func (*RemoveTopicRecord) Type() RecordType { return RecordTypeRemoveTopic }
 
 // Type implements Record.
 func (*ProducerIDsRecord) Type() RecordType { return RecordTypeProducerIDs }
+
+// Type implements Record.
+func (*BrokerRegistrationChangeRecord) Type() RecordType {
+	return RecordTypeBrokerRegistrationChange
+}
+
+// Type implements Record.
+func (*SnapshotOffsetRecord) Type() RecordType { return RecordTypeSnapshotOffset }

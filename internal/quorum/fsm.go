@@ -53,7 +53,9 @@ func (f *fsm) Apply(entry *raft.Log) any {
 		return fault
 	}
 	prev := f.image.Load()
-	next, err := prev.Apply(records)
+	// The entry's index becomes the image's Offset: what brokers report as
+	// their metadata offset and what a registration remembers.
+	next, err := prev.ApplyAt(records, int64(entry.Index))
 	if err != nil {
 		f.logger.Error("metadata batch rejected", "index", entry.Index, "records", len(records), "err", err)
 		return fmt.Errorf("apply metadata log entry %d: %w", entry.Index, err)
@@ -87,7 +89,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 // Restore replaces the image with the one a snapshot encodes, replayed from
-// empty with the same Apply that replays the log.
+// empty with the same Apply that replays the log. The snapshot's first
+// record restores the image's Offset (a snapshot written before offsets
+// existed restores offset 0, which the next entry moves on).
 func (f *fsm) Restore(snapshotReader io.ReadCloser) error {
 	defer snapshotReader.Close()
 	data, err := io.ReadAll(snapshotReader)
@@ -119,10 +123,12 @@ type snapshot struct {
 	image *metadata.Image
 }
 
-// Persist writes the snapshot format: one metadata batch of Image.Records.
-// The file snapshot store checksums and fsyncs it when the sink is closed.
+// Persist writes the snapshot format: one metadata batch of
+// Image.SnapshotRecords, whose first record carries the image's offset so a
+// restored image keeps it. The file snapshot store checksums and fsyncs it
+// when the sink is closed.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	data := metadata.EncodeBatch(s.image.Records())
+	data := metadata.EncodeBatch(s.image.SnapshotRecords())
 	if _, err := sink.Write(data); err != nil {
 		return errors.Join(fmt.Errorf("write metadata snapshot: %w", err), sink.Cancel())
 	}

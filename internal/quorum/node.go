@@ -58,6 +58,10 @@ type Config struct {
 	// ignored once the log has state. Empty means this node alone, the
 	// single-node quorum. With several voters Transport must be set.
 	Voters []Voter
+	// Observer marks a broker-only node: it never bootstraps the voter set
+	// (it would vote otherwise) and waits until the active controller adds
+	// it as a non-voting member (AddObserver), then follows the log.
+	Observer bool
 	// OnChange is called after every committed batch and every snapshot
 	// restore, in commit order, on the FSM goroutine, with the image before
 	// and after. It must return quickly and must not call Propose (Propose
@@ -120,7 +124,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Voters) == 1 {
+	if len(cfg.Voters) == 1 && !cfg.Observer {
 		if err := n.waitReady(cfg.ReadyTimeout); err != nil {
 			return nil, errors.Join(err, n.Close())
 		}
@@ -235,7 +239,7 @@ func bootstrapIfEmpty(rc *raft.Config, cfg Config, logStore *wal.WAL, snapshots 
 	if err != nil {
 		return fmt.Errorf("inspect metadata log: %w", err)
 	}
-	if existing {
+	if existing || cfg.Observer {
 		return nil
 	}
 	configuration := raft.Configuration{}
@@ -411,4 +415,57 @@ func (n *Node) closeStores() error {
 		errs = append(errs, fmt.Errorf("close metadata log meta DB: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// Barrier waits until every entry committed before it has been applied to
+// the image. A node that has just become leader calls it before planning
+// anything, so its decisions see every earlier leader's records.
+func (n *Node) Barrier(timeout time.Duration) error {
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		return fmt.Errorf("metadata barrier: %w", err)
+	}
+	return n.fsm.Err()
+}
+
+// TransferLeadership hands Raft leadership to another voter, so that a
+// controller shutting down costs the cluster no election timeout.
+func (n *Node) TransferLeadership() error {
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("transfer metadata leadership: %w", err)
+	}
+	return nil
+}
+
+// AddObserver makes a broker-only node a non-voting member at address, so
+// it receives the metadata log without voting. Only the leader can; an
+// existing member at the same address is left as it is.
+func (n *Node) AddObserver(nodeID int32, address string) error {
+	future := n.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return fmt.Errorf("read metadata quorum configuration: %w", err)
+	}
+	for _, s := range future.Configuration().Servers {
+		if s.ID == serverID(nodeID) && string(s.Address) == address {
+			return nil
+		}
+	}
+	if err := n.raft.AddNonvoter(serverID(nodeID), raft.ServerAddress(address), 0, 10*time.Second).Error(); err != nil {
+		return fmt.Errorf("add observer %d at %s: %w", nodeID, address, err)
+	}
+	return nil
+}
+
+// Members returns the node IDs in the current Raft configuration.
+func (n *Node) Members() (map[int32]bool, error) {
+	future := n.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return nil, fmt.Errorf("read metadata quorum configuration: %w", err)
+	}
+	out := map[int32]bool{}
+	for _, s := range future.Configuration().Servers {
+		if id, err := strconv.ParseInt(string(s.ID), 10, 32); err == nil {
+			out[int32(id)] = true
+		}
+	}
+	return out, nil
 }

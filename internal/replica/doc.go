@@ -1,13 +1,31 @@
 // Package replica owns the partitions this broker hosts and their roles.
 // A Partition wraps one storage.Log with what Kafka keeps beside it: the
-// leader epoch, the high watermark and the fetchers waiting for data.
+// role (leader, follower or none), the leader epoch, the high watermark,
+// the waiters, and while it leads a LeaderState that tracks its followers
+// and the ISR (Kafka's Partition and Replica). The replica fetchers
+// (fetcher.go) replicate the partitions this broker follows.
+//
+// Roles. On a single node a partition opened by Manager.Ensure leads
+// itself: replicas [NodeID], ISR [NodeID], so its high watermark is its
+// own durable offset, exactly as before replication. In cluster mode the
+// manager is built with AwaitRole and the broker calls MakeLeader or
+// MakeFollower right after Ensure with the state the metadata log names
+// (LeaderAndISR); until then the partition serves nothing. A leader
+// accepts appends stamped with its leader epoch (storage fences older
+// ones), serves consumers up to the high watermark or last stable offset
+// and followers up to the log end, and records each follower fetch
+// (FollowerFetched). A follower refuses clients and is written only by
+// its fetcher (AppendAsFollower, TruncateTo, TruncateFullyAndStartAt).
 //
 // The high watermark is the offset below which a record is committed and
-// may be read by consumers. On a single node with the default durability it
-// is the log's flushed offset: a consumer never sees a record that a power
-// cut could still take back. With write caching (flush.messages > 1 or
-// flush.ms > 0) it follows the log end offset, as in Kafka. Replication will
-// make it the minimum log end offset across the ISR, capped the same way.
+// may be read by consumers: the smallest durable log end across the
+// maximal ISR (see LeaderState), never moving back. A Sluice follower
+// fsyncs what it fetched before its next fetch reports that offset, and
+// the leader counts its own fsynced offset, not its log end: with the
+// default durability a record below the high watermark survives a power
+// cut of every broker. With write caching (flush.messages > 1 or flush.ms
+// > 0) log ends count as they are, as in Kafka. A follower takes the
+// leader's high watermark capped at what it has durably.
 //
 // The last stable offset is the high watermark capped at the first offset
 // of the earliest open transaction (storage tracks those); read_committed
@@ -15,11 +33,29 @@
 // with AppendTxnMarker, which wakes waiters since the last stable offset
 // can move before the high watermark does.
 //
-// Threading: a Partition is safe for concurrent use. Appends are serialised
-// by the storage log; the high watermark is an atomic; a long-polling fetch
-// registers one buffered channel with each partition it waits on and gets a
-// non-blocking send when a high watermark or last stable offset moves: no
-// goroutine per waiter.
-// Manager guards its partition map with a RWMutex and never holds it during
-// disk I/O other than opening or deleting a log.
+// Commit waits for what a produce's acks ask: the leader's fsync (group
+// committed) for acks=0 and 1, and for acks=all also the high watermark,
+// ending early on demotion (ErrNotLeader) or when the ISR falls below
+// min.insync.replicas (ErrNotEnoughReplicasAfterAppend).
+//
+// ISR changes are decided by the LeaderState's rules (a caught-up
+// follower joins, one that lags replica.lag.time.max.ms leaves) and sent
+// through the manager's ISRProposer (AlterPartition); the committed state
+// comes back through MakeLeader. One proposal is pending at a time.
+//
+// Threading: a Partition is safe for concurrent use. Lock order:
+// Manager.mu → Partition.roleMu → Partition.mu → storage.Log's locks.
+// roleMu is held shared by every log write (appends, replicated appends,
+// truncations) and exclusively by role changes, so a role change waits
+// for writes in flight and no write starts under a stale role; mu guards
+// the role, the LeaderState and the waiters and is never held across an
+// fsync. The high watermark is also kept in an atomic for lock-free reads.
+// A long-polling fetch registers one buffered channel with each partition
+// it waits on (Watch, or WatchLogEnd for followers, which also wakes on
+// log end moves) and gets a non-blocking send: no goroutine per waiter.
+// Commit waiters wait on a channel that is closed when the high
+// watermark, the ISR or the role changes. The ISRProposer is called
+// outside every partition lock. Manager guards its partition map with a
+// RWMutex and never holds it during disk I/O other than opening or
+// deleting a log.
 package replica

@@ -17,6 +17,7 @@ import (
 
 // ManagerConfig is what a Manager needs.
 type ManagerConfig struct {
+	// FS holds the logs; nil means the operating system's.
 	FS     vfs.FS
 	LogDir string
 	Logger *slog.Logger
@@ -24,7 +25,25 @@ type ManagerConfig struct {
 	// ProducerIDExpirationMs is producer.id.expiration.ms, handed to every
 	// log; 0 means storage's default (one day).
 	ProducerIDExpirationMs int64
+	// NodeID is this broker's node.id: its replica ID.
+	NodeID int32
+	// ReplicaLagTimeMaxMs is replica.lag.time.max.ms: an ISR member whose
+	// fetches have not reached the leader's log end for that long is
+	// proposed for removal. 0 means Kafka's default, 30000.
+	ReplicaLagTimeMaxMs int64
+	// ISRProposer receives the ISR changes partitions led here propose
+	// (AlterPartition); nil on a single node, which never proposes any.
+	ISRProposer ISRProposer
+	// AwaitRole makes a partition opened by Ensure serve nothing until the
+	// broker calls MakeLeader or MakeFollower (cluster mode, where roles
+	// come from the metadata log). When false, a newly opened partition
+	// leads itself with replicas [NodeID] and ISR [NodeID] until told
+	// otherwise: a single node's every partition, as before replication.
+	AwaitRole bool
 }
+
+// defaultReplicaLagTimeMaxMs is Kafka's replica.lag.time.max.ms.
+const defaultReplicaLagTimeMaxMs = 30000
 
 // TopicPartition names a partition.
 type TopicPartition struct {
@@ -48,8 +67,14 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.OS{}
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ReplicaLagTimeMaxMs <= 0 {
+		cfg.ReplicaLagTimeMaxMs = defaultReplicaLagTimeMaxMs
 	}
 	if err := vfs.MkdirAllDurable(cfg.FS, cfg.LogDir); err != nil {
 		return nil, fmt.Errorf("create log dir %s: %w", cfg.LogDir, err)
@@ -73,12 +98,20 @@ func (m *Manager) Get(topic string, partition int32) (*Partition, bool) {
 }
 
 // Ensure opens (recovering if needed) the partition's log unless it is
-// already hosted, then applies cfg and the leader epoch.
+// already hosted, and applies cfg.
+//
+// The role: a newly opened partition leads itself (replicas and ISR
+// [NodeID]) under leaderEpoch, or with AwaitRole serves nothing; in
+// cluster mode the broker calls MakeLeader or MakeFollower right after
+// Ensure with the state the metadata names. A partition still in that
+// provisional self-leadership takes a newer leaderEpoch from a later
+// Ensure (a single node's epoch bumps); one whose role the broker set is
+// left alone.
 func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch int32, cfg storage.Config) (*Partition, error) {
 	tp := TopicPartition{topic, partition}
 	if p, ok := m.Get(topic, partition); ok {
 		p.log.SetConfig(cfg)
-		p.setLeaderEpoch(leaderEpoch)
+		p.provisionalEpoch(leaderEpoch)
 		return p, nil
 	}
 	dir := path.Join(m.cfg.LogDir, topic+"-"+strconv.Itoa(int(partition)))
@@ -92,7 +125,9 @@ func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch 
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
-	p := newPartition(topic, topicID, partition, l, leaderEpoch)
+	p := newPartition(partitionConfig{topic: topic, topicID: topicID, partition: partition, log: l,
+		self: m.cfg.NodeID, now: m.cfg.Now, lagTimeMaxMs: m.cfg.ReplicaLagTimeMaxMs, propose: m.proposeISR,
+		selfLeader: !m.cfg.AwaitRole, leaderEpoch: leaderEpoch})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if existing, ok := m.partitions[tp]; ok {
@@ -114,7 +149,7 @@ func (m *Manager) Remove(topic string, partition int32) error {
 	if !ok {
 		return nil
 	}
-	p.resetHighWatermark()
+	p.close()
 	if err := p.log.Delete(); err != nil {
 		return fmt.Errorf("delete log of %s-%d: %w", topic, partition, err)
 	}
@@ -136,6 +171,27 @@ func (m *Manager) Partitions() []*Partition {
 		return out[i].Partition < out[j].Partition
 	})
 	return out
+}
+
+// proposeISR hands a partition's ISR proposal to the configured proposer.
+func (m *Manager) proposeISR(tp TopicPartition, proposed LeaderAndISR) {
+	if m.cfg.ISRProposer == nil {
+		m.log.Warn("ISR change proposed but no proposer is configured", "topic", tp.Topic, "partition", tp.Partition, "isr", proposed.ISR)
+		return
+	}
+	m.cfg.ISRProposer.ProposeISR(tp, proposed)
+}
+
+// CheckISR runs the ISR shrink rule (replica.lag.time.max.ms) over every
+// partition led here at nowMs, handing shrinks to the ISRProposer, and
+// re-evaluates their high watermarks, which time alone can release (a
+// caught-up follower outside the ISR holds it only for the lag time).
+// The broker calls it periodically (Kafka's isr-expiration task runs
+// every replica.lag.time.max.ms / 2).
+func (m *Manager) CheckISR(nowMs int64) {
+	for _, p := range m.Partitions() {
+		p.checkISR(nowMs)
+	}
 }
 
 // EnforceRetention applies time and size retention to every partition.
@@ -256,6 +312,7 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	var errs []error
 	for tp, p := range parts {
+		p.close()
 		if err := p.log.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s-%d: %w", tp.Topic, tp.Partition, err))
 		}

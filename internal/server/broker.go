@@ -42,27 +42,51 @@ type BrokerOptions struct {
 // Broker is one running Sluice node: metadata quorum, controller, partition
 // logs, the Kafka listeners and the metrics endpoint, assembled and torn
 // down in dependency order.
+//
+// The same pieces run on a single node and in a cluster: the node
+// registers with and heartbeats to the active controller (itself, on a
+// single node), an applier goroutine gives every hosted partition the role
+// the metadata log names (leader, or follower fetching from the leader),
+// leaders send ISR changes to the controller, and while this node leads
+// the quorum a driver ticks the controller's broker sessions.
 type Broker struct {
-	cfg        config.Broker
-	log        *slog.Logger
-	quorum     *quorum.Node
-	partitions *replica.Manager
-	groups     *coord.Runtime[*group.Shard]
-	txns       *coord.Runtime[*txn.Shard]
-	server     *Server
-	metricsSrv *http.Server
-	metricsURL string
-	addrs      []string
+	cfg          config.Broker
+	log          *slog.Logger
+	quorum       *quorum.Node
+	ctrl         *controller.Controller
+	partitions   *replica.Manager
+	fetchers     *replica.Fetchers
+	groups       *coord.Runtime[*group.Shard]
+	txns         *coord.Runtime[*txn.Shard]
+	handlers     *api.Broker
+	applier      *applier
+	lifecycle    *lifecycle
+	isrSender    *isrSender
+	toController *controllerChannel
+	peers        *peerClients
+	raftStream   *quorum.StreamLayer
+	server       *Server
+	metricsSrv   *http.Server
+	metricsURL   string
+	addrs        []string
+	endpoints    []metadata.Endpoint
 
 	stop chan struct{}
 	wg   sync.WaitGroup // background loops
 
-	reconcileMu sync.Mutex // serialises applying metadata images to partitions
+	closeOnce sync.Once
+	closeErr  error
 }
+
+// startupWait bounds how long a single node waits, before serving, to be
+// unfenced and to have opened its partitions.
+const startupWait = 30 * time.Second
 
 // StartBroker opens the data directory, recovers the logs, joins (or
 // bootstraps) the metadata quorum and starts serving. On error everything
-// already started is closed again.
+// already started is closed again. A single node returns once it serves
+// its partitions; a cluster node returns once its listeners accept, and
+// joins the cluster in the background (its peers may not be up yet).
 func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error) {
 	cfg := opts.Config
 	if len(cfg.LogDirs) != 1 {
@@ -81,72 +105,221 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		}
 	}()
 	logDir := cfg.LogDirs[0]
+	b.toController = newControllerChannel(b)
+	b.peers = newPeerClients(b)
+	b.isrSender = newISRSender(b)
+	b.applier = newApplier(b)
+	b.lifecycle = newLifecycle(b)
 	b.groups = newGroupRuntime(cfg, b.log.With("component", "group"))
 	if b.partitions, err = replica.NewManager(replica.ManagerConfig{FS: opts.FS, LogDir: logDir, Logger: b.log,
-		ProducerIDExpirationMs: int64(cfg.ProducerIDExpirationMs)}); err != nil {
+		ProducerIDExpirationMs: int64(cfg.ProducerIDExpirationMs),
+		NodeID:                 cfg.NodeID, ReplicaLagTimeMaxMs: cfg.ReplicaLagTimeMaxMs,
+		ISRProposer: b.isrSender, AwaitRole: !cfg.SingleNode()}); err != nil {
 		return nil, err
 	}
-	markers := localMarkers{partitions: b.partitions, groups: b.groups}
-	b.txns = newTxnRuntime(cfg, b.partitions, markers, b.log.With("component", "txn"))
+	b.fetchers = replica.NewFetchers(b.fetcherConfig())
+	b.txns = newTxnRuntime(cfg, b.partitions, b.markerWriter(), b.log.With("component", "txn"))
 	listeners, err := listen(cfg.Listeners)
 	if err != nil {
 		return nil, err
 	}
-	if b.quorum, err = quorum.Open(quorum.Config{
-		Dir:      filepath.Join(logDir, "__cluster_metadata"),
-		NodeID:   cfg.NodeID,
-		Logger:   b.log.With("component", "quorum"),
-		OnChange: b.reconcile,
-	}); err != nil {
-		closeAll(listeners)
-		return nil, fmt.Errorf("start metadata quorum: %w", err)
-	}
-	ctrl, err := b.startController(ctx, listeners)
+	b.endpoints = advertised(cfg, listeners)
+	controllerListener, err := b.listenController()
 	if err != nil {
 		closeAll(listeners)
 		return nil, err
 	}
+	if controllerListener != nil {
+		listeners = append(listeners, controllerListener)
+	}
+	if err := b.openQuorum(); err != nil {
+		closeAll(listeners)
+		return nil, err
+	}
+	if err := b.startController(); err != nil {
+		closeAll(listeners)
+		return nil, err
+	}
 	m := metrics.New(b.partitionStats)
-	handlers := api.New(api.Config{
-		Broker: cfg, StaticConfig: opts.StaticConfig, Metadata: b.quorum, Controller: ctrl,
-		Partitions: b.partitions, Groups: b.groups, Transactions: b.txns, Markers: markers,
-		Metrics: m, Logger: b.log.With("component", "api"),
+	b.handlers = api.New(api.Config{
+		Broker: cfg, StaticConfig: opts.StaticConfig, Metadata: b.quorum,
+		Controller: &forwardingController{b: b, local: b.ctrl}, ClusterController: b.ctrl,
+		Partitions: b.partitions, Groups: b.groups, Transactions: b.txns, Markers: localMarkers{partitions: b.partitions, groups: b.groups},
+		Metrics: m, Logger: b.log.With("component", "api"), ActiveController: b.quorum.Leader,
+		Quorum: b.quorumDescriber(),
 	})
-	b.server = New(Config{Handler: handlers, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: b.log, Metrics: m})
+	b.server = New(Config{Handler: b.handlers, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: b.log, Metrics: m})
 	for _, l := range listeners {
 		b.addrs = append(b.addrs, l.Addr().String())
-		if err := b.server.Serve(l); err != nil {
+		if err := b.server.Serve(l, b.diverts()...); err != nil {
 			return nil, err
 		}
 	}
 	if err := b.serveMetrics(cfg.MetricsListener, m); err != nil {
 		return nil, err
 	}
+	b.startCluster()
 	b.startBackground()
+	if cfg.SingleNode() {
+		if err := b.waitServing(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
-// startController builds the controller over the quorum, fixes the
-// cluster ID on first start and registers this broker's endpoints.
-func (b *Broker) startController(ctx context.Context, listeners []net.Listener) (*controller.Controller, error) {
+// listenController binds the CONTROLLER listener of a controller node
+// (nil for a single node without one, and for broker-only nodes).
+func (b *Broker) listenController() (net.Listener, error) {
+	l, ok := b.cfg.ControllerListener()
+	if !ok || !b.cfg.IsController() {
+		return nil, nil
+	}
+	ls, err := listen([]config.Listener{l})
+	if err != nil {
+		return nil, err
+	}
+	return ls[0], nil
+}
+
+// openQuorum starts this node's member of the metadata quorum: a lone
+// voter in memory on a single node, else hashicorp/raft over TCP on the
+// node's listeners (the CONTROLLER listener of a voter, the inter-broker
+// listener of a broker-only observer).
+func (b *Broker) openQuorum() error {
+	qcfg := quorum.Config{
+		Dir:      filepath.Join(b.cfg.LogDirs[0], "__cluster_metadata"),
+		NodeID:   b.cfg.NodeID,
+		Logger:   b.log.With("component", "quorum"),
+		OnChange: b.applier.changed,
+	}
+	if !b.cfg.SingleNode() {
+		advertise, err := b.raftAddress()
+		if err != nil {
+			return err
+		}
+		stream, transport, err := quorum.NewTransport(quorum.TransportConfig{Advertise: advertise, Logger: b.log.With("component", "raft-net")})
+		if err != nil {
+			return fmt.Errorf("start metadata quorum transport: %w", err)
+		}
+		b.raftStream = stream
+		qcfg.Transport = transport
+		qcfg.Observer = !b.cfg.IsController()
+		for _, v := range b.cfg.ControllerQuorumVoters {
+			qcfg.Voters = append(qcfg.Voters, quorum.Voter{NodeID: v.NodeID, Address: v.Address()})
+		}
+	}
+	q, err := quorum.Open(qcfg)
+	if err != nil {
+		return fmt.Errorf("start metadata quorum: %w", err)
+	}
+	b.quorum = q
+	return nil
+}
+
+// raftAddress is where peers reach this node's Raft: its own entry in
+// controller.quorum.voters, or for a broker-only node its inter-broker
+// listener.
+func (b *Broker) raftAddress() (string, error) {
+	for _, v := range b.cfg.ControllerQuorumVoters {
+		if v.NodeID == b.cfg.NodeID {
+			return v.Address(), nil
+		}
+	}
+	l, ok := b.cfg.InterBrokerListener()
+	if !ok {
+		return "", fmt.Errorf("inter.broker.listener.name: no listener to reach node %d's metadata replica on", b.cfg.NodeID)
+	}
+	for _, e := range b.endpoints {
+		if e.Listener == l.Name {
+			return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))), nil
+		}
+	}
+	return l.Address(), nil
+}
+
+// diverts hands Raft connections on any listener to the quorum transport.
+func (b *Broker) diverts() []Divert {
+	if b.raftStream == nil {
+		return nil
+	}
+	return []Divert{{Magic: quorum.TransportMagic, Handle: b.raftStream.Handoff}}
+}
+
+// startController builds the controller over the quorum.
+func (b *Broker) startController() error {
 	ccfg := controller.ConfigFromBroker(b.cfg)
 	ccfg.Logger = b.log.With("component", "controller")
 	ctrl, err := controller.New(ccfg, b.quorum)
 	if err != nil {
-		return nil, fmt.Errorf("start controller: %w", err)
+		return fmt.Errorf("start controller: %w", err)
 	}
-	if _, err := ctrl.EnsureClusterID(ctx); err != nil {
-		return nil, fmt.Errorf("establish cluster id: %w", err)
+	b.ctrl = ctrl
+	return nil
+}
+
+// startCluster starts the goroutines that make this node part of the
+// cluster: the controller driver (controllers), and for brokers the
+// metadata applier, the lifecycle (registration and heartbeats) and the
+// ISR change sender.
+func (b *Broker) startCluster() {
+	if b.cfg.IsController() {
+		b.wg.Go(func() { b.runControllerDriver(b.stop) })
 	}
-	var rack *string
-	if b.cfg.Rack != "" {
-		rack = &b.cfg.Rack
+	if !b.cfg.IsBroker() {
+		return
 	}
-	registration := metadata.Broker{NodeID: b.cfg.NodeID, Endpoints: advertised(b.cfg, listeners), Rack: rack}
-	if err := ctrl.RegisterBroker(ctx, registration); err != nil {
-		return nil, fmt.Errorf("register broker: %w", err)
+	b.wg.Go(func() { b.applier.run(b.stop) })
+	b.wg.Go(func() { b.lifecycle.run(b.stop) })
+	b.wg.Go(func() { b.isrSender.run(b.stop) })
+}
+
+// waitServing waits until a single node is unfenced and has opened every
+// partition of the metadata image, so the first client sees what was
+// there before the restart.
+func (b *Broker) waitServing(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startupWait)
+	defer cancel()
+	if err := b.lifecycle.waitUnfenced(ctx); err != nil {
+		return fmt.Errorf("join the metadata quorum: %w", err)
 	}
-	return ctrl, nil
+	if err := b.applier.WaitApplied(ctx, b.quorum.Image().Offset()); err != nil {
+		return fmt.Errorf("open partitions: %w", err)
+	}
+	return nil
+}
+
+// fetcherConfig maps replica.fetch.* onto the replica fetchers.
+func (b *Broker) fetcherConfig() replica.FetcherConfig {
+	return replica.FetcherConfig{
+		NodeID:            b.cfg.NodeID,
+		Client:            b.peers.fetchClient,
+		NumFetchers:       int(b.cfg.NumReplicaFetchers),
+		PartitionMaxBytes: b.cfg.ReplicaFetchMaxBytes,
+		ResponseMaxBytes:  b.cfg.ReplicaFetchResponseMaxBytes,
+		MaxWait:           millis(int64(b.cfg.ReplicaFetchWaitMaxMs)),
+		MinBytes:          b.cfg.ReplicaFetchMinBytes,
+		Backoff:           millis(int64(b.cfg.ReplicaFetchBackoffMs)),
+		Logger:            b.log.With("component", "replica-fetcher"),
+	}
+}
+
+// quorumDescriber answers DescribeQuorum from this node's Raft state and
+// the controller's view of every node's metadata offset.
+func (b *Broker) quorumDescriber() *quorumDescriber {
+	name := ""
+	if l, ok := b.cfg.ControllerListener(); ok {
+		name = l.Name
+	}
+	return &quorumDescriber{Node: b.quorum, ListenerName: name, Forward: b.toController.send,
+		Progress: func() []quorum.ReplicaProgress {
+			states := b.ctrl.ReplicaStates()
+			out := make([]quorum.ReplicaProgress, 0, len(states))
+			for _, s := range states {
+				out = append(out, quorum.ReplicaProgress{NodeID: s.NodeID, Offset: s.MetadataOffset, At: s.LastContact})
+			}
+			return out
+		}}
 }
 
 // MetricsURL is where Prometheus scrapes this broker, "" when disabled.
@@ -194,57 +367,6 @@ func advertised(cfg config.Broker, bound []net.Listener) []metadata.Endpoint {
 		out = append(out, metadata.Endpoint{Listener: l.Name, Host: host, Port: int32(port)})
 	}
 	return out
-}
-
-// reconcile makes the hosted partitions match a newly applied metadata
-// image: it opens logs for partitions this node leads, closes and deletes
-// those of removed topics, and applies config changes. It runs in commit
-// order on the quorum's apply path.
-func (b *Broker) reconcile(prev, next *metadata.Image) {
-	b.reconcileMu.Lock()
-	defer b.reconcileMu.Unlock()
-	for _, t := range next.Topics() {
-		tc, err := config.ResolveTopic(b.cfg.TopicDefaults, t.Configs)
-		if err != nil {
-			b.log.Error("topic config invalid, using defaults", "topic", t.Name, "err", err)
-			tc = b.cfg.TopicDefaults
-		}
-		for _, p := range t.Partitions {
-			if p.Leader != b.cfg.NodeID {
-				continue
-			}
-			part, err := b.partitions.Ensure(t.Name, t.ID, p.Index, p.LeaderEpoch, storageConfig(tc))
-			if err != nil {
-				b.log.Error("open partition failed", "topic", t.Name, "partition", p.Index, "err", err)
-				continue
-			}
-			switch t.Name {
-			case metadata.GroupMetadataTopic:
-				b.groups.Load(part)
-			case metadata.TransactionStateTopic:
-				b.txns.Load(part)
-			}
-		}
-	}
-	if prev == nil {
-		return
-	}
-	for _, t := range prev.Topics() {
-		if nt := next.TopicByName(t.Name); nt != nil && nt.ID == t.ID {
-			continue
-		}
-		for _, p := range t.Partitions {
-			switch t.Name {
-			case metadata.GroupMetadataTopic:
-				b.groups.Unload(p.Index)
-			case metadata.TransactionStateTopic:
-				b.txns.Unload(p.Index)
-			}
-			if err := b.partitions.Remove(t.Name, p.Index); err != nil {
-				b.log.Error("delete partition failed", "topic", t.Name, "partition", p.Index, "err", err)
-			}
-		}
-	}
 }
 
 // newGroupRuntime builds the group coordinator's shard runtime from the
@@ -353,7 +475,9 @@ func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 
 // startBackground runs retention (every log.retention.check.interval.ms),
 // recovery-point checkpoints (log.flush.offset.checkpoint.interval.ms),
-// producer-ID expiry (producer.id.expiration.check.interval.ms) and the
+// producer-ID expiry (producer.id.expiration.check.interval.ms), the ISR
+// shrink check (every replica.lag.time.max.ms / 2, as Kafka's
+// isr-expiration task) and the
 // write-cache flusher (flush.messages and flush.ms are checked every
 // 100 ms), and the log cleaner on its own goroutine.
 func (b *Broker) startBackground() {
@@ -369,6 +493,8 @@ func (b *Broker) startBackground() {
 		defer flush.Stop()
 		producers := time.NewTicker(millis(int64(b.cfg.ProducerIDExpirationCheckIntervalMs)))
 		defer producers.Stop()
+		isr := time.NewTicker(millis(b.cfg.ReplicaLagTimeMaxMs / 2))
+		defer isr.Stop()
 		for {
 			select {
 			case <-b.stop:
@@ -381,6 +507,8 @@ func (b *Broker) startBackground() {
 				b.partitions.FlushDue()
 			case <-producers.C:
 				b.partitions.ExpireProducers()
+			case now := <-isr.C:
+				b.partitions.CheckISR(now.UnixMilli())
 			}
 		}
 	})
@@ -409,9 +537,23 @@ const writeCacheCheckInterval = 100 * time.Millisecond
 
 func millis(ms int64) time.Duration { return time.Duration(max(ms, 1)) * time.Millisecond }
 
+// controlledShutdownWait bounds how long SIGTERM waits for the controller
+// to move this broker's leaderships away before the process stops anyway.
+const controlledShutdownWait = 10 * time.Second
+
 // Close stops serving, then flushes and closes logs and the quorum, leaving
-// the clean-shutdown marker so the next start skips recovery.
+// the clean-shutdown marker so the next start skips recovery. A cluster
+// node first shuts down in a controlled way (controlled.shutdown.enable):
+// the controller moves its leaderships to other in-sync replicas while it
+// still serves, and an active controller hands Raft leadership to another
+// voter, so clients and peers see at most a retriable error.
 func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	return b.closeErr
+}
+
+func (b *Broker) close() error {
+	b.shutDownControlled()
 	var errs []error
 	if b.server != nil {
 		errs = append(errs, b.server.Close())
@@ -421,9 +563,14 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.wg.Wait()
+	if b.fetchers != nil {
+		b.fetchers.Close()
+	}
 	if b.quorum != nil {
 		errs = append(errs, b.quorum.Close())
 	}
+	b.toController.close()
+	b.peers.close()
 	if b.groups != nil {
 		b.groups.Close()
 	}
@@ -434,6 +581,27 @@ func (b *Broker) Close() error {
 		errs = append(errs, b.partitions.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// shutDownControlled moves leadership away before a cluster node stops.
+func (b *Broker) shutDownControlled() {
+	if b.cfg.SingleNode() || b.quorum == nil || b.server == nil {
+		return
+	}
+	if b.cfg.IsBroker() && b.cfg.ControlledShutdownEnable {
+		ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownWait)
+		if err := b.lifecycle.controlledShutdown(ctx); err != nil {
+			b.log.Warn("controlled shutdown did not finish, stopping anyway", "err", err)
+		} else {
+			b.log.Info("controlled shutdown finished: no partition leads here any more")
+		}
+		cancel()
+	}
+	if b.quorum.IsLeader() {
+		if err := b.quorum.TransferLeadership(); err != nil {
+			b.log.Warn("handing over the active controller failed", "err", err)
+		}
+	}
 }
 
 // Partitions is the broker's hosted partitions. Tests reach through it to

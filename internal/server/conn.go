@@ -28,6 +28,9 @@ type conn struct {
 	// replies carries queued replies from the reader to the writer in
 	// request order; its capacity is the connection's in-flight limit.
 	replies chan queuedReply
+	// prefix holds the bytes a listener's divert peek read that were no
+	// divert's magic: the start of the first Kafka request (divert.go).
+	prefix []byte
 }
 
 // queuedReply is one request's reply waiting for the writer.
@@ -74,7 +77,7 @@ func (c *conn) serve() {
 // readLoop reads, decodes and dispatches requests until the connection
 // fails or a request is malformed.
 func (c *conn) readLoop() error {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := bufio.NewReaderSize(c.source(), 64<<10)
 	var sizeBuf [4]byte
 	for {
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {

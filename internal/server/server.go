@@ -26,6 +26,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when non-nil, counts requests and their latency.
 	Metrics *metrics.Broker
+	// PeekTimeout bounds how long a connection to a listener with diverts
+	// (Serve) may take to send its first four bytes before it is served as
+	// Kafka (0: 10s).
+	PeekTimeout time.Duration
 }
 
 // Server accepts Kafka connections on its listeners until Close.
@@ -56,7 +60,13 @@ func New(cfg Config) *Server {
 }
 
 // Serve accepts connections on l in a tracked goroutine and returns at once.
-func (s *Server) Serve(l net.Listener) error {
+// With diverts, each connection's first four bytes are read first, on its
+// own goroutine, and a connection opening with a divert's magic is handed to
+// it (Divert); every other connection is served as Kafka, bytes included.
+func (s *Server) Serve(l net.Listener, diverts ...Divert) error {
+	if err := s.checkDiverts(diverts); err != nil {
+		return fmt.Errorf("serve %s: %w", l.Addr(), err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -66,12 +76,12 @@ func (s *Server) Serve(l net.Listener) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.acceptLoop(l)
+		s.acceptLoop(l, diverts)
 	}()
 	return nil
 }
 
-func (s *Server) acceptLoop(l net.Listener) {
+func (s *Server) acceptLoop(l net.Listener, diverts []Divert) {
 	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
@@ -100,6 +110,10 @@ func (s *Server) acceptLoop(l net.Listener) {
 		go func() {
 			defer s.wg.Done()
 			defer s.untrack(c)
+			if c.divert(diverts) {
+				c.cancel()
+				return
+			}
 			c.serve()
 		}()
 	}

@@ -1,7 +1,9 @@
 // Package storage is one partition's durable, segmented log: append, read,
 // group-committed fsync, crash recovery, indexes, retention, compaction,
-// DeleteRecords and truncation. It knows nothing of the network, replication or Raft; it
-// sees bytes, offsets and a vfs.FS. It imports internal/record (batch
+// DeleteRecords, truncation, and the follower side of replication
+// (AppendReplicated, the leader-epoch cache). It knows nothing of the
+// network, of who leads or of Raft; it sees bytes, offsets, leader epochs
+// and a vfs.FS. It imports internal/record (batch
 // headers, CRCs, the record iterator) and internal/vfs.
 //
 // # Files in a partition directory
@@ -15,6 +17,7 @@
 //	  log-offsets.checkpoint          log start offset, recovery point, cleaner checkpoint
 //	  00000000000000004096.snapshot   producer states as of offset 4096 (see Producer state)
 //	  00000000000000000000.txnindex   aborted transactions whose markers are in that segment (see Transactions)
+//	  leader-epoch-checkpoint         first offset of each leader epoch (see Leader epochs)
 //	  00000000000000000000.log.cleaned  (compaction only, transient: see Compaction)
 //	  00000000000000000000.log.swap
 //
@@ -281,6 +284,56 @@
 // rest while replaying the log after it (rewriting those files durably).
 // The entries are also kept in memory (AbortedTransactions).
 //
+// # Leader epochs
+//
+// Every batch carries the epoch of the leader that appended it (its
+// partition leader epoch). The leader-epoch cache (Kafka's
+// LeaderEpochFileCache) remembers, for each epoch that wrote to the log,
+// its first offset; epochs and start offsets both increase. It answers
+// OffsetForLeaderEpoch (EndOffsetForEpoch), which a follower asks to find
+// where its log diverged from its leader's, and it fences a deposed
+// leader: Append, AppendProduced and AppendTxnMarker under an epoch below
+// the latest one fail with ErrFencedLeaderEpoch before writing anything.
+//
+// leader-epoch-checkpoint is Kafka's text checkpoint file, byte for byte,
+// so a Kafka tool reads it:
+//
+//	0                  version
+//	2                  number of entries
+//	0 0                epoch, start offset (ascending)
+//	3 1540
+//
+// It is replaced (a .tmp file, fsynced, renamed, directory fsynced)
+// whenever the cache changes, which is rare: an append under a new epoch
+// (written before the batches, so the file never lacks the epoch of a
+// durable batch), AssignLeaderEpoch, a truncation (entries starting at or
+// after the new log end go), a log start move (entries wholly below it go;
+// the one covering it is moved up to it, as Kafka's truncateFromStart) and
+// TruncateFullyAndStartAt (all go). A failed write fails the log. Open
+// reads it, adds the epochs of batches recovery scanned that are newer,
+// then drops entries starting at or past the log end and trims the start
+// the same way, so entries written for batches a crash lost disappear. A
+// missing file (a data directory from before replication) leaves the cache
+// empty until the next append; a file that fails its checks is rebuilt
+// from the batch headers of the whole log, since a leader answering from
+// an empty cache could let a follower keep a divergent tail.
+//
+// # Replication (follower side)
+//
+// AppendReplicated appends batches fetched from the leader as they are:
+// offsets, leader epochs and every other byte kept, so a follower's
+// segments hold the leader's bytes. The first batch must start at the log
+// end offset (ErrOffsetMismatch otherwise); each batch's structure and CRC
+// are checked and offsets must increase. The leader-epoch cache follows
+// the batches' epochs (Kafka's assign: a follower's history yields to its
+// leader's), and producer states, the aborted-transaction index and the
+// last stable offset are updated by the same replay that rebuilds them
+// from the log at start-up, never refused for sequence reasons, so that a
+// follower's states equal the leader's. Like Append it rolls segments and
+// does not fsync. Truncate cuts a divergent tail; TruncateFullyAndStartAt
+// restarts an empty log at an offset when the leader's log start is past
+// the follower's log end.
+//
 // # Threading
 //
 // A Log is safe for concurrent use. Compaction passes are serialised by
@@ -294,8 +347,8 @@
 //	syncMu    serialises fsyncs of the active segment: the group-commit leader
 //	          holds it while it fsyncs; never held with appendMu by Sync.
 //	mu        (RWMutex) guards the published view readers use: the segment
-//	          list, offsets, sizes, index entries and the aborted
-//	          transactions. Held only to copy or publish a few fields,
+//	          list, offsets, sizes, index entries, the aborted
+//	          transactions and the leader-epoch cache. Held only to copy or publish a few fields,
 //	          never across file I/O.
 //
 // The first offset of the earliest open transaction (for the last stable

@@ -85,3 +85,14 @@ var ErrInvalidTxnState = errors.New("storage: invalid transaction state")
 // marker: a deposed transaction coordinator (Kafka's
 // TRANSACTION_COORDINATOR_FENCED).
 var ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")
+
+// ErrOffsetMismatch refuses a replicated append whose first batch does not
+// start at the log end offset: the follower and its leader disagree about
+// where the follower's log ends (Kafka's UnexpectedAppendOffsetException).
+// The caller re-fetches from LogEndOffset, or truncates first.
+var ErrOffsetMismatch = errors.New("storage: replicated batches do not start at the log end offset")
+
+// ErrFencedLeaderEpoch refuses a leader's append under a leader epoch older
+// than the latest one the log has recorded (Kafka's FENCED_LEADER_EPOCH): a
+// deposed leader must not write after its successor did.
+var ErrFencedLeaderEpoch = errors.New("storage: fenced leader epoch")

@@ -41,8 +41,8 @@ func TestRollSyncsDirectory(t *testing.T) {
 	cfg := testConfig()
 	cfg.SegmentBytes = 1000
 	l := mustOpen(t, fsys, "t-0", cfg, testOptions(t))
+	mustAppend(t, l, testBatch(t, 1, 0, 600, 'a')) // writes the leader epoch checkpoint
 	fsys.SetInjector(vfs.FailOn(vfs.OpCreate, "*.tmp", nil))
-	mustAppend(t, l, testBatch(t, 1, 0, 600, 'a'))
 	second := testBatch(t, 1, 0, 600, 'b')
 	res := mustAppend(t, l, second) // rolls; the checkpoint write fails
 	if len(l.segments) != 2 {

@@ -67,6 +67,9 @@ type Log struct {
 	// producers is every idempotent producer's state as of the log end
 	// (producer_state.go), with the producer snapshots on disk.
 	producers producerStates
+	// recoveredEpochs collects, while the log opens, the leader epochs of
+	// the batches recovery scanned (epoch_cache.go).
+	recoveredEpochs epochEntries
 
 	// syncMu is held by the group-commit leader across its fsync.
 	syncMu sync.Mutex
@@ -84,6 +87,9 @@ type Log struct {
 	// truncations counts cuts of published data; a reader that sees it
 	// change during a read reads again rather than mix old and new bytes.
 	truncations uint64
+	// epochs is the leader-epoch cache (epoch_cache.go), persisted in
+	// leader-epoch-checkpoint; replaced whole on every change.
+	epochs epochEntries
 }
 
 // Open opens (creating if missing) the log in dir and recovers it.
@@ -179,6 +185,11 @@ func summarize(batches []byte) (appendSummary, error) {
 // (both outside the CRC), and appends them to the active segment, rolling
 // first if needed. It does not fsync: call Sync. Appends are serialised.
 //
+// leaderEpoch is the appending leader's epoch. One below the latest epoch
+// in the leader-epoch cache fails with ErrFencedLeaderEpoch before anything
+// is written (a deposed leader); a newer one is recorded in the cache, at
+// the first offset it writes, durably and before the batches.
+//
 // Batches that carry a producer ID update that producer's state unchecked,
 // as Kafka's appends from replication and coordinators do; a producer's own
 // batches go through AppendProduced.
@@ -193,7 +204,9 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 // Duplicate set; a sequence gap, or a new epoch not starting at sequence 0,
 // fails with ErrOutOfOrderSequence; an epoch older than the producer's
 // fails with ErrInvalidProducerEpoch (both as a *ProducerError). Batches
-// without a producer ID take Append's path and cost nothing more.
+// without a producer ID take Append's path and cost nothing more. The
+// leader epoch is fenced and recorded as by Append, before any producer
+// check.
 func (l *Log) AppendProduced(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	return l.append(batches, leaderEpoch, true)
 }
@@ -208,6 +221,9 @@ func (l *Log) append(batches []byte, leaderEpoch int32, fromProducer bool) (Appe
 	if err := l.writable(); err != nil {
 		return AppendResult{}, err
 	}
+	if err := l.checkLeaderEpochLocked(leaderEpoch); err != nil {
+		return AppendResult{}, err
+	}
 	base := l.logEndOffset
 	if summary.producers {
 		duplicate, found, err := l.producers.prepare(batches, base, fromProducer)
@@ -220,6 +236,9 @@ func (l *Log) append(batches []byte, leaderEpoch int32, fromProducer bool) (Appe
 		}
 	}
 	if err := l.maybeRollLocked(summary, base); err != nil {
+		return AppendResult{}, err
+	}
+	if err := l.assignLeaderEpochLocked(leaderEpoch, base); err != nil {
 		return AppendResult{}, err
 	}
 	assignOffsets(batches, base, leaderEpoch)

@@ -47,7 +47,12 @@ func (l *Log) load(clean bool) error {
 	if err != nil {
 		return err
 	}
-	return l.openProducerState()
+	if err := l.openProducerState(); err != nil {
+		return err
+	}
+	recovered := l.recoveredEpochs
+	l.recoveredEpochs = nil
+	return l.loadEpochsLocked(recovered)
 }
 
 // ensureDir creates the partition directory durably if it is missing.
@@ -209,6 +214,7 @@ func (l *Log) recoverSegment(seg *segment, last bool, recoveryPoint int64) error
 		return err
 	}
 	seg.applyScan(&res)
+	l.recoveredEpochs = append(l.recoveredEpochs, res.epochs...)
 	return nil
 }
 

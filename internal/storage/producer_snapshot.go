@@ -316,9 +316,12 @@ func (l *Log) loadProducerStateLocked() (replayed bool, err error) {
 	}
 	replayed = from < l.logEndOffset
 	if replayed {
-		stale = append(stale, l.segmentsPastLocked(from)...)
 		l.logAbortedRebuilt(len(aborted)-below, from)
 	}
+	// The replay rebuilt the entries of every segment from `from` on; an
+	// empty segment starting there (a truncation to its base) may still
+	// have a file holding the entries of batches cut from it.
+	stale = append(stale, l.segmentsPastLocked(from)...)
 	if err := l.rewriteTxnIndexesLocked(aborted, stale); err != nil {
 		return false, err
 	}

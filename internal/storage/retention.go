@@ -66,7 +66,10 @@ func (l *Log) raiseLogStartLocked(offset int64) error {
 		l.mu.Unlock()
 		return fmt.Errorf("persist log start offset %d: %w", offset, err)
 	}
-	return nil
+	// The epoch of the new first offset stays known (Kafka's
+	// truncateFromStart). Written after the log start: a crash in between
+	// leaves entries below it, which the next open trims the same way.
+	return l.updateEpochsLocked(func(es epochEntries) (epochEntries, bool) { return es.truncateFromStart(offset) })
 }
 
 // countBelowStartLocked counts the leading sealed segments whose offsets
@@ -197,13 +200,16 @@ func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
 }
 
 // Truncate drops every record at or after offset (a follower cutting a
-// divergent tail), and what producers wrote there: their states are
-// rebuilt from the newest snapshot below the cut and the log up to it. A batch holding offset goes whole, so the log then ends
-// at that batch's base offset, or, where compaction removed the batches
-// just before offset, after the last batch left below it: the log end is
-// never past the data. An offset below the log start empties the log and
-// restarts it there, as Kafka's truncateFullyAndStartAt. The cleaner
-// checkpoint comes down with the log end.
+// divergent tail), and what producers wrote there: their states, the
+// aborted-transaction index and the last stable offset are rebuilt from
+// the newest snapshot below the cut and the log up to it. A batch holding
+// offset goes whole, so the log then ends at that batch's base offset, or,
+// where compaction removed the batches just before offset, after the last
+// batch left below it: the log end is never past the data. An offset below
+// the log start empties the log and restarts it there, as Kafka's
+// truncateFullyAndStartAt. The cleaner checkpoint comes down with the log
+// end, and the leader-epoch cache drops the epochs starting at or after
+// it (Kafka's truncateFromEnd).
 func (l *Log) Truncate(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -252,7 +258,11 @@ func (l *Log) truncateToLocked(offset int64) error {
 	if _, err := l.loadProducerStateLocked(); err != nil {
 		return l.fail(fmt.Errorf("truncate to %d: rebuild producer state: %w", offset, err))
 	}
-	return nil
+	// After the cut, never before: a crash in between leaves entries past
+	// the log end, which the next open drops, rather than batches whose
+	// epoch the checkpoint lost.
+	end := l.logEndOffset
+	return l.updateEpochsLocked(func(es epochEntries) (epochEntries, bool) { return es.truncateFromEnd(end) })
 }
 
 // sortSearchSegments returns how many segments have a base offset at or
@@ -423,6 +433,12 @@ func (l *Log) truncateFullyLocked(newStart int64) error {
 	}
 	if err := l.resetProducerStateLocked(); err != nil {
 		return l.fail(fmt.Errorf("restart log at %d: %w", newStart, err))
+	}
+	// The epochs go with the data, after it (Kafka's clearAndFlush): a
+	// crash in between leaves entries the next open trims to the empty log.
+	l.recoveredEpochs = nil
+	if err := l.setEpochsLocked(nil); err != nil {
+		return err
 	}
 	l.flushed.Store(newStart)
 	return l.writeCheckpointLocked()

@@ -57,6 +57,9 @@ type scanResult struct {
 	indexer        indexer // state to continue appending after validSize
 	firstTimestamp int64
 	stop           *scanStop // nil when every byte is valid
+	// epochs are the leader epochs of the valid batches, each at the
+	// first batch of a run of batches carrying it.
+	epochs epochEntries
 }
 
 // scanSegment reads a segment batch by batch, verifying each CRC, and
@@ -96,6 +99,9 @@ func (res *scanResult) add(h *record.Header, baseOffset int64) {
 	}
 	res.validSize += int64(h.Size())
 	res.nextOffset = h.LastOffset() + 1
+	if last, ok := res.epochs.latest(); h.PartitionLeaderEpoch >= 0 && (!ok || last.epoch != h.PartitionLeaderEpoch) {
+		res.epochs = append(res.epochs, epochEntry{epoch: h.PartitionLeaderEpoch, startOffset: h.BaseOffset})
+	}
 }
 
 // checkBatchAt validates the batch at pos: complete, magic 2, CRC, offsets

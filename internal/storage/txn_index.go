@@ -203,20 +203,21 @@ func (l *Log) segmentsPastLocked(from int64) []*segment {
 // of segments with its entries in aborted (sorted by marker), and removes
 // the file of one that has none.
 func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, segments []*segment) error {
-	if len(segments) == 0 {
-		return nil
-	}
+	changed := false
 	for _, s := range segments {
 		lo := sort.Search(len(aborted), func(i int) bool { return aborted[i].LastOffset >= s.baseOffset })
 		hi := sort.Search(len(aborted), func(i int) bool { return aborted[i].LastOffset >= s.nextOffset })
 		name := segmentFileName(l.dir, s.baseOffset, txnIndexSuffix)
 		if lo == hi {
-			if err := l.fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			err := l.fsys.Remove(name)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("remove stale aborted transaction index: %w", err)
 			}
+			changed = changed || err == nil
 			s.hasTxnIndex = false
 			continue
 		}
+		changed = true
 		var b []byte
 		for _, a := range aborted[lo:hi] {
 			b = appendAbortedTxn(b, a)
@@ -225,6 +226,9 @@ func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, segments []*segment)
 			return err
 		}
 		s.hasTxnIndex = true
+	}
+	if !changed {
+		return nil
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: rewritten indexes' names
 		return fmt.Errorf("rewrite aborted transaction indexes: sync directory: %w", err)

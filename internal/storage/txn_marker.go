@@ -97,7 +97,8 @@ func ParseTxnMarker(batch []byte) (commit, ok bool, err error) {
 // one from an older coordinator epoch with ErrTransactionCoordinatorFenced
 // (both as a *ProducerError). An abort is recorded in the aborted
 // transaction index, which read_committed fetches consult. Like Append it
-// does not fsync: call Sync.
+// fences and records leaderEpoch (ErrFencedLeaderEpoch) and does not
+// fsync: call Sync.
 func (l *Log) AppendTxnMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32, leaderEpoch int32) (AppendResult, error) {
 	batch, err := buildTxnMarker(producerID, producerEpoch, txnMarker{commit: commit, coordinatorEpoch: coordinatorEpoch, timestamp: l.nowMs()})
 	if err != nil {

@@ -1,6 +1,19 @@
-// Package testcluster starts real Sluice brokers in-process for tests: on
-// 127.0.0.1 with a kernel-chosen port, a temporary data directory (or a
-// given vfs), and restart on the same data. It is imported only by tests.
+// Package testcluster starts real Sluice brokers for tests. It is imported
+// only by tests (internal/lint enforces this).
+//
+// Start runs one broker in-process: on 127.0.0.1 with a kernel-chosen port,
+// a temporary data directory (or a given vfs), and restart on the same
+// data.
+//
+// StartProcesses (process.go) runs a cluster of real `sluice serve`
+// processes built from ./cmd/sluice: each node with its own data directory,
+// server.properties in Kafka's KRaft key names, client port and CONTROLLER
+// port on 127.0.0.1, and log file; Kill (SIGKILL), Stop (SIGTERM), Start
+// on the same ports and data; queries that ask the cluster or one node
+// (process_query.go); and an offline comparison of replica logs read with
+// internal/storage once the nodes are down (replicalog.go). Failures print
+// every node's log tail; SIGKILL on cleanup, and on the test binary's death
+// (Linux), leaves no process behind.
 package testcluster
 
 import (
