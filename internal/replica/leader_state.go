@@ -79,6 +79,11 @@ type LeaderStateConfig struct {
 	DurableOffset int64
 	// NowMs is the time the leadership starts.
 	NowMs int64
+	// Eligible reports whether a replica may join the ISR (its broker is
+	// registered, unfenced and not shutting down: KIP-841). A replica
+	// that may not is never proposed and never holds the high watermark
+	// back from outside the ISR. Nil means every replica is eligible.
+	Eligible func(id int32) bool
 }
 
 // LeaderState is the leader's side of replication for one partition:
@@ -116,6 +121,7 @@ type LeaderState struct {
 	highWatermark int64
 
 	followers map[int32]*FollowerState // every replica but self
+	eligible  func(id int32) bool
 }
 
 // NewLeaderState starts tracking a partition this broker has just become
@@ -137,7 +143,10 @@ func newLeaderState(cfg LeaderStateConfig, previous *LeaderState) *LeaderState {
 	s := &LeaderState{
 		self: cfg.Self, state: cfg.State.Clone(), lagMaxMs: cfg.LagTimeMaxMs, minISR: cfg.MinInsyncReplicas,
 		epochStart: cfg.LogEndOffset, logEnd: cfg.LogEndOffset, durable: min(cfg.DurableOffset, cfg.LogEndOffset),
-		highWatermark: cfg.HighWatermark, followers: map[int32]*FollowerState{},
+		highWatermark: cfg.HighWatermark, followers: map[int32]*FollowerState{}, eligible: cfg.Eligible,
+	}
+	if s.eligible == nil {
+		s.eligible = func(int32) bool { return true }
 	}
 	if previous != nil {
 		s.highWatermark = max(s.highWatermark, previous.highWatermark)
@@ -255,7 +264,7 @@ func (s *LeaderState) FollowerFetched(id int32, fetchOffset, nowMs int64) (highW
 // pending and it has caught up with the high watermark and the current
 // epoch's start.
 func (s *LeaderState) maybeExpand(id int32, f *FollowerState) *LeaderAndISR {
-	if s.pending != nil || slices.Contains(s.state.ISR, id) {
+	if s.pending != nil || slices.Contains(s.state.ISR, id) || !s.eligible(id) {
 		return nil
 	}
 	if f.LogEndOffset < s.highWatermark || f.LogEndOffset < s.epochStart {
@@ -370,7 +379,7 @@ func (s *LeaderState) advance(nowMs int64) bool {
 		if f.LogEndOffset >= candidate {
 			continue
 		}
-		if slices.Contains(s.maximal, id) || f.caughtUp(s.logEnd, nowMs, s.lagMaxMs) {
+		if slices.Contains(s.maximal, id) || (f.caughtUp(s.logEnd, nowMs, s.lagMaxMs) && s.eligible(id)) {
 			candidate = f.LogEndOffset
 		}
 	}

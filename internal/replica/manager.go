@@ -40,6 +40,10 @@ type ManagerConfig struct {
 	// leads itself with replicas [NodeID] and ISR [NodeID] until told
 	// otherwise: a single node's every partition, as before replication.
 	AwaitRole bool
+	// ReplicaEligible reports whether a replica's broker may join an ISR
+	// (registered, unfenced, not in controlled shutdown), from the
+	// metadata image; nil means every replica may.
+	ReplicaEligible func(id int32) bool
 }
 
 // defaultReplicaLagTimeMaxMs is Kafka's replica.lag.time.max.ms.
@@ -127,6 +131,7 @@ func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch 
 	}
 	p := newPartition(partitionConfig{topic: topic, topicID: topicID, partition: partition, log: l,
 		self: m.cfg.NodeID, now: m.cfg.Now, lagTimeMaxMs: m.cfg.ReplicaLagTimeMaxMs, propose: m.proposeISR,
+		eligible:   m.cfg.ReplicaEligible,
 		selfLeader: !m.cfg.AwaitRole, leaderEpoch: leaderEpoch})
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -25,6 +25,8 @@ type Partition struct {
 	lagTimeMaxMs int64
 	// propose hands ISR proposals to the manager's ISRProposer.
 	propose func(TopicPartition, LeaderAndISR)
+	// eligible says which replicas may join the ISR (nil: all).
+	eligible func(id int32) bool
 
 	// highWatermark mirrors the leader state's (or, on a follower, the
 	// leader's as last fetched) so that reads need no lock; written under
@@ -70,6 +72,7 @@ type partitionConfig struct {
 	now          func() time.Time
 	lagTimeMaxMs int64
 	propose      func(TopicPartition, LeaderAndISR)
+	eligible     func(id int32) bool
 	// initial is the provisional role: leader of itself (true), or none
 	// until the broker applies one.
 	selfLeader  bool
@@ -78,7 +81,7 @@ type partitionConfig struct {
 
 func newPartition(cfg partitionConfig) *Partition {
 	p := &Partition{Topic: cfg.topic, TopicID: cfg.topicID, Partition: cfg.partition, log: cfg.log,
-		self: cfg.self, now: cfg.now, lagTimeMaxMs: cfg.lagTimeMaxMs, propose: cfg.propose,
+		self: cfg.self, now: cfg.now, lagTimeMaxMs: cfg.lagTimeMaxMs, propose: cfg.propose, eligible: cfg.eligible,
 		provisional: true, watchers: map[chan<- struct{}]struct{}{}, logEndWatchers: map[chan<- struct{}]struct{}{}}
 	p.minISR.Store(1)
 	// No high watermark is checkpointed yet: the recovered log is taken as
@@ -96,7 +99,7 @@ func newPartition(cfg partitionConfig) *Partition {
 func (p *Partition) leadItselfLocked(leaderEpoch int32) {
 	s := SingleReplica(p.self, leaderEpoch)
 	leo := p.log.LogEndOffset()
-	ls := newLeaderState(LeaderStateConfig{Self: p.self, State: s, LagTimeMaxMs: p.lagTimeMaxMs,
+	ls := newLeaderState(LeaderStateConfig{Self: p.self, State: s, LagTimeMaxMs: p.lagTimeMaxMs, Eligible: p.eligible,
 		MinInsyncReplicas: p.minISR.Load(), HighWatermark: p.highWatermark.Load(),
 		LogEndOffset: leo, DurableOffset: p.durableOffset(), NowMs: p.nowMs()}, nil)
 	p.role, p.state, p.leader = RoleLeader, s, ls

@@ -61,7 +61,7 @@ func (p *Partition) MakeLeader(s LeaderAndISR, nowMs int64) error {
 	if role == RoleLeader && !provisional {
 		previous = p.leader
 	}
-	p.leader = newLeaderState(LeaderStateConfig{Self: p.self, State: s, LagTimeMaxMs: p.lagTimeMaxMs,
+	p.leader = newLeaderState(LeaderStateConfig{Self: p.self, State: s, LagTimeMaxMs: p.lagTimeMaxMs, Eligible: p.eligible,
 		MinInsyncReplicas: p.minISR.Load(), HighWatermark: p.highWatermark.Load(),
 		LogEndOffset: leo, DurableOffset: durable, NowMs: nowMs}, previous)
 	p.role, p.state, p.provisional = RoleLeader, s.Clone(), false

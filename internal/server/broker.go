@@ -114,7 +114,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 	if b.partitions, err = replica.NewManager(replica.ManagerConfig{FS: opts.FS, LogDir: logDir, Logger: b.log,
 		ProducerIDExpirationMs: int64(cfg.ProducerIDExpirationMs),
 		NodeID:                 cfg.NodeID, ReplicaLagTimeMaxMs: cfg.ReplicaLagTimeMaxMs,
-		ISRProposer: b.isrSender, AwaitRole: !cfg.SingleNode()}); err != nil {
+		ISRProposer: b.isrSender, AwaitRole: !cfg.SingleNode(), ReplicaEligible: b.replicaEligible}); err != nil {
 		return nil, err
 	}
 	b.fetchers = replica.NewFetchers(b.fetcherConfig())
@@ -166,6 +166,17 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		}
 	}
 	return b, nil
+}
+
+// replicaEligible reports whether a broker may join an ISR: registered,
+// unfenced and not in controlled shutdown (KIP-841), as the controller
+// checks AlterPartition, so leaders do not propose what it would refuse.
+func (b *Broker) replicaEligible(id int32) bool {
+	if b.quorum == nil {
+		return true
+	}
+	br := b.quorum.Image().Broker(id)
+	return br != nil && br.Active()
 }
 
 // listenController binds the CONTROLLER listener of a controller node

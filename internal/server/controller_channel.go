@@ -29,6 +29,8 @@ type controllerChannel struct {
 
 	mu      sync.Mutex
 	clients map[int32]*wire.Client
+	// guess rotates through the voters while no leader is known.
+	guess int
 }
 
 func newControllerChannel(b *Broker) *controllerChannel {
@@ -39,7 +41,13 @@ func newControllerChannel(b *Broker) *controllerChannel {
 func (c *controllerChannel) send(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	leader, ok := c.b.quorum.Leader()
 	if !ok {
-		return nil, errNoController
+		// A broker-only node learns the leader from the metadata log,
+		// which it receives only once it has registered: until then it
+		// asks each voter in turn (one that does not lead answers
+		// NOT_CONTROLLER, and the caller retries).
+		if leader, ok = c.nextGuess(); !ok {
+			return nil, errNoController
+		}
 	}
 	if leader == c.b.cfg.NodeID {
 		return c.local(ctx, req)
@@ -85,6 +93,18 @@ func (c *controllerChannel) client(nodeID int32) (*wire.Client, error) {
 		}
 	}
 	return nil, fmt.Errorf("controller %d is not in controller.quorum.voters", nodeID)
+}
+
+// nextGuess is the next voter to try while the leader is unknown.
+func (c *controllerChannel) nextGuess() (int32, bool) {
+	voters := c.b.cfg.ControllerQuorumVoters
+	if len(voters) == 0 || c.b.cfg.IsController() {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.guess = (c.guess + 1) % len(voters)
+	return voters[c.guess].NodeID, true
 }
 
 func (c *controllerChannel) close() {

@@ -135,11 +135,26 @@ func createTopicAssigned(t *testing.T, c *testcluster.ProcessCluster, topic stri
 // ISR of rf replicas.
 func waitTopicReady(t *testing.T, c *testcluster.ProcessCluster, topic string, partitions int32, rf int) {
 	t.Helper()
-	c.Eventually(t, phaseTimeout, "topic "+topic+" with leaders and full ISRs", func() error {
-		for p := range partitions {
-			d := c.PartitionDetail(t, topic, p)
-			if d.Err != nil || d.Leader < 0 || len(d.Replicas) != rf || len(d.ISR) != rf {
-				return fmt.Errorf("%s-%d: leader %d, replicas %v, ISR %v, error %v", topic, p, d.Leader, d.Replicas, d.ISR, d.Err)
+	// Every running node must know it: metadata reaches each broker on its
+	// own time, and later queries may go to any of them.
+	c.Eventually(t, phaseTimeout, "topic "+topic+" with leaders and full ISRs on every node", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, id := range c.Nodes() {
+			if !c.Running(id) {
+				continue
+			}
+			md, err := c.NodeMetadata(ctx, id, topic)
+			if err != nil {
+				return err
+			}
+			if len(md.Topics) != 1 || len(md.Topics[0].Partitions) != int(partitions) {
+				return fmt.Errorf("node %d does not know %s with %d partitions yet", id, topic, partitions)
+			}
+			for _, p := range md.Topics[0].Partitions {
+				if p.ErrorCode != 0 || p.Leader < 0 || len(p.Replicas) != rf || len(p.ISR) != rf {
+					return fmt.Errorf("node %d: %s-%d: leader %d, replicas %v, ISR %v, error %d", id, topic, p.Partition, p.Leader, p.Replicas, p.ISR, p.ErrorCode)
+				}
 			}
 		}
 		return nil
