@@ -20,6 +20,10 @@
 # Missing tools are installed with apt-get (run as root, as CI does). Prints
 # "ok NAME" / "not ok NAME: why" per check and ends with the line
 # "compat: N passed, N failed"; exits non-zero if anything failed.
+#
+# Then every check runs again against a 3-node cluster (combined
+# broker/controller nodes, every topic RF=3, min.insync.replicas=2); their
+# names start with "[3 brokers RF=3]". SLUICE_COMPAT_CLUSTER=0 skips it.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,14 +45,18 @@ helper_pids=() # background helpers of single checks (Burrow, its ZooKeeper stan
 burrow_http="" # Burrow's HTTP address, set by start_burrow
 work=""
 
+phase=""          # label of the current run: "" for one broker, "[3 brokers RF=3] " for the cluster
+expect_brokers=1 # brokers kcat -L must list
+cluster_pids=()  # the cluster phase's node processes
+
 pass() {
 	passed=$((passed + 1))
-	echo "ok $1"
+	echo "ok $phase$1"
 }
 
 fail() {
 	failed=$((failed + 1))
-	echo "not ok $1: $2"
+	echo "not ok $phase$1: $2"
 }
 
 summary() {
@@ -67,10 +75,18 @@ cleanup() {
 	local status=$?
 	stop_helpers
 	stop_broker
+	stop_cluster
 	if [[ -n $work ]]; then
 		if ((failed > 0)) && [[ -s $work/broker.log ]]; then
 			echo "--- last lines of the broker log ($work/broker.log) ---" >&2
 			tail -n 40 "$work/broker.log" >&2
+		fi
+		if ((failed > 0)); then
+			for log in "$work"/cluster/node-*/broker.log; do
+				[[ -s $log ]] || continue
+				echo "--- last lines of $log ---" >&2
+				tail -n 20 "$log" >&2
+			done
 		fi
 		rm -rf "$work"
 	fi
@@ -171,9 +187,70 @@ start_broker() {
 	done
 }
 
-# check_broker_alive fails the run early if a check took the broker down.
+# check_broker_alive fails the run early if a check took a broker down.
 check_broker_alive() {
-	kill -0 "$broker_pid" 2>/dev/null || die "broker died during the checks"
+	local pid
+	for pid in ${broker_pid:+"$broker_pid"} "${cluster_pids[@]}"; do
+		kill -0 "$pid" 2>/dev/null || die "broker died during the checks"
+	done
+}
+
+# start_cluster runs a 3-node cluster of combined broker/controller nodes
+# (Kafka's KRaft keys, RF=3 by default, min.insync.replicas=2) and waits
+# until kcat lists all three brokers. It sets the bootstrap list in
+# cluster_bootstrap.
+start_cluster() {
+	local i nodes=3 voters="" ports=() cports=() dir deadline
+	for ((i = 1; i <= nodes; i++)); do
+		ports+=("$(free_port)") || die "no free port"
+		cports+=("$(free_port)") || die "no free port"
+		voters+="${voters:+,}$i@127.0.0.1:${cports[i - 1]}"
+	done
+	cluster_bootstrap=""
+	for ((i = 1; i <= nodes; i++)); do
+		dir="$work/cluster/node-$i"
+		mkdir -p "$dir/data"
+		cat >"$dir/server.properties" <<-EOF
+			node.id=$i
+			process.roles=broker,controller
+			controller.quorum.voters=$voters
+			listeners=PLAINTEXT://127.0.0.1:${ports[i - 1]},CONTROLLER://127.0.0.1:${cports[i - 1]}
+			advertised.listeners=PLAINTEXT://127.0.0.1:${ports[i - 1]}
+			controller.listener.names=CONTROLLER
+			inter.broker.listener.name=PLAINTEXT
+			listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+			log.dirs=$dir/data
+			default.replication.factor=3
+			min.insync.replicas=2
+			sluice.metrics.listener=
+		EOF
+		"$work/sluice" serve --config "$dir/server.properties" >"$dir/broker.log" 2>&1 &
+		cluster_pids+=($!)
+		cluster_bootstrap+="${cluster_bootstrap:+,}127.0.0.1:${ports[i - 1]}"
+	done
+	echo "compat: started a $nodes-node cluster: $cluster_bootstrap" >&2
+	deadline=$((SECONDS + START_TIMEOUT))
+	until kcat -b "$cluster_bootstrap" -L -m 5 2>/dev/null | grep -q "$nodes brokers:"; do
+		check_broker_alive
+		((SECONDS < deadline)) || die "the cluster did not list $nodes brokers within ${START_TIMEOUT}s"
+		sleep 0.2
+	done
+}
+
+# stop_cluster stops every node with SIGTERM (controlled shutdown), then
+# SIGKILL for any still running after 15 s.
+stop_cluster() {
+	local pid deadline=$((SECONDS + 15))
+	((${#cluster_pids[@]} > 0)) || return 0
+	kill "${cluster_pids[@]}" 2>/dev/null
+	for pid in "${cluster_pids[@]}"; do
+		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	cluster_pids=()
 }
 
 # kcat_round_trip produces keyed records with headers through one codec
@@ -214,7 +291,8 @@ kcat_metadata() {
 		return
 	fi
 	if ! grep -q 'topic "compat-kcat-none" with 1 partitions' "$work/out" ||
-		! grep -q 'partition 0, leader' "$work/out" || ! grep -q '1 brokers:' "$work/out"; then
+		! grep -q 'partition 0, leader' "$work/out" || ! grep -q "$expect_brokers brokers:" "$work/out" ||
+		{ ((expect_brokers > 1)) && ! grep -Eq 'replicas: [0-9]+,[0-9]+,[0-9]+, isrs: [0-9]+,[0-9]+,[0-9]+' "$work/out"; }; then
 		fail "$name" "unexpected listing: $(tr '\n' ' ' <"$work/out")"
 		return
 	fi
@@ -312,7 +390,12 @@ burrow_lag() {
 # start_burrow starts the ZooKeeper stand-in and Burrow and sets
 # burrow_http to Burrow's HTTP address (or, failing, to why it could not).
 start_burrow() {
-	local bootstrap=$1 dir="$work/burrow" zk_port http_port deadline
+	local bootstrap=$1 dir="$work/burrow" zk_port http_port deadline servers
+	# TOML list of "host:port" strings from the comma-separated bootstrap.
+	servers=\"${bootstrap//,/\",\"}\"
+	# A fresh directory: a zk.port left by an earlier run would name a
+	# stand-in that is gone.
+	rm -rf "$dir"
 	mkdir -p "$dir"
 	"$PYTHON" "$ZK_STUB" --port-file "$dir/zk.port" >"$dir/zk.log" 2>&1 &
 	helper_pids+=($!)
@@ -340,7 +423,7 @@ start_burrow() {
 
 		[cluster.sluice]
 		class-name="kafka"
-		servers=["$bootstrap"]
+		servers=[$servers]
 		client-profile="sluice"
 		topic-refresh=5
 		offset-refresh=2
@@ -348,7 +431,7 @@ start_burrow() {
 		[consumer.sluice]
 		class-name="kafka"
 		cluster="sluice"
-		servers=["$bootstrap"]
+		servers=[$servers]
 		client-profile="sluice"
 		offsets-topic="__consumer_offsets"
 		start-latest=false
@@ -429,7 +512,24 @@ main() {
 	port=$(free_port) || die "no free port"
 	mkdir -p "$work/data"
 	start_broker "$port" "$work/data"
-	local bootstrap="127.0.0.1:$port"
+	run_checks "127.0.0.1:$port"
+	# The same clients against a 3-broker cluster, every topic RF=3
+	# (skipped when another broker command was given: it runs one node).
+	if [[ -z ${SLUICE_COMPAT_BROKER_CMD:-} && ${SLUICE_COMPAT_CLUSTER:-1} != 0 ]]; then
+		stop_broker
+		start_cluster
+		phase="[3 brokers RF=3] " expect_brokers=3
+		export SLUICE_COMPAT_RF=3
+		run_checks "$cluster_bootstrap"
+		stop_cluster
+	fi
+	summary
+	((failed == 0))
+}
+
+# run_checks runs every client check against bootstrap.
+run_checks() {
+	local bootstrap=$1 codec
 	for codec in "${CODECS[@]}"; do
 		kcat_round_trip "$bootstrap" "$codec"
 		check_broker_alive
@@ -443,8 +543,6 @@ main() {
 	check_broker_alive
 	confluent_txn "$bootstrap"
 	check_broker_alive
-	summary
-	((failed == 0))
 }
 
 main "$@"

@@ -25,6 +25,7 @@ stderr).
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -45,7 +46,7 @@ class CheckFailed(Exception):
 
 def create_topic(bootstrap, topic):
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=int(os.environ.get("SLUICE_COMPAT_RF", "1")))],
                                   operation_timeout=DEADLINE_SECONDS)
     try:
         futures[topic].result(timeout=DEADLINE_SECONDS)

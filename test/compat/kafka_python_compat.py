@@ -25,6 +25,7 @@ every record consumed once, none lost, none twice.
 """
 
 import argparse
+import os
 import importlib
 import sys
 import time
@@ -34,6 +35,10 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 # How long any one wait for the broker may take.
+# Topics are created with this replication factor: 3 when the suite runs
+# against a 3-broker cluster (scripts/compat.sh sets SLUICE_COMPAT_RF).
+REPLICATION_FACTOR = int(os.environ.get("SLUICE_COMPAT_RF", "1"))
+
 DEADLINE_SECONDS = 30
 
 # Records per produce/consume check, spread over PARTITIONS partitions.
@@ -54,7 +59,7 @@ def admin_client(bootstrap):
 
 
 def create_topic(admin, name, partitions):
-    response = admin.create_topics([NewTopic(name, partitions, 1)], timeout_ms=DEADLINE_SECONDS * 1000)
+    response = admin.create_topics([NewTopic(name, partitions, REPLICATION_FACTOR)], timeout_ms=DEADLINE_SECONDS * 1000)
     for error in response.topic_errors:
         # (topic, error_code) in v0, (topic, error_code, error_message) later
         if error[1] != 0:
@@ -96,8 +101,11 @@ def check_admin(bootstrap):
         if got != [0, 1, 2]:
             raise CheckFailed("describe_topics: partitions %s, want [0, 1, 2]" % got)
         for p in described["partitions"]:
-            if p["replicas"] != [p["leader"]] or p["isr"] != [p["leader"]]:
-                raise CheckFailed("describe_topics: partition %s, want leader == only replica == only ISR member" % p)
+            replicas = p["replicas"]
+            if (len(replicas) != REPLICATION_FACTOR or len(set(replicas)) != len(replicas)
+                    or p["leader"] not in replicas or sorted(p["isr"]) != sorted(replicas)):
+                raise CheckFailed("describe_topics: partition %s, want %d distinct replicas, all in the ISR, one of them leader"
+                                  % (p, REPLICATION_FACTOR))
         response = admin.delete_topics([name], timeout_ms=DEADLINE_SECONDS * 1000)
         for topic, code in response.topic_error_codes:
             if code != 0:
