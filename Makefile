@@ -4,7 +4,7 @@ GO ?= go
 # doubles build time, so it is not spent on the pure-function packages twice.
 TEST_FLAGS ?= -race -timeout 9m
 
-.PHONY: run build test gotest vet compat bench fuzz
+.PHONY: run build test gotest test-deps vet compat bench fuzz
 
 run:
 	$(GO) run ./cmd/sluice serve
@@ -22,8 +22,14 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-gotest:
+# gotest first installs the Debian tools some tests need (iproute2 and
+# iptables for the network-partition test), as root; elsewhere those tests
+# skip.
+gotest: test-deps
 	$(GO) test $(TEST_FLAGS) ./...
+
+test-deps:
+	bash scripts/test-deps.sh
 
 compat:
 	bash scripts/compat.sh

@@ -52,10 +52,12 @@ import (
 // pendingCommit is one appended partition waiting to become durable (and,
 // for acks=all, replicated).
 type pendingCommit struct {
-	topic      string
-	partition  *replica.Partition
-	lastOffset int64
-	response   *kmsg.ProduceResponseTopicPartition
+	topic     string
+	partition *replica.Partition
+	// appended is the append's result: its last offset and the leader
+	// epoch the wait must still be led under.
+	appended storage.AppendResult
+	response *kmsg.ProduceResponseTopicPartition
 }
 
 func handleProduce(b *Broker, ctx context.Context, req *Request) Reply {
@@ -102,7 +104,7 @@ func (b *Broker) commitAll(ctx context.Context, acks int16, deadline time.Time, 
 		defer cancel()
 	}
 	commitOne := func(pc pendingCommit) {
-		err := pc.partition.CommitAcks(ctx, pc.lastOffset, acks)
+		err := pc.partition.CommitAppended(ctx, pc.appended, acks)
 		if err == nil {
 			return
 		}
@@ -235,7 +237,7 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, check transactionCheck
 			sp.LogAppendTime = res.MaxTimestamp // the original's append time
 		}
 	}
-	return &pendingCommit{topic: topic, partition: p, lastOffset: res.LastOffset, response: sp}
+	return &pendingCommit{topic: topic, partition: p, appended: res, response: sp}
 }
 
 // producerStateError maps a batch the producer's state refused to its

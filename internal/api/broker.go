@@ -38,6 +38,11 @@ type Controller interface {
 	// (txn.BlockAllocator): [first, first+count) are its alone.
 	AllocateProducerIDs(ctx context.Context, brokerID int32) (first, count int64, err error)
 	ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
+	// AlterPartitionReassignments starts or cancels partition
+	// reassignments (API 45); ListPartitionReassignments lists the ones in
+	// progress (API 46).
+	AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
+	ListPartitionReassignments(ctx context.Context, req *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse
 }
 
 // Config is what the handlers need; the server assembles it.
@@ -142,6 +147,8 @@ func registry() []route {
 		{kmsg.ConsumerGroupHeartbeat, 0, 1, handleConsumerGroupHeartbeat},
 		{kmsg.ConsumerGroupDescribe, 0, 1, handleConsumerGroupDescribe},
 		{kmsg.ElectLeaders, 0, 2, handleElectLeaders},
+		{kmsg.AlterPartitionAssignments, 0, 1, handleAlterPartitionReassignments},
+		{kmsg.ListPartitionReassignments, 0, 0, handleListPartitionReassignments},
 		{kmsg.AlterPartition, 0, 3, handleAlterPartition},
 		{kmsg.BrokerRegistration, 0, 4, handleBrokerRegistration},
 		{kmsg.BrokerHeartbeat, 0, 1, handleBrokerHeartbeat},

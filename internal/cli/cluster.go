@@ -49,11 +49,12 @@ func newClusterCommand() *cobra.Command {
 	var client clientFlags
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Inspect the cluster: brokers, controller, cluster ID, features, metadata quorum",
+		Short: "Inspect the cluster (brokers, controller, cluster ID, features, metadata quorum) and elect leaders",
 	}
 	client.register(cmd, true, true)
 	cmd.AddCommand(newClusterInfoCommand(&client))
 	cmd.AddCommand(newClusterQuorumCommand(&client))
+	cmd.AddCommand(newClusterElectLeadersCommand(&client))
 	return cmd
 }
 

@@ -76,6 +76,7 @@ func newRootCommand() *cobra.Command {
 		newConfigCommand(),
 		newClusterCommand(),
 		newPerfCommand(),
+		newDevCommand(),
 	)
 	configureCompletion(root)
 	return root

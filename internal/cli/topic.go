@@ -28,6 +28,7 @@ type topicDescription struct {
 	Internal          bool                   `json:"internal"`
 	PartitionCount    int                    `json:"partition_count"`
 	ReplicationFactor int                    `json:"replication_factor"`
+	MinInsyncReplicas int32                  `json:"min_insync_replicas"` // 0: the broker did not say
 	Partitions        []partitionDescription `json:"partitions"`
 	Configs           []configEntry          `json:"configs"`
 }
@@ -41,9 +42,14 @@ type partitionDescription struct {
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas"`
 	// StartOffset is the log start offset; EndOffset the high watermark.
-	StartOffset int64  `json:"start_offset"`
-	EndOffset   int64  `json:"end_offset"`
-	Error       string `json:"error,omitempty"`
+	StartOffset int64 `json:"start_offset"`
+	EndOffset   int64 `json:"end_offset"`
+	// The partition's health (topic_health.go): no live leader, fewer
+	// in-sync replicas than replicas, fewer than min.insync.replicas.
+	Offline         bool   `json:"offline"`
+	UnderReplicated bool   `json:"under_replicated"`
+	UnderMinISR     bool   `json:"under_min_isr"`
+	Error           string `json:"error,omitempty"`
 }
 
 // formatTopicID spells a topic ID as Kafka does (Uuid.toString: URL-safe
@@ -66,6 +72,7 @@ func newTopicCommand() *cobra.Command {
 		newTopicDeleteCommand(&client),
 		newTopicAddPartitionsCommand(&client),
 		newTopicAlterConfigCommand(&client),
+		newTopicReassignCommand(&client),
 	)
 	return cmd
 }
@@ -274,11 +281,23 @@ func summarizeTopics(details kadm.TopicDetails) []topicSummary {
 
 func newTopicDescribeCommand(client *clientFlags) *cobra.Command {
 	var allConfigs bool
+	var filter partitionFilter
 	cmd := &cobra.Command{
-		Use:               "describe TOPIC...",
-		Short:             "Show partitions (leader, replicas, ISR, offsets) and config overrides",
-		Example:           "  sluice topic describe orders\n  sluice topic describe orders --all-configs -o yaml",
-		Args:              cobra.MinimumNArgs(1),
+		Use:   "describe [TOPIC...]",
+		Short: "Show partitions (leader, replicas, ISR, offline replicas, offsets, health) and config overrides",
+		Long: `Show topics' partitions: leader, replicas, in-sync replicas (ISR), offline
+replicas, offsets, and a STATUS naming what is wrong: offline (no live
+leader), under-replicated (ISR smaller than the replicas), under-min-isr (ISR
+below min.insync.replicas, capped at the replica count: acks=all produce is
+refused). Without TOPIC every topic is described, internal ones included
+unless --exclude-internal. --under-replicated, --offline and --under-min-isr
+keep only the partitions in that state (any of them when several are given),
+as kafka-topics.sh --describe --under-replicated-partitions,
+--unavailable-partitions and --under-min-isr-partitions do.`,
+		Example: "  sluice topic describe orders\n  sluice topic describe orders --all-configs -o yaml\n" +
+			"  sluice topic describe --under-replicated      # every topic's under-replicated partitions\n" +
+			"  sluice topic describe --offline -o json",
+		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: completeTopics(client),
 		RunE: func(cmd *cobra.Command, topics []string) error {
 			s, err := openAdmin(cmd, client)
@@ -286,36 +305,49 @@ func newTopicDescribeCommand(client *clientFlags) *cobra.Command {
 				return err
 			}
 			defer s.close()
-			descriptions, err := describeTopics(s.ctx, s.conn, s.admin, topics, allConfigs)
+			descriptions, err := describeTopics(s.ctx, s.conn, s.admin, topics, allConfigs, filter.excludeInternal)
 			if err != nil {
 				return err
 			}
-			return s.print(cmd, descriptions, func(t *tableWriter) { writeTopicDescriptions(t, descriptions, allConfigs) })
+			if filter.active() {
+				descriptions = filter.apply(descriptions)
+			}
+			return s.print(cmd, descriptions, func(t *tableWriter) { writeTopicDescriptions(t, descriptions, allConfigs, filter.active()) })
 		},
 	}
 	cmd.Flags().BoolVar(&allConfigs, "all-configs", false, "show every config, not only the ones set on the topic")
+	filter.register(cmd)
 	return cmd
 }
 
-// describeTopics gathers metadata, offsets and configs of topics; a topic
+// describeTopics gathers metadata, offsets and configs of topics (every
+// topic when none is named, internal ones unless excludeInternal); a topic
 // that does not exist is an error.
-func describeTopics(ctx context.Context, conn connection, admin *kadm.Client, topics []string, allConfigs bool) ([]topicDescription, error) {
-	details, err := existingTopics(ctx, conn, admin, topics...)
+func describeTopics(ctx context.Context, conn connection, admin *kadm.Client, topics []string, allConfigs, excludeInternal bool) ([]topicDescription, error) {
+	meta, err := topicMetadata(ctx, conn, admin, topics...)
 	if err != nil {
 		return nil, err
 	}
-	starts, err := admin.ListStartOffsets(ctx, topics...)
+	details := meta.Topics
+	if len(topics) == 0 {
+		topics = describedTopicNames(details, excludeInternal)
+		if len(topics) == 0 {
+			return []topicDescription{}, nil
+		}
+	}
+	starts, err := listOffsetsOfAvailable(admin.ListStartOffsets(ctx, topics...))
 	if err != nil {
 		return nil, conn.requestFailed("list start offsets", err)
 	}
-	ends, err := admin.ListEndOffsets(ctx, topics...)
+	ends, err := listOffsetsOfAvailable(admin.ListEndOffsets(ctx, topics...))
 	if err != nil {
 		return nil, conn.requestFailed("list end offsets", err)
 	}
-	configs, err := describeTopicConfigs(ctx, conn, admin, allConfigs, topics...)
+	configs, minISRs, err := describeTopicConfigsAndMinISR(ctx, conn, admin, allConfigs, topics...)
 	if err != nil {
 		return nil, err
 	}
+	live := liveBrokers(meta.Brokers)
 	out := make([]topicDescription, 0, len(topics))
 	for _, topic := range topics {
 		detail := details[topic]
@@ -325,10 +357,13 @@ func describeTopics(ctx context.Context, conn connection, admin *kadm.Client, to
 			Internal:          detail.IsInternal,
 			PartitionCount:    len(detail.Partitions),
 			ReplicationFactor: detail.Partitions.NumReplicas(),
+			MinInsyncReplicas: minISRs[topic],
 			Configs:           configs[topic],
 		}
 		for _, p := range detail.Partitions.Sorted() {
-			d.Partitions = append(d.Partitions, describePartition(p, starts, ends))
+			pd := describePartition(p, starts, ends)
+			assessPartition(&pd, live, minISRs[topic])
+			d.Partitions = append(d.Partitions, pd)
 		}
 		out = append(out, d)
 	}
@@ -352,12 +387,12 @@ func describePartition(p kadm.PartitionDetail, starts, ends kadm.ListedOffsets) 
 	}
 	if start, ok := starts.Lookup(p.Topic, p.Partition); ok && start.Err == nil {
 		d.StartOffset = start.Offset
-	} else if ok {
+	} else if ok && !errors.Is(start.Err, p.Err) { // a leaderless partition says so once
 		problems = append(problems, "start offset: "+start.Err.Error())
 	}
 	if end, ok := ends.Lookup(p.Topic, p.Partition); ok && end.Err == nil {
 		d.EndOffset = end.Offset
-	} else if ok {
+	} else if ok && !errors.Is(end.Err, p.Err) { // a leaderless partition says so once
 		problems = append(problems, "end offset: "+end.Err.Error())
 	}
 	d.Error = strings.Join(problems, "; ")
@@ -372,7 +407,9 @@ func nonNil(ids []int32) []int32 {
 	return ids
 }
 
-func writeTopicDescriptions(t *tableWriter, descriptions []topicDescription, allConfigs bool) {
+// writeTopicDescriptions draws the describe table; filtered (a health
+// filter is on) leaves out the configs, as kafka-topics.sh does.
+func writeTopicDescriptions(t *tableWriter, descriptions []topicDescription, allConfigs, filtered bool) {
 	for i, d := range descriptions {
 		if i > 0 {
 			t.line("")
@@ -381,10 +418,18 @@ func writeTopicDescriptions(t *tableWriter, descriptions []topicDescription, all
 		if d.Internal {
 			internal = "  Internal: true"
 		}
-		t.line("Topic: %s  ID: %s  Partitions: %d  Replication factor: %d%s", d.Name, d.ID, d.PartitionCount, d.ReplicationFactor, internal)
-		t.row("PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "START-OFFSET", "END-OFFSET", "ERROR")
+		minISR := ""
+		if d.MinInsyncReplicas > 0 {
+			minISR = fmt.Sprintf("  Min ISR: %d", d.MinInsyncReplicas)
+		}
+		t.line("Topic: %s  ID: %s  Partitions: %d  Replication factor: %d%s%s", d.Name, d.ID, d.PartitionCount, d.ReplicationFactor, minISR, internal)
+		t.row("PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "START-OFFSET", "END-OFFSET", "STATUS", "ERROR")
 		for _, p := range d.Partitions {
-			t.row(p.Partition, p.Leader, p.LeaderEpoch, joinInt32s(p.Replicas), joinInt32s(p.ISR), p.StartOffset, p.EndOffset, orDash(p.Error))
+			t.row(p.Partition, p.Leader, p.LeaderEpoch, joinInt32s(p.Replicas), joinInt32s(p.ISR), orDash(joinInt32s(p.OfflineReplicas)),
+				p.StartOffset, p.EndOffset, orDash(partitionStatus(p)), orDash(p.Error))
+		}
+		if filtered {
+			continue
 		}
 		heading := "Configs set on the topic:"
 		if allConfigs {

@@ -55,7 +55,7 @@ func TestTopicLifecycleTableAndJSON(t *testing.T) {
 		t.Errorf("configs = %+v: want only the retention.ms override", d.Configs)
 	}
 	table := mustRun(t, "", "topic", "describe", "orders", bs).stdout
-	for _, want := range []string{"Topic: orders", "Partitions: 3", "PARTITION  LEADER  EPOCH  REPLICAS  ISR  START-OFFSET  END-OFFSET", "retention.ms  86400000  DYNAMIC_TOPIC_CONFIG"} {
+	for _, want := range []string{"Topic: orders", "Partitions: 3", "PARTITION  LEADER  EPOCH  REPLICAS  ISR  OFFLINE  START-OFFSET  END-OFFSET  STATUS", "retention.ms  86400000  DYNAMIC_TOPIC_CONFIG"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("describe table lacks %q:\n%s", want, table)
 		}

@@ -118,7 +118,9 @@ func newAssignments(img *metadata.Image, topic *metadata.Topic, t kmsg.CreatePar
 	if len(topic.Partitions) == 0 {
 		return nil, newAPIError(kerr.UnknownServerError, "Invalid state: topic %s appears to have no partitions.", topic.Name)
 	}
-	factor := len(topic.Partitions[0].Replicas)
+	// A partition being reassigned counts its target replicas, not the
+	// ones it is about to drop.
+	factor := len(topic.Partitions[0].TargetReplicas())
 	if t.Assignment == nil {
 		return placeReplicas(img, additional, int16(factor), cfg.Rand)
 	}

@@ -22,14 +22,20 @@
 // preferred-leader rebalance (RebalanceLeaders, and Tick every
 // leader.imbalance.check.interval.seconds when auto rebalance is on) use the
 // same election rules (partition_change.go, Kafka's PartitionChangeBuilder).
-// New partitions are placed on active brokers only, rack-aware (Kafka's
-// StripedReplicaPlacer). BecomeActive, called after a Raft barrier on
+// Partition reassignments (AlterPartitionReassignments and
+// ListPartitionReassignments, reassign.go) record the replicas being added
+// and removed in the partition; every partition change completes a
+// reassignment whose target replicas are all in the ISR (Kafka's
+// PartitionChangeBuilder.completeReassignmentIfNeeded), so the
+// AlterPartition that brings the last new replica into the ISR also
+// removes the old ones. New partitions are placed on active brokers only,
+// rack-aware (Kafka's StripedReplicaPlacer). BecomeActive, called after a Raft barrier on
 // gaining leadership, gives every registered broker a fresh session.
 //
 // Every write follows Kafka's ControllerResult pattern: a pure plan function
 // (planCreateTopics, planDeleteTopics, planCreatePartitions,
 // planAlterConfigs, planRegistration, and the planner's steps for
-// heartbeats, Tick, AlterPartition and ElectLeaders) takes the current
+// heartbeats, Tick, AlterPartition, ElectLeaders and reassignments) takes the current
 // metadata.Image and a franz-go kmsg request and returns the metadata records
 // to commit plus the response. The plan functions do no I/O, start no
 // goroutines and read no clock; topic IDs, placement randomness and the

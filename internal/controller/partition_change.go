@@ -28,15 +28,22 @@ const (
 )
 
 // partitionChange describes one change to a partition, as Kafka's
-// PartitionChangeBuilder does: a target ISR, a target leader recovery state,
-// an election rule and which brokers may lead. build turns it into the
-// partition's next state.
+// PartitionChangeBuilder does: a target ISR, target replicas with the
+// adding and removing replicas of a reassignment, a target leader recovery
+// state, an election rule and which brokers may lead. build turns it into
+// the partition's next state.
 type partitionChange struct {
 	current metadata.Partition
 	// targetISR is the ISR the change asks for. An empty target never
 	// empties the ISR: the last member stays (Kafka without ELR), and only
 	// the leader is lost.
 	targetISR []int32
+	// targetReplicas, targetAdding and targetRemoving are the replica
+	// assignment the change asks for (reassign.go sets them); they start
+	// as the current ones.
+	targetReplicas []int32
+	targetAdding   []int32
+	targetRemoving []int32
 	// targetRecovery is the leader recovery state asked for.
 	targetRecovery metadata.LeaderRecoveryState
 	election       election
@@ -50,6 +57,9 @@ func newPartitionChange(current metadata.Partition, acceptable func(int32) bool)
 	return partitionChange{
 		current:        current,
 		targetISR:      current.ISR,
+		targetReplicas: current.Replicas,
+		targetAdding:   current.AddingReplicas,
+		targetRemoving: current.RemovingReplicas,
 		targetRecovery: current.LeaderRecoveryState,
 		election:       electOnline,
 		acceptable:     acceptable,
@@ -67,19 +77,25 @@ type changeResult struct {
 }
 
 // build computes the next state (Kafka's PartitionChangeBuilder.build
-// without reassignment or ELR): elect, set the ISR unless the election
-// already forced it, set the recovery state; a leader change bumps the
-// leader epoch and any change bumps the partition epoch.
+// without ELR): complete a reassignment whose target replicas are all in
+// the target ISR (completeReassignment), elect, set the ISR unless the
+// election already forced it, set the replicas and the recovery state; a
+// leader change, or a replica leaving the replicas, bumps the leader epoch
+// (Kafka's triggerLeaderEpochBumpForReplicaReassignmentIfNeeded: a removed
+// replica is fenced), and any change bumps the partition epoch.
 func (pc partitionChange) build() changeResult {
+	pc.completeReassignment()
 	cur := pc.current
 	next := cur
 	next.Replicas = slices.Clone(cur.Replicas)
 	next.ISR = slices.Clone(cur.ISR)
 	leader, unclean := pc.electLeader()
 	isrForced := false
+	if leader != cur.Leader || !containsAll(pc.targetReplicas, cur.Replicas) {
+		next.LeaderEpoch = cur.LeaderEpoch + 1
+	}
 	if leader != cur.Leader {
 		next.Leader = leader
-		next.LeaderEpoch = cur.LeaderEpoch + 1
 		if unclean {
 			// Kafka: "we have to forcibly set the ISR to just the new
 			// leader. This can result in data loss!"
@@ -94,8 +110,14 @@ func (pc partitionChange) build() changeResult {
 	if !unclean && pc.targetRecovery != cur.LeaderRecoveryState {
 		next.LeaderRecoveryState = pc.targetRecovery
 	}
+	if len(pc.targetReplicas) > 0 {
+		next.Replicas = slices.Clone(pc.targetReplicas)
+	}
+	next.AddingReplicas = cloneNonEmpty(pc.targetAdding)
+	next.RemovingReplicas = cloneNonEmpty(pc.targetRemoving)
 	changed := next.Leader != cur.Leader || !slices.Equal(next.ISR, cur.ISR) ||
-		next.LeaderRecoveryState != cur.LeaderRecoveryState
+		next.LeaderRecoveryState != cur.LeaderRecoveryState || !slices.Equal(next.Replicas, cur.Replicas) ||
+		!slices.Equal(next.AddingReplicas, cur.AddingReplicas) || !slices.Equal(next.RemovingReplicas, cur.RemovingReplicas)
 	if !changed {
 		return changeResult{next: cur}
 	}
@@ -111,8 +133,31 @@ func (pc partitionChange) electLeader() (leader int32, unclean bool) {
 	return pc.electAnyLeader()
 }
 
+// completeReassignment is Kafka's completeReassignmentIfNeeded
+// (PartitionReassignmentReplicas.maybeCompleteReassignment): once the
+// target ISR without the removing replicas holds every replica that stays,
+// the change drops the removing replicas from the replicas and the ISR and
+// ends the reassignment. A reassignment that would leave no ISR member or
+// no replica does not complete.
+func (pc *partitionChange) completeReassignment() {
+	if len(pc.targetAdding) == 0 && len(pc.targetRemoving) == 0 {
+		return
+	}
+	isr, replicas := pc.targetISR, pc.targetReplicas
+	if len(pc.targetRemoving) > 0 {
+		isr, replicas = withoutAll(isr, pc.targetRemoving), withoutAll(replicas, pc.targetRemoving)
+		if len(isr) == 0 || len(replicas) == 0 {
+			return
+		}
+	}
+	if !containsAll(isr, replicas) {
+		return
+	}
+	pc.targetISR, pc.targetReplicas, pc.targetAdding, pc.targetRemoving = isr, replicas, nil, nil
+}
+
 func (pc partitionChange) electPreferredLeader() int32 {
-	replicas := pc.current.Replicas
+	replicas := pc.targetReplicas
 	if len(replicas) > 0 && pc.validLeader(replicas[0]) {
 		return replicas[0]
 	}
@@ -131,13 +176,13 @@ func (pc partitionChange) electAnyLeader() (int32, bool) {
 	if pc.validLeader(pc.current.Leader) {
 		return pc.current.Leader, false
 	}
-	for _, r := range pc.current.Replicas {
+	for _, r := range pc.targetReplicas {
 		if pc.validLeader(r) {
 			return r, false
 		}
 	}
 	if pc.election == electUnclean {
-		for _, r := range pc.current.Replicas {
+		for _, r := range pc.targetReplicas {
 			if pc.acceptable(r) {
 				return r, true
 			}
@@ -161,4 +206,33 @@ func without(values []int32, drop int32) []int32 {
 		}
 	}
 	return out
+}
+
+// withoutAll returns values minus every member of drop, as a new slice.
+func withoutAll(values, drop []int32) []int32 {
+	out := make([]int32, 0, len(values))
+	for _, v := range values {
+		if !slices.Contains(drop, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// containsAll reports whether every member of want is in values.
+func containsAll(values, want []int32) bool {
+	for _, w := range want {
+		if !slices.Contains(values, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// cloneNonEmpty copies values, nil when empty (as replay stores them).
+func cloneNonEmpty(values []int32) []int32 {
+	if len(values) == 0 {
+		return nil
+	}
+	return slices.Clone(values)
 }

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -184,6 +185,10 @@ type loop[S Shard] struct {
 	done      chan struct{} // closed when the loop is asked to stop
 	exited    chan struct{} // closed when the loop goroutine has returned
 	stopOnce  sync.Once
+	// stopped is cancelled with done: a write waiting for the ISR ends
+	// (Unload, Close) instead of holding the loop, and Close, forever.
+	stopped       context.Context
+	cancelStopped context.CancelFunc
 
 	mu     sync.Mutex // guards loaded and timers
 	loaded bool
@@ -193,6 +198,7 @@ type loop[S Shard] struct {
 
 func newLoop[S Shard](rt *Runtime[S], p *replica.Partition) *loop[S] {
 	l := &loop[S]{rt: rt, partition: p, ops: make(chan Op[S], rt.cfg.QueueSize), done: make(chan struct{}), exited: make(chan struct{}), timers: map[string]*time.Timer{}}
+	l.stopped, l.cancelStopped = context.WithCancel(context.Background())
 	l.shard = rt.cfg.NewShard(p.Partition, l)
 	return l
 }
@@ -220,6 +226,7 @@ func (l *loop[S]) submit(op Op[S]) error {
 func (l *loop[S]) stop() {
 	l.stopOnce.Do(func() {
 		close(l.done)
+		l.cancelStopped()
 		l.mu.Lock()
 		for _, t := range l.timers {
 			t.Stop()
@@ -309,7 +316,7 @@ func (l *loop[S]) write(records []Record) error {
 		last = res
 		records = records[n:]
 	}
-	return l.partition.Commit(last)
+	return l.partition.CommitAcks(l.stopped, last, replica.AcksAll)
 }
 
 // sameProducer reports whether two records go in the same batch.
@@ -344,12 +351,16 @@ func (l *loop[S]) appendBatch(records []Record) (int64, error) {
 	return res.LastOffset, nil
 }
 
-// replayPartition reads the partition from its start to its high
-// watermark and replays every record into the shard.
+// replayPartition reads the partition from its start to its log end and
+// replays every record into the shard. The log end, not the high
+// watermark, as Kafka's coordinator loader reads: a new leader's high
+// watermark lags what was committed (and acknowledged) under the previous
+// leader until its ISR fetches, and the leader's log is the partition's
+// history from now on.
 func (l *loop[S]) replayPartition() (int, error) {
 	log := l.partition.Log()
 	offset := log.LogStartOffset()
-	end := l.partition.HighWatermark()
+	end := log.LogEndOffset()
 	var it record.Iterator
 	count := 0
 	for offset < end {

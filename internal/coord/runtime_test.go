@@ -164,3 +164,108 @@ func wantBatches(t *testing.T, p *replica.Partition, want []batchShape) {
 		t.Fatalf("batches %+v, want %+v", got, want)
 	}
 }
+
+// A coordinator that loads on a new leader replays the whole log, not only
+// what is below the high watermark: the new leader's high watermark lags
+// the old one's (it learnt it a fetch late, and stands still until the ISR
+// fetches from it), and the records between were committed, some of them
+// acknowledged (offset commits, transaction states). Kafka's loader reads
+// to the log end too; the new leader's log is the truth from now on.
+func TestLoadOnANewLeaderReplaysPastTheHighWatermark(t *testing.T) {
+	m, err := replica.NewManager(replica.ManagerConfig{FS: vfs.NewMem(), LogDir: "/data", NodeID: 1, AwaitRole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	p, err := m.Ensure("__consumer_offsets", [16]byte{1}, 0, 0, storage.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := []int32{1, 2}
+	if err := p.MakeFollower(replica.LeaderAndISR{Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: replicas, ISR: replicas}); err != nil {
+		t.Fatal(err)
+	}
+	for i, key := range []string{"a", "b", "c"} {
+		spec := record.NewBatchSpec()
+		spec.BaseOffset, spec.PartitionLeaderEpoch = int64(i), 1
+		b, err := record.AppendBatch(nil, spec, []record.RecordSpec{{Timestamp: 1, Key: []byte(key), Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AppendAsFollower(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.SyncFollower(); err != nil {
+		t.Fatal(err)
+	}
+	p.SetFollowerHighWatermark(1) // the leader's, as of the last fetch
+	if err := p.MakeLeader(replica.LeaderAndISR{Leader: 1, LeaderEpoch: 2, PartitionEpoch: 2, Replicas: replicas, ISR: replicas}, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("new leader's high watermark %d, want 1 until broker 2 fetches", hw)
+	}
+	rt := NewRuntime(Config[*recordingShard]{NewShard: func(int32, Timers) *recordingShard { return &recordingShard{} }})
+	defer rt.Close()
+	rt.Load(p)
+	state := runOn(t, rt, func(*recordingShard, *Effects) {})
+	var keys []string
+	for _, r := range state.records {
+		keys = append(keys, string(r.Key))
+	}
+	if !slices.Equal(keys, []string{"a", "b", "c"}) {
+		t.Fatalf("records replayed at load %q, want a, b and c", keys)
+	}
+}
+
+// Close (and Unload) does not wait forever for a write that waits for an
+// ISR that no longer fetches (a leader cut off from its followers and the
+// controller): the write fails, its operation answers with the error, and
+// the broker can shut down.
+func TestCloseEndsAWriteWaitingForTheISR(t *testing.T) {
+	m, err := replica.NewManager(replica.ManagerConfig{FS: vfs.NewMem(), LogDir: "/data", NodeID: 1, AwaitRole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	p, err := m.Ensure("__consumer_offsets", [16]byte{1}, 0, 0, storage.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := []int32{1, 2}
+	if err := p.MakeLeader(replica.LeaderAndISR{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: replicas, ISR: replicas}, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	rt := NewRuntime(Config[*recordingShard]{NewShard: func(int32, Timers) *recordingShard { return &recordingShard{} }})
+	rt.Load(p)
+	written := make(chan error, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := rt.Do(0, func(_ *recordingShard, fx *Effects) {
+			fx.Append(Record{Key: []byte("k"), Value: []byte("v")})
+			fx.Then(func(err error) { written <- err })
+		})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrLoading) || time.Now().After(deadline) {
+			t.Fatalf("do: %v", err)
+		}
+		runtimeYield()
+	}
+	time.Sleep(10 * time.Millisecond) // the write now waits for broker 2
+	closed := make(chan struct{})
+	go func() {
+		rt.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return while a write waited for the ISR")
+	}
+	if err := <-written; err == nil {
+		t.Fatal("the write reported success without the ISR")
+	}
+}

@@ -219,6 +219,9 @@ func (b *builder) partition(r *PartitionRecord) error {
 	if r.LeaderRecoveryState != LeaderRecovered && r.LeaderRecoveryState != LeaderRecovering {
 		return fmt.Errorf("%w: partition %d of %q has leader recovery state %d", ErrInvalidRecord, r.Index, t.Name, r.LeaderRecoveryState)
 	}
+	if err := checkReassignment(t, &r.Partition); err != nil {
+		return err
+	}
 	if int(r.Index) < len(t.Partitions) {
 		if err := checkPartitionChange(t, &t.Partitions[r.Index], &r.Partition); err != nil {
 			return err
@@ -228,11 +231,34 @@ func (b *builder) partition(r *PartitionRecord) error {
 	p := r.Partition
 	p.Replicas = cloneInt32s(r.Replicas)
 	p.ISR = cloneInt32s(r.ISR)
+	p.AddingReplicas = cloneInt32s(r.AddingReplicas)
+	p.RemovingReplicas = cloneInt32s(r.RemovingReplicas)
 	if int(p.Index) == len(t.Partitions) {
 		t.Partitions = append(t.Partitions, p)
 		return nil
 	}
 	t.Partitions[p.Index] = p
+	return nil
+}
+
+// checkReassignment enforces the shape of a reassignment in progress:
+// adding and removing replicas are replicas, each named once, and no
+// replica is both (Kafka's PartitionRegistration keeps the same
+// invariants), and at least one replica is not being removed.
+func checkReassignment(t *Topic, p *Partition) error {
+	seen := make(map[int32]bool, len(p.AddingReplicas)+len(p.RemovingReplicas))
+	for _, list := range [][]int32{p.AddingReplicas, p.RemovingReplicas} {
+		for _, r := range list {
+			if seen[r] || !slices.Contains(p.Replicas, r) {
+				return fmt.Errorf("%w: partition %d of %q: adding replicas %v and removing replicas %v must be distinct replicas of %v",
+					ErrInvalidRecord, p.Index, t.Name, p.AddingReplicas, p.RemovingReplicas, p.Replicas)
+			}
+			seen[r] = true
+		}
+	}
+	if len(p.RemovingReplicas) >= len(p.Replicas) {
+		return fmt.Errorf("%w: partition %d of %q: every replica of %v is being removed", ErrInvalidRecord, p.Index, t.Name, p.Replicas)
+	}
 	return nil
 }
 

@@ -13,8 +13,10 @@ import (
 // corrupt, never guessed at.
 func writeVersion(t RecordType) uint8 {
 	switch t {
-	case RecordTypeRegisterBroker, RecordTypePartition:
+	case RecordTypeRegisterBroker:
 		return 1
+	case RecordTypePartition:
+		return 2
 	}
 	return 0
 }
@@ -169,6 +171,10 @@ func decodePartition(d *decoder, version uint8) *PartitionRecord {
 	if version >= 1 {
 		r.LeaderRecoveryState = LeaderRecoveryState(d.int8())
 	}
+	if version >= 2 {
+		r.AddingReplicas = d.int32s()
+		r.RemovingReplicas = d.int32s()
+	}
 	return r
 }
 
@@ -206,7 +212,9 @@ func (r *PartitionRecord) appendBody(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, int64(r.Leader))
 	dst = binary.AppendVarint(dst, int64(r.LeaderEpoch))
 	dst = binary.AppendVarint(dst, int64(r.PartitionEpoch))
-	return binary.AppendVarint(dst, int64(r.LeaderRecoveryState))
+	dst = binary.AppendVarint(dst, int64(r.LeaderRecoveryState))
+	dst = appendInt32s(dst, r.AddingReplicas)
+	return appendInt32s(dst, r.RemovingReplicas)
 }
 
 func (r *ConfigRecord) appendBody(dst []byte) []byte {

@@ -32,6 +32,8 @@ func sampleRecords() []Record {
 			Index: 0, Replicas: []int32{7, 8}, ISR: []int32{7}, Leader: 7, LeaderEpoch: 3, PartitionEpoch: 9,
 		}},
 		&PartitionRecord{TopicID: id, Partition: Partition{Index: 1, Replicas: []int32{8}, Leader: -1, LeaderRecoveryState: LeaderRecovering}},
+		&PartitionRecord{TopicID: id, Partition: Partition{Index: 2, Replicas: []int32{9, 7, 8}, ISR: []int32{7, 8}, Leader: 7,
+			AddingReplicas: []int32{9}, RemovingReplicas: []int32{8}}},
 		&ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "orders", Key: "retention.ms", Value: strPtr("1000")},
 		&ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "orders", Key: "retention.ms"},
 		&ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: "", Key: "x", Value: strPtr("")},
@@ -169,6 +171,44 @@ func TestDecodeVersionZeroRecords(t *testing.T) {
 		Leader: 1, LeaderEpoch: 3, PartitionEpoch: 4, LeaderRecoveryState: LeaderRecovered}}
 	if !reflect.DeepEqual(got, wantPartition) {
 		t.Fatalf("v0 Partition:\n got %#v\nwant %#v", got, wantPartition)
+	}
+}
+
+// A version-1 Partition record (Sluice before reassignment) decodes with
+// no reassignment in progress.
+func TestDecodeVersionOnePartition(t *testing.T) {
+	partition := append([]byte{byte(RecordTypePartition), 1}, make([]byte, 16)...)
+	partition = append(partition,
+		0,       // index 0
+		2, 2, 4, // replicas [1 2]
+		2, 2, 4, // isr [1 2]
+		4, // leader 2
+		2, // leader epoch 1
+		6, // partition epoch 3
+		2, // leader recovery state 1
+	)
+	got, err := DecodeRecord(partition)
+	if err != nil {
+		t.Fatalf("decode v1 Partition: %v", err)
+	}
+	want := &PartitionRecord{Partition: Partition{Replicas: []int32{1, 2}, ISR: []int32{1, 2},
+		Leader: 2, LeaderEpoch: 1, PartitionEpoch: 3, LeaderRecoveryState: LeaderRecovering}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("v1 Partition:\n got %#v\nwant %#v", got, want)
+	}
+	if got.(*PartitionRecord).Reassigning() {
+		t.Fatal("a v1 partition is reassigning")
+	}
+}
+
+func TestPartitionReassignmentViews(t *testing.T) {
+	p := Partition{Replicas: []int32{2, 3, 1}, AddingReplicas: []int32{3}, RemovingReplicas: []int32{1}}
+	if !p.Reassigning() || !reflect.DeepEqual(p.TargetReplicas(), []int32{2, 3}) || !reflect.DeepEqual(p.OriginalReplicas(), []int32{2, 1}) {
+		t.Fatalf("reassigning %v, target %v, original %v", p.Reassigning(), p.TargetReplicas(), p.OriginalReplicas())
+	}
+	idle := Partition{Replicas: []int32{1, 2}}
+	if idle.Reassigning() || !reflect.DeepEqual(idle.TargetReplicas(), []int32{1, 2}) || !reflect.DeepEqual(idle.OriginalReplicas(), []int32{1, 2}) {
+		t.Fatalf("idle partition: reassigning %v, target %v, original %v", idle.Reassigning(), idle.TargetReplicas(), idle.OriginalReplicas())
 	}
 }
 

@@ -10,7 +10,8 @@
 // replay" holds by construction and is tested.
 //
 // Replay checks what the controller planned: a partition change must grow
-// the partition epoch and keep or grow the leader epoch, and a broker state
+// the partition epoch and keep or grow the leader epoch, a reassignment's
+// adding and removing replicas must be distinct replicas, and a broker state
 // change must name the registration's current broker epoch, so a change
 // planned against a stale image is refused rather than applied over a newer
 // state.
@@ -68,6 +69,9 @@
 //	                  partitionEpoch int32
 //	                  v1: v0, then leaderRecoveryState int8 (0 recovered,
 //	                  1 recovering). v0 means recovered.
+//	                  v2: v1, then addingReplicas []int32,
+//	                  removingReplicas []int32 (a reassignment in
+//	                  progress, KIP-455). v0 and v1 mean none.
 //	5 Config          v0: resourceType int8 (as a one-byte varint: 2 topic,
 //	                  4 broker), resourceName string, key string, value
 //	                  nullable string (null deletes the key)

@@ -135,6 +135,11 @@ func TestApplyRejectsInvalidBatchAtomically(t *testing.T) {
 		{"partition change without a new epoch", []Record{&PartitionRecord{TopicID: ordersID, Partition: Partition{Index: 0, Replicas: []int32{1}, Leader: 1}}}},
 		{"unknown leader recovery state", []Record{&PartitionRecord{TopicID: ordersID, Partition: Partition{Index: 1, Replicas: []int32{1}, LeaderRecoveryState: 2}}}},
 		{"change of an unregistered broker", []Record{&BrokerRegistrationChangeRecord{BrokerID: 9, Fenced: FenceBroker}}},
+		{"adding replica not a replica", []Record{&PartitionRecord{TopicID: ordersID, Partition: Partition{Index: 1, Replicas: []int32{1, 2}, AddingReplicas: []int32{3}}}}},
+		{"removing replica not a replica", []Record{&PartitionRecord{TopicID: ordersID, Partition: Partition{Index: 1, Replicas: []int32{1, 2}, RemovingReplicas: []int32{3}}}}},
+		{"replica both adding and removing", []Record{&PartitionRecord{TopicID: ordersID, Partition: Partition{Index: 1, Replicas: []int32{1, 2}, AddingReplicas: []int32{2}, RemovingReplicas: []int32{2}}}}},
+		{"adding replica twice", []Record{&PartitionRecord{TopicID: ordersID, Partition: Partition{Index: 1, Replicas: []int32{1, 2}, AddingReplicas: []int32{2, 2}}}}},
+		{"every replica removed", []Record{&PartitionRecord{TopicID: ordersID, Partition: Partition{Index: 1, Replicas: []int32{1, 2}, RemovingReplicas: []int32{1, 2}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,6 +174,9 @@ func TestSnapshotPlusTailEqualsFullReplay(t *testing.T) {
 		{&PartitionRecord{TopicID: paymentsID, Partition: Partition{Index: 0, Replicas: []int32{1}, ISR: []int32{}, Leader: -1, LeaderEpoch: 1, PartitionEpoch: 1}}},
 		{&BrokerRegistrationChangeRecord{BrokerID: 2, BrokerEpoch: 21, InControlledShutdown: ShutdownInControlledShutdown}},
 		{&ProducerIDsRecord{BrokerID: 1, NextProducerID: 2000}},
+		// A reassignment of payments-0 from [1] to [2] in progress.
+		{&PartitionRecord{TopicID: paymentsID, Partition: Partition{Index: 0, Replicas: []int32{2, 1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 2,
+			AddingReplicas: []int32{2}, RemovingReplicas: []int32{1}}}},
 	}
 	offsetOf := func(i int) int64 { return int64(10 * (i + 1)) }
 	full := NewImage()

@@ -205,6 +205,58 @@ type Partition struct {
 	// LeaderRecoveryState is LeaderRecovering after an unclean election
 	// until the leader reports it has recovered.
 	LeaderRecoveryState LeaderRecoveryState
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress (Kafka's PartitionRegistration.addingReplicas and
+	// removingReplicas, KIP-455): Replicas is then the target replicas
+	// followed by RemovingReplicas, AddingReplicas are the targets that
+	// were not replicas when it started, and once every target replica is
+	// in the ISR the controller drops RemovingReplicas from Replicas and
+	// ISR and clears both lists. Both are subsets of Replicas, disjoint,
+	// and empty (nil) when no reassignment is in progress.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment is in progress (Kafka's
+// PartitionRegistration.isReassigning).
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas are the replicas the partition keeps once its
+// reassignment completes: Replicas without RemovingReplicas (Replicas
+// itself when none is in progress). The slice is new.
+func (p *Partition) TargetReplicas() []int32 {
+	target := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		if !containsInt32(p.RemovingReplicas, r) {
+			target = append(target, r)
+		}
+	}
+	return target
+}
+
+// OriginalReplicas are the replicas the partition had before its
+// reassignment started, what cancelling it returns to: Replicas without
+// AddingReplicas (Kafka's PartitionReassignmentReplicas.originalReplicas).
+// The slice is new.
+func (p *Partition) OriginalReplicas() []int32 {
+	original := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		if !containsInt32(p.AddingReplicas, r) {
+			original = append(original, r)
+		}
+	}
+	return original
+}
+
+func containsInt32(values []int32, v int32) bool {
+	for _, x := range values {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // PartitionRecord creates a partition or replaces its whole state. Index may

@@ -1,7 +1,8 @@
 // Package metrics defines Sluice's Prometheus metrics in one place so that
 // names stay consistent: the server counts requests, the api layer counts
-// bytes per topic, and partition sizes are read from the logs at scrape time
-// (a collector, so the produce path pays nothing for them).
+// bytes per topic, and partition sizes and the broker's replication state
+// are read at scrape time (collectors, so the produce path pays nothing for
+// them). cluster.go lists the replication metrics and what each counts.
 //
 // Every method is safe for concurrent use and safe on a nil *Broker, so
 // components built without metrics (unit tests) need no special casing.
@@ -28,18 +29,45 @@ type Broker struct {
 	recordsIn      *prometheus.CounterVec
 }
 
-// PartitionStat is one partition's sizes, reported at scrape time.
+// PartitionStat is one hosted partition as read at scrape time: its sizes
+// and offsets, and this broker's replication state for it.
 type PartitionStat struct {
 	Topic          string
 	Partition      int32
 	SizeBytes      int64
 	LogStartOffset int64
 	LogEndOffset   int64
+
+	// Leader and Follower say what this broker does for the partition
+	// (neither: it waits for its role).
+	Leader   bool
+	Follower bool
+	// Replicas and ISR are the sizes of the assigned replica set and of
+	// the in-sync replica set, as this broker last applied them.
+	Replicas int
+	ISR      int
+	// UnderMinISR: the ISR is smaller than the topic's
+	// min.insync.replicas (capped at the replica count), so acks=all
+	// produce is refused.
+	UnderMinISR bool
+	// FollowerLag is, on a follower, how many offsets the local log end
+	// is behind the leader's high watermark as last fetched (0 when
+	// caught up); -1 when unknown (not a follower, or nothing fetched
+	// yet).
+	FollowerLag int64
 }
 
-// New registers the broker metrics; partitions is called at each scrape to
-// report per-partition sizes and offsets.
-func New(partitions func() []PartitionStat) *Broker {
+// Stats is what the broker reports at each scrape.
+type Stats struct {
+	// Partitions are the partitions hosted here.
+	Partitions []PartitionStat
+	// Cluster is the broker's view of the cluster's replication state.
+	Cluster ClusterStat
+}
+
+// New registers the broker metrics; stats is called at each scrape to
+// report per-partition sizes and offsets and the replication state.
+func New(stats func() Stats) *Broker {
 	m := &Broker{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -62,8 +90,8 @@ func New(partitions func() []PartitionStat) *Broker {
 	}
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.recordsIn,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if partitions != nil {
-		m.registry.MustRegister(&partitionCollector{stats: partitions})
+	if stats != nil {
+		m.registry.MustRegister(&statsCollector{stats: stats})
 	}
 	return m
 }
@@ -109,24 +137,28 @@ var (
 		"Offset the next appended record gets.", []string{"topic", "partition"}, nil)
 )
 
-// partitionCollector reads partition sizes when Prometheus scrapes.
-type partitionCollector struct {
-	stats func() []PartitionStat
+// statsCollector reads partition sizes and the replication state when
+// Prometheus scrapes.
+type statsCollector struct {
+	stats func() Stats
 }
 
-func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- partitionSizeDesc
 	ch <- partitionStartDesc
 	ch <- partitionEndDesc
+	describeCluster(ch)
 }
 
-func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.stats() {
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.stats()
+	for _, s := range stats.Partitions {
 		p := itoa(s.Partition)
 		ch <- prometheus.MustNewConstMetric(partitionSizeDesc, prometheus.GaugeValue, float64(s.SizeBytes), s.Topic, p)
 		ch <- prometheus.MustNewConstMetric(partitionStartDesc, prometheus.GaugeValue, float64(s.LogStartOffset), s.Topic, p)
 		ch <- prometheus.MustNewConstMetric(partitionEndDesc, prometheus.GaugeValue, float64(s.LogEndOffset), s.Topic, p)
 	}
+	collectCluster(ch, stats)
 }
 
 func itoa(v int32) string { return strconv.FormatInt(int64(v), 10) }

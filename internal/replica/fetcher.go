@@ -348,11 +348,14 @@ func (ft *fetcher) truncateTo(tp TopicPartition, fetched *fetchState, offset int
 	if leo := p.log.LogEndOffset(); offset < leo {
 		ft.log.Info("truncating divergent log tail", "topic", tp.Topic, "partition", tp.Partition,
 			"from", leo, "to", offset, "leaderEpoch", st.leaderEpoch)
-		if err := p.TruncateTo(offset); err != nil {
-			ft.log.Error("truncate failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-			st.delayedUntil = time.Now().Add(ft.owner.cfg.Backoff)
-			return
-		}
+	}
+	// Also when no record goes: the epoch cache may end with an epoch this
+	// broker assigned as a leader that never wrote, which the new leader
+	// does not have (Kafka's truncateTo does the same).
+	if err := p.TruncateTo(offset); err != nil {
+		ft.log.Error("truncate failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		st.delayedUntil = time.Now().Add(ft.owner.cfg.Backoff)
+		return
 	}
 	st.truncate = false
 }
@@ -363,7 +366,11 @@ func (ft *fetcher) delay(tp TopicPartition, epoch int32, err error) {
 	defer ft.mu.Unlock()
 	if st := ft.currentLocked(tp, epoch); st != nil {
 		ft.log.Debug("replica fetch partition error", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-		st.delayedUntil = time.Now().Add(ft.owner.cfg.Backoff)
+		backoff := ft.owner.cfg.Backoff
+		if metadataLag(err) {
+			backoff = min(backoff, metadataLagRetry)
+		}
+		st.delayedUntil = time.Now().Add(backoff)
 	}
 }
 
@@ -381,6 +388,17 @@ func (ft *fetcher) fetchOnce(client Requester, ready map[TopicPartition]*fetchSt
 	for tp, st := range ready {
 		if st.truncate {
 			continue
+		}
+		// The fetch offset tells the leader what is durable here, which its
+		// high watermark counts: records this broker did not fetch (its own
+		// unsynced appends as a deposed leader) or whose sync failed must be
+		// fsynced first.
+		if st.partition.DurableLogEnd() < st.partition.log.LogEndOffset() {
+			if err := st.partition.SyncFollower(); err != nil {
+				ft.log.Error("replica sync failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+				ft.delay(tp, st.leaderEpoch, err)
+				continue
+			}
 		}
 		i, ok := byTopic[tp.Topic]
 		if !ok {
@@ -464,6 +482,7 @@ func (ft *fetcher) apply(resp *kmsg.FetchResponse, ready map[TopicPartition]*fet
 	// that is what lets the leader's high watermark count this replica.
 	for _, a := range done {
 		if err := a.p.SyncFollower(); err != nil {
+			// The next fetch syncs again before reporting (fetchOnce).
 			ft.log.Error("replica sync failed", "topic", a.p.Topic, "partition", a.p.Partition, "err", err)
 			continue
 		}
@@ -504,12 +523,31 @@ func (ft *fetcher) partitionErrorLocked(tp TopicPartition, st *fetchState, rp *k
 			return
 		}
 		st.truncate = true
+	case metadataLag(err):
+		// The leader has not applied the image that made this broker its
+		// follower yet (a new topic, a new epoch): that takes milliseconds,
+		// so retry soon instead of after the whole backoff, which would
+		// hold a new partition's high watermark for a second.
+		ft.log.Debug("replica fetch partition error", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		st.delayedUntil = time.Now().Add(min(ft.owner.cfg.Backoff, metadataLagRetry))
+		return
 	default:
-		// FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER:
-		// one side's metadata is behind; the next image fixes it.
+		// FENCED_LEADER_EPOCH: this broker's metadata is behind; the next
+		// image fixes it.
 		ft.log.Debug("replica fetch partition error", "topic", tp.Topic, "partition", tp.Partition, "err", err)
 	}
 	st.delayedUntil = time.Now().Add(ft.owner.cfg.Backoff)
+}
+
+// metadataLagRetry is how soon a partition is fetched again after an
+// error that means the leader's metadata is behind this broker's.
+const metadataLagRetry = 50 * time.Millisecond
+
+// metadataLag reports errors a leader gives while it has not yet applied
+// the metadata this follower acts on.
+func metadataLag(err error) bool {
+	return errors.Is(err, kerr.UnknownLeaderEpoch) || errors.Is(err, kerr.NotLeaderForPartition) ||
+		errors.Is(err, kerr.UnknownTopicOrPartition)
 }
 
 // wholeBatches drops a trailing partial batch (a leader may cut a

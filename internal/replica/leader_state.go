@@ -126,9 +126,10 @@ type LeaderState struct {
 
 // NewLeaderState starts tracking a partition this broker has just become
 // leader of, or leads again under a new leader epoch (previous is then its
-// state under the old epoch, else nil). Followers in the ISR are given
-// replica.lag.time.max.ms from now to fetch before they count as lagging;
-// others start out of sync (Kafka's resetReplicaState). The high watermark
+// state under the old epoch, else nil; see resetFollower for what carries
+// over). Followers in the ISR are given replica.lag.time.max.ms from now
+// to fetch before they count as lagging; others start out of sync (Kafka's
+// resetReplicaState). The high watermark
 // starts where it was and advances at once if the ISR allows it (an ISR of
 // the leader alone).
 func NewLeaderState(cfg LeaderStateConfig, previous *LeaderState) (*LeaderState, error) {
@@ -163,13 +164,20 @@ func newLeaderState(cfg LeaderStateConfig, previous *LeaderState) *LeaderState {
 }
 
 // resetFollower is a follower's state at the start of a leader epoch.
+//
+// The follower's position carries over only from the epoch just before
+// (previous, led here too: a reassignment's epoch bump), as Kafka keeps a
+// re-elected leader's. A larger jump means the epochs in between were
+// never applied here and may have been led by another broker, whose log
+// the followers followed, truncating and appending: what they had fetched
+// from this broker says nothing of their logs now.
 func (s *LeaderState) resetFollower(id int32, previous *LeaderState, nowMs int64) *FollowerState {
 	inSync := slices.Contains(s.state.ISR, id)
 	caughtUp, lastFetch := int64(never), int64(never)
 	if inSync {
 		caughtUp, lastFetch = nowMs, nowMs
 	}
-	if previous != nil {
+	if previous != nil && previous.state.LeaderEpoch+1 == s.state.LeaderEpoch {
 		if old, ok := previous.followers[id]; ok {
 			// Re-elected: the follower's position still holds.
 			return &FollowerState{LogEndOffset: old.LogEndOffset, LastFetchLeaderLogEnd: s.logEnd,

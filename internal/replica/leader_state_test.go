@@ -488,3 +488,41 @@ func TestLeaderStateValidation(t *testing.T) {
 		}
 	}
 }
+
+// A leader that leads again under an epoch more than one above its last
+// missed the epochs between (the applier applies the newest image):
+// another broker may have led them, and the followers followed it,
+// truncating and appending as its log said. What they had fetched from
+// this broker under the old epoch says nothing of their logs now, so it
+// must not count toward the new epoch's high watermark; only the old high
+// watermark, committed then, is kept. (The next epoch, a reassignment's
+// bump, keeps the positions: TestLeaderStateNewEpoch.)
+func TestLeaderStateReElectedForgetsFollowerPositions(t *testing.T) {
+	replicas := []int32{1, 2, 3}
+	first, err := NewLeaderState(LeaderStateConfig{Self: 1, LagTimeMaxMs: testLagMs,
+		State:        LeaderAndISR{Leader: 1, LeaderEpoch: 5, PartitionEpoch: 5, Replicas: replicas, ISR: replicas},
+		LogEndOffset: 100, DurableOffset: 100, NowMs: 0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.FollowerFetched(2, 100, 1)
+	first.FollowerFetched(3, 90, 1)
+	if hw := first.HighWatermark(); hw != 90 {
+		t.Fatalf("high watermark %d, want 90", hw)
+	}
+	// Epoch 6 (broker 3 led with its 90 records; broker 2 truncated to
+	// them) was never applied here; epoch 7 elects this broker again with
+	// ISR [1, 2].
+	again, err := NewLeaderState(LeaderStateConfig{Self: 1, LagTimeMaxMs: testLagMs,
+		State:         LeaderAndISR{Leader: 1, LeaderEpoch: 7, PartitionEpoch: 7, Replicas: replicas, ISR: []int32{1, 2}},
+		HighWatermark: 90, LogEndOffset: 100, DurableOffset: 100, NowMs: 5}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw := again.HighWatermark(); hw != 90 {
+		t.Fatalf("re-elected leader's high watermark %d, want 90 until broker 2 fetches under epoch 7", hw)
+	}
+	if f, _ := again.Follower(2); f.LogEndOffset != unknownOffset {
+		t.Fatalf("re-elected: follower 2 at %d, want unknown", f.LogEndOffset)
+	}
+}

@@ -199,11 +199,14 @@ func (m *Manager) CheckISR(nowMs int64) {
 	}
 }
 
-// EnforceRetention applies time and size retention to every partition.
+// EnforceRetention applies time and size retention to every partition,
+// below its high watermark only (Kafka's deletableSegments): no record is
+// deleted before every ISR member has it, and a follower deletes nothing
+// it has not seen committed.
 func (m *Manager) EnforceRetention() {
 	now := m.cfg.Now()
 	for _, p := range m.Partitions() {
-		deleted, err := p.log.EnforceRetention(now)
+		deleted, err := p.log.EnforceRetentionBelow(now, p.HighWatermark())
 		if err != nil {
 			m.log.Error("retention failed", "topic", p.Topic, "partition", p.Partition, "err", err)
 			continue

@@ -84,9 +84,13 @@ func newPartition(cfg partitionConfig) *Partition {
 		self: cfg.self, now: cfg.now, lagTimeMaxMs: cfg.lagTimeMaxMs, propose: cfg.propose, eligible: cfg.eligible,
 		provisional: true, watchers: map[chan<- struct{}]struct{}{}, logEndWatchers: map[chan<- struct{}]struct{}{}}
 	p.minISR.Store(1)
-	// No high watermark is checkpointed yet: the recovered log is taken as
-	// committed, as a single node always has.
-	p.highWatermark.Store(cfg.log.LogEndOffset())
+	// No high watermark is checkpointed: start at the log start, as Kafka
+	// does without a checkpoint. A replica cannot tell which of its records
+	// the rest of the ISR has; taking its log end would let it, once
+	// elected, expose and acknowledge records the ISR lacks. A follower
+	// learns the high watermark from its leader, a leader from its ISR; a
+	// single node leading itself moves it to its durable log end at once.
+	p.highWatermark.Store(cfg.log.LogStartOffset())
 	p.state = LeaderAndISR{Leader: -1, LeaderEpoch: cfg.leaderEpoch}
 	if cfg.selfLeader {
 		p.leadItselfLocked(cfg.leaderEpoch)
@@ -318,6 +322,7 @@ func (p *Partition) leaderWrite(write func(leaderEpoch int32) (storage.AppendRes
 		return storage.AppendResult{}, err
 	}
 	res, err := write(epoch)
+	res.LeaderEpoch = epoch
 	if errors.Is(err, storage.ErrFencedLeaderEpoch) {
 		// The log has seen a newer leader: we are deposed.
 		err = fmt.Errorf("%w: %w", ErrNotLeader, err)
@@ -374,7 +379,7 @@ func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, commi
 	}
 	p.logMoved(true)
 	p.wake()
-	if err := p.Commit(res.LastOffset); err != nil {
+	if err := p.CommitAppended(context.Background(), res, AcksAll); err != nil {
 		return -1, err
 	}
 	return res.BaseOffset, nil
@@ -398,7 +403,22 @@ func (p *Partition) Commit(lastOffset int64) error {
 // min.insync.replicas, and with ctx's error when ctx ends (the request's
 // timeout).
 func (p *Partition) CommitAcks(ctx context.Context, lastOffset int64, acks int16) error {
-	epoch := p.LeaderEpoch()
+	return p.commitAcks(ctx, p.LeaderEpoch(), lastOffset, acks)
+}
+
+// CommitAppended is CommitAcks for the records of one append (res from
+// Append or AppendProduced): an acks=all wait holds only while the
+// partition is led under the epoch of that append, res.LeaderEpoch, not
+// the epoch current when the wait starts. A produce's wait may start long
+// after its append (behind earlier replies on the connection); if the
+// partition was demoted meanwhile, lost the records to a truncation and
+// was elected again, the offsets hold other records, and the new epoch's
+// high watermark says nothing of the appended ones (ErrNotLeader).
+func (p *Partition) CommitAppended(ctx context.Context, res storage.AppendResult, acks int16) error {
+	return p.commitAcks(ctx, res.LeaderEpoch, res.LastOffset, acks)
+}
+
+func (p *Partition) commitAcks(ctx context.Context, epoch int32, lastOffset int64, acks int16) error {
 	if !p.log.WriteCaching() {
 		if err := p.log.Sync(lastOffset + 1); err != nil {
 			return fmt.Errorf("sync %s-%d: %w", p.Topic, p.Partition, err)

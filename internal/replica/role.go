@@ -14,8 +14,10 @@ import (
 // its leader epoch, the partition epoch the change is based on, the
 // replicas and the new ISR. The outcome comes back through the partition:
 // the committed state through MakeLeader (from AlterPartition's answer or
-// from the metadata log, whichever is first), a refusal through
-// AbortISRProposal. While a proposal is pending the partition proposes
+// from the metadata log, whichever is first), a refusal that proves the
+// change was not made through AbortISRProposal (any other refusal leaves
+// it pending until the metadata replaces it: an earlier attempt may have
+// been committed). While a proposal is pending the partition proposes
 // nothing else.
 type ISRProposer interface {
 	ProposeISR(tp TopicPartition, proposed LeaderAndISR)
@@ -120,8 +122,9 @@ func (p *Partition) MakeFollower(s LeaderAndISR) error {
 }
 
 // AbortISRProposal forgets the pending ISR proposal if it is proposed:
-// the controller refused it (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION,
-// INELIGIBLE_REPLICA, ...) and the next metadata will tell the truth.
+// the controller refused it with an answer that proves it was not
+// committed (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED, INVALID_REQUEST:
+// refusals made after the epochs were found current).
 // The rules may then propose again. It reports whether it did.
 func (p *Partition) AbortISRProposal(proposed LeaderAndISR) bool {
 	p.mu.Lock()

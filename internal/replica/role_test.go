@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/storage"
 	"github.com/sluice-io/sluice/internal/vfs"
 )
@@ -365,5 +366,186 @@ func TestRoleTransitions(t *testing.T) {
 	}
 	if got := p.LeaderAndISR(); !slices.Equal(got.ISR, []int32{1, 2}) {
 		t.Fatalf("stale partition epoch applied: %+v", got)
+	}
+}
+
+// No high watermark is checkpointed, so a cluster node that restarts
+// cannot know what of its log was committed: its high watermark starts at
+// the log start (as Kafka's does without a checkpoint) and comes from the
+// leader's fetches, or, if it leads, from the ISR. Taking the recovered
+// log end instead would let a restarted follower, once elected, show
+// consumers and acknowledge (an idempotent retry is a duplicate at once)
+// records that the rest of the ISR does not have.
+func TestRestartedReplicaDoesNotTakeItsLogAsCommitted(t *testing.T) {
+	fsys := vfs.NewMem()
+	clock := time.UnixMilli(1_000_000)
+	open := func(node int32) (*Manager, *Partition) {
+		t.Helper()
+		m, err := NewManager(ManagerConfig{FS: fsys, LogDir: "/data", NodeID: node, AwaitRole: true,
+			ISRProposer: &fakeProposer{}, ReplicaLagTimeMaxMs: testLagMs, Now: func() time.Time { return clock }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := m.Ensure("t", [16]byte{1}, 0, 0, storage.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, p
+	}
+	leaderNode := newClusterNode(t, 1)
+	leader := leaderNode.open(t)
+	replicas := []int32{1, 2, 3}
+	s1 := stateLedBy(1, 1, 1, replicas, replicas)
+	if err := leader.MakeLeader(s1, leaderNode.now()); err != nil {
+		t.Fatal(err)
+	}
+	m, follower := open(2)
+	if err := follower.MakeFollower(s1); err != nil {
+		t.Fatal(err)
+	}
+	produced := producerBatch(t, 7, 0, clock.UnixMilli())
+	if _, err := leader.AppendProduced(produced); err != nil {
+		t.Fatal(err)
+	}
+	got, err := leader.Read(nil, followerRead(0, 1, NoEpoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.AppendAsFollower(got.Records); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.SyncFollower(); err != nil {
+		t.Fatal(err)
+	}
+	leader.FollowerFetched(2, follower.DurableLogEnd(), leaderNode.now())
+	follower.SetFollowerHighWatermark(leader.HighWatermark())
+	if hw := leader.HighWatermark(); hw != 0 {
+		t.Fatalf("leader's high watermark %d while replica 3 has nothing", hw)
+	}
+	// Broker 2 restarts.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, follower = open(2)
+	defer m.Close()
+	if hw := follower.HighWatermark(); hw != 0 {
+		t.Fatalf("restarted replica's high watermark %d, want 0: the record is not committed", hw)
+	}
+	// Broker 2 is elected (the ISR is [2, 3]); the producer retries.
+	s2 := stateLedBy(2, 2, 2, replicas, []int32{2, 3})
+	if err := follower.MakeLeader(s2, clock.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := follower.AppendProduced(produced)
+	if err != nil || !res.Duplicate {
+		t.Fatalf("retry on the new leader: %+v, %v", res, err)
+	}
+	done := commitAsync(context.Background(), follower, res.LastOffset, AcksAll)
+	time.Sleep(10 * time.Millisecond)
+	notYet(t, done, "before replica 3 has the record")
+	if hw := follower.HighWatermark(); hw != 0 {
+		t.Fatalf("new leader's high watermark %d before replica 3 fetched", hw)
+	}
+	if _, err := follower.FollowerFetched(3, 1, clock.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, done); err != nil {
+		t.Fatalf("acks=all once replica 3 has the record: %v", err)
+	}
+}
+
+// An acks=all wait belongs to the leader epoch of its append. A produce's
+// wait may start long after the append (queued behind earlier replies);
+// if the partition was demoted, truncated the records away, took other
+// records at the same offsets from the new leader and was elected again,
+// the new epoch's high watermark passing the offset says nothing of the
+// appended records: the wait ends with ErrNotLeader, never success.
+func TestCommitAppendedHoldsOnlyUnderTheAppendsEpoch(t *testing.T) {
+	n := newClusterNode(t, 1)
+	p := n.open(t)
+	replicas := []int32{1, 2}
+	if err := p.MakeLeader(leaderState(1, 1, replicas, replicas), n.now()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.AppendProduced(batch(t, 1)) // offset 0, never replicated
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LeaderEpoch != 1 {
+		t.Fatalf("append result's leader epoch %d, want 1", res.LeaderEpoch)
+	}
+	// Broker 2 leads epoch 2 without the record and writes its own at 0.
+	if err := p.MakeFollower(stateLedBy(2, 2, 2, replicas, replicas)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.TruncateTo(0); err != nil {
+		t.Fatal(err)
+	}
+	other := batch(t, 1)
+	record.SetPartitionLeaderEpoch(other, 2)
+	if err := p.AppendAsFollower(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SyncFollower(); err != nil {
+		t.Fatal(err)
+	}
+	// Broker 1 leads again; the ISR has offset 0 (broker 2's record).
+	if err := p.MakeLeader(leaderState(3, 3, replicas, replicas), n.now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.FollowerFetched(2, 1, n.now()); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("high watermark %d, want 1", hw)
+	}
+	if err := p.CommitAppended(context.Background(), res, AcksAll); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("acks=all for a record truncated under another epoch: %v, want ErrNotLeader", err)
+	}
+	// A record appended under the current epoch commits as usual.
+	res, err = p.AppendProduced(batch(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.FollowerFetched(2, 2, n.now())
+	if err := p.CommitAppended(context.Background(), res, AcksAll); err != nil {
+		t.Fatalf("acks=all under the append's epoch: %v", err)
+	}
+}
+
+// Retention deletes only below the high watermark, as Kafka's
+// deletableSegments does: records no follower has fetched yet are not
+// deleted from the leader (a lagging follower would skip them and restart
+// its log past them, and acks=all would acknowledge records no replica
+// keeps), and a follower does not delete what it has not seen committed.
+func TestRetentionStopsAtTheHighWatermark(t *testing.T) {
+	n := newClusterNode(t, 1)
+	cfg := storage.DefaultConfig()
+	cfg.RetentionMs = 1000 // the records' timestamp (1) is long past
+	p, err := n.m.Ensure("t", [16]byte{1}, 0, 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := []int32{1, 2}
+	if err := p.MakeLeader(leaderState(1, 1, replicas, replicas), n.now()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.AppendProduced(batch(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CommitAppended(context.Background(), res, AcksLeader); err != nil {
+		t.Fatal(err)
+	}
+	n.m.EnforceRetention()
+	if start := p.LogStartOffset(); start != 0 {
+		t.Fatalf("retention moved the log start to %d above the high watermark %d", start, p.HighWatermark())
+	}
+	if _, err := p.FollowerFetched(2, 3, n.now()); err != nil {
+		t.Fatal(err)
+	}
+	n.m.EnforceRetention()
+	if start := p.LogStartOffset(); start != 3 {
+		t.Fatalf("log start %d once the follower has the records, want 3", start)
 	}
 }

@@ -21,8 +21,9 @@ const alterPartitionVersion = 2
 // AlterPartitionManager): proposals queue here and one goroutine sends
 // them to the active controller in batches. A committed answer is applied
 // to the partition at once (MakeLeader with the new state), so the leader
-// need not wait for the metadata log; a refusal aborts the proposal so the
-// partition may propose again.
+// need not wait for the metadata log; a refusal that proves the change was
+// not made aborts the proposal so the partition may propose again (see
+// answer).
 //
 // Threading: mu guards pending; run is the only sender.
 type isrSender struct {
@@ -104,10 +105,10 @@ func (s *isrSender) sendPending(ctx context.Context) (retry bool) {
 			if !ok {
 				continue
 			}
-			s.answer(tp, batch[tp], rp)
+			retry = s.answer(tp, batch[tp], rp) || retry
 		}
 	}
-	return false
+	return retry
 }
 
 type partitionKey struct {
@@ -145,22 +146,57 @@ func (s *isrSender) request(batch map[replica.TopicPartition]replica.LeaderAndIS
 	return req, index
 }
 
-// answer applies the controller's verdict on one proposal.
-func (s *isrSender) answer(tp replica.TopicPartition, proposed replica.LeaderAndISR, rp kmsg.AlterPartitionResponseTopicPartition) {
+// answer applies the controller's verdict on one proposal; it reports
+// whether the proposal was queued again (the controller is behind).
+//
+// A refusal aborts the proposal only when it proves the change was not
+// made, as Kafka's Partition.handleAlterPartitionError: the controller
+// checked the leader and partition epochs and found them current, then
+// refused (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED, INVALID_REQUEST).
+// The refusals that say the partition moved on (INVALID_UPDATE_VERSION,
+// FENCED_LEADER_EPOCH, ...) may answer a retry of a proposal whose first
+// attempt was committed (its answer lost): an expansion then stays
+// pending, its new member counting toward the high watermark as the
+// committed ISR says it must, until the metadata brings the committed
+// state (MakeLeader or MakeFollower replaces the proposal). Any other
+// refusal (NOT_CONTROLLER: the controller is behind) is sent again.
+func (s *isrSender) answer(tp replica.TopicPartition, proposed replica.LeaderAndISR, rp kmsg.AlterPartitionResponseTopicPartition) (retry bool) {
 	p, ok := s.b.partitions.Get(tp.Topic, tp.Partition)
 	if !ok {
-		return
+		return false
 	}
 	if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 		s.log.Info("ISR change refused", "topic", tp.Topic, "partition", tp.Partition, "isr", proposed.ISR, "err", err)
-		p.AbortISRProposal(proposed)
-		return
+		switch rp.ErrorCode {
+		case kerr.IneligibleReplica.Code, kerr.OperationNotAttempted.Code, kerr.InvalidRequest.Code:
+			p.AbortISRProposal(proposed)
+		case kerr.InvalidUpdateVersion.Code, kerr.FencedLeaderEpoch.Code, kerr.NotLeaderForPartition.Code,
+			kerr.NewLeaderElected.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
+			// Newer metadata exists and will replace the proposal.
+		default:
+			// NOT_CONTROLLER (the controller is behind) and the unexpected:
+			// send it again, as Kafka retries.
+			s.requeue(map[replica.TopicPartition]replica.LeaderAndISR{tp: proposed})
+			return true
+		}
+		return false
+	}
+	if rp.LeaderEpoch != proposed.LeaderEpoch {
+		// The change did more than the ISR: it completed a reassignment,
+		// which bumps the leader epoch and changes the replicas, which
+		// the answer does not carry. As Kafka's Partition does, leave the
+		// proposal pending (its members were committed) until the
+		// metadata brings the new state.
+		s.log.Debug("ISR change committed with a new leader epoch, waiting for metadata", "topic", tp.Topic, "partition", tp.Partition,
+			"leader_epoch", rp.LeaderEpoch)
+		return false
 	}
 	committed := replica.LeaderAndISR{Leader: rp.LeaderID, LeaderEpoch: rp.LeaderEpoch, PartitionEpoch: rp.PartitionEpoch,
 		Replicas: proposed.Replicas, ISR: rp.ISR}
 	if err := p.MakeLeader(committed, time.Now().UnixMilli()); err != nil {
 		s.log.Debug("committed ISR not applied", "topic", tp.Topic, "partition", tp.Partition, "err", err)
 	}
+	return false
 }
 
 // requeue puts back proposals not superseded by newer ones.

@@ -70,6 +70,8 @@ type Broker struct {
 	metricsURL   string
 	addrs        []string
 	endpoints    []metadata.Endpoint
+	// clusterMetrics counts replication events for /metrics (metrics_cluster.go).
+	clusterMetrics clusterMetrics
 
 	stop chan struct{}
 	wg   sync.WaitGroup // background loops
@@ -202,7 +204,7 @@ func (b *Broker) openQuorum() error {
 		Dir:      filepath.Join(b.cfg.LogDirs[0], "__cluster_metadata"),
 		NodeID:   b.cfg.NodeID,
 		Logger:   b.log.With("component", "quorum"),
-		OnChange: b.applier.changed,
+		OnChange: b.metadataChanged, // the applier, and the replication counters (metrics_cluster.go)
 	}
 	if !b.cfg.SingleNode() {
 		advertise, err := b.raftAddress()
@@ -304,7 +306,7 @@ func (b *Broker) waitServing(ctx context.Context) error {
 func (b *Broker) fetcherConfig() replica.FetcherConfig {
 	return replica.FetcherConfig{
 		NodeID:            b.cfg.NodeID,
-		Client:            b.peers.fetchClient,
+		Client:            b.clusterMetrics.observeFetches(b.peers.fetchClient), // leaders' high watermarks for the follower lag gauge
 		NumFetchers:       int(b.cfg.NumReplicaFetchers),
 		PartitionMaxBytes: b.cfg.ReplicaFetchMaxBytes,
 		ResponseMaxBytes:  b.cfg.ReplicaFetchResponseMaxBytes,
@@ -451,17 +453,44 @@ func storageConfig(tc config.Topic) storage.Config {
 	}
 }
 
-func (b *Broker) partitionStats() []metrics.PartitionStat {
+// partitionStats is what a metrics scrape reads: each hosted partition's
+// sizes, offsets and replication state, and the cluster-wide counts
+// (metrics_cluster.go).
+func (b *Broker) partitionStats() metrics.Stats {
+	var stats metrics.Stats
+	img := b.quorum.Image()
+	minISRs := b.minISRs(img)
 	parts := b.partitions.Partitions()
-	out := make([]metrics.PartitionStat, 0, len(parts))
+	stats.Partitions = make([]metrics.PartitionStat, 0, len(parts))
+	followed := map[replica.TopicPartition]int64{}
 	for _, p := range parts {
-		l := p.Log()
-		out = append(out, metrics.PartitionStat{
-			Topic: p.Topic, Partition: p.Partition, SizeBytes: l.Size(),
-			LogStartOffset: l.LogStartOffset(), LogEndOffset: l.LogEndOffset(),
-		})
+		role, state := p.Role(), p.LeaderAndISR()
+		minISR, ok := minISRs[p.Topic]
+		if !ok {
+			minISR = b.cfg.TopicDefaults.MinInsyncReplicas
+		}
+		s := metrics.PartitionStat{
+			Topic: p.Topic, Partition: p.Partition, SizeBytes: p.Size(),
+			LogStartOffset: p.LogStartOffset(), LogEndOffset: p.LogEndOffset(),
+			Leader: role == replica.RoleLeader, Follower: role == replica.RoleFollower,
+			Replicas: len(state.Replicas), ISR: len(state.ISR), FollowerLag: -1,
+		}
+		s.UnderMinISR = s.Leader && p.UnderMinISR(minISR)
+		if s.Follower {
+			followed[replica.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = s.LogEndOffset
+		}
+		stats.Partitions = append(stats.Partitions, s)
 	}
-	return out
+	lags := b.clusterMetrics.followerLags(followed)
+	for i := range stats.Partitions {
+		s := &stats.Partitions[i]
+		if s.Follower {
+			s.FollowerLag = lags[replica.TopicPartition{Topic: s.Topic, Partition: s.Partition}]
+		}
+	}
+	stats.Cluster.OfflinePartitions = offlinePartitions(img)
+	b.clusterMetrics.counters(&stats.Cluster)
+	return stats
 }
 
 func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
@@ -559,12 +588,16 @@ const controlledShutdownWait = 10 * time.Second
 // still serves, and an active controller hands Raft leadership to another
 // voter, so clients and peers see at most a retriable error.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	b.closeOnce.Do(func() { b.closeErr = b.close(true) })
 	return b.closeErr
 }
 
-func (b *Broker) close() error {
-	b.shutDownControlled()
+// close tears the broker down; controlled first moves its leaderships and
+// the active controller away (shutDownControlled), Halt skips that.
+func (b *Broker) close(controlled bool) error {
+	if controlled {
+		b.shutDownControlled()
+	}
 	var errs []error
 	if b.server != nil {
 		errs = append(errs, b.server.Close())
@@ -594,6 +627,44 @@ func (b *Broker) close() error {
 	return errors.Join(errs...)
 }
 
+// quorumLossGrace is how long a controlled shutdown waits on without any
+// quorum leader: with none (the other voters are gone too, as when a whole
+// cluster is stopped at once) nobody can move leadership, so waiting out
+// controlledShutdownWait would only delay the exit.
+const quorumLossGrace = time.Second
+
+// cancelWithoutQuorum cancels ctx once the metadata quorum has had no
+// leader for quorumLossGrace; the returned function stops watching.
+func (b *Broker) cancelWithoutQuorum(ctx context.Context, cancel context.CancelFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		ticker := time.NewTicker(100 * time.Millisecond)
+		defer ticker.Stop()
+		var leaderless time.Time
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-ticker.C:
+				if _, ok := b.quorum.Leader(); ok {
+					leaderless = time.Time{}
+					continue
+				}
+				if leaderless.IsZero() {
+					leaderless = now
+				} else if now.Sub(leaderless) >= quorumLossGrace {
+					b.log.Warn("no metadata quorum leader: stopping without a controlled shutdown")
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // shutDownControlled moves leadership away before a cluster node stops.
 func (b *Broker) shutDownControlled() {
 	if b.cfg.SingleNode() || b.quorum == nil || b.server == nil {
@@ -601,7 +672,10 @@ func (b *Broker) shutDownControlled() {
 	}
 	if b.cfg.IsBroker() && b.cfg.ControlledShutdownEnable {
 		ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownWait)
-		if err := b.lifecycle.controlledShutdown(ctx); err != nil {
+		stopWatching := b.cancelWithoutQuorum(ctx, cancel)
+		err := b.lifecycle.controlledShutdown(ctx)
+		stopWatching()
+		if err != nil {
 			b.log.Warn("controlled shutdown did not finish, stopping anyway", "err", err)
 		} else {
 			b.log.Info("controlled shutdown finished: no partition leads here any more")

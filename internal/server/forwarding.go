@@ -170,3 +170,24 @@ func (f *forwardingController) ElectLeaders(ctx context.Context, req *kmsg.Elect
 	defer f.settle(ctx)
 	return f.local.ElectLeaders(ctx, req)
 }
+
+func (f *forwardingController) AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
+	if !f.isActive() {
+		if resp, ok := forward[*kmsg.AlterPartitionAssignmentsResponse](ctx, f, req); ok {
+			return resp
+		}
+	}
+	defer f.settle(ctx)
+	return f.local.AlterPartitionReassignments(ctx, req)
+}
+
+// ListPartitionReassignments reads the active controller's image: a read,
+// so nothing to settle.
+func (f *forwardingController) ListPartitionReassignments(ctx context.Context, req *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse {
+	if !f.isActive() {
+		if resp, ok := forward[*kmsg.ListPartitionReassignmentsResponse](ctx, f, req); ok {
+			return resp
+		}
+	}
+	return f.local.ListPartitionReassignments(ctx, req)
+}

@@ -331,6 +331,33 @@ func TestTruncateDropsLaterEpochs(t *testing.T) {
 	}
 }
 
+// A truncation at or past the log end cuts no data but still drops the
+// epochs starting there (Kafka's UnifiedLog.truncateTo): a broker that
+// became leader (AssignLeaderEpoch at its log end) and lost the leadership
+// before writing must not keep reporting that epoch as its latest when it
+// follows again.
+func TestTruncateAtLogEndDropsEmptyEpoch(t *testing.T) {
+	fsys := newMemFS(t)
+	l := mustOpen(t, fsys, "t-0", testConfig(), testOptions(t))
+	defer l.Close()
+	mustAppendEpoch(t, l, testBatch(t, 5, 0, 1, 'a'), 1) // 0..4
+	if err := l.AssignLeaderEpoch(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Truncate(5); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := epochsOf(l), entries(1, 0); !slices.Equal(got, want) {
+		t.Fatalf("epochs = %+v, want %+v", got, want)
+	}
+	if text, _ := epochFile(t, fsys, "t-0"); text != "0\n1\n1 0\n" {
+		t.Fatalf("checkpoint = %q", text)
+	}
+	if l.LogEndOffset() != 5 {
+		t.Fatalf("log end %d, want 5", l.LogEndOffset())
+	}
+}
+
 // Moving the log start (DeleteRecords, retention) keeps the epoch of the
 // new first offset, moved to it (Kafka's truncateFromStart).
 func TestLogStartMovesTrimEpochs(t *testing.T) {

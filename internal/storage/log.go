@@ -25,6 +25,11 @@ type AppendResult struct {
 	// max timestamp are the original batch's (Kafka answers such a retry
 	// with success and the original offsets).
 	Duplicate bool
+	// LeaderEpoch is the leader epoch the append ran under, filled in by
+	// replica.Partition's leader appends (storage leaves it 0): a commit
+	// wait for the records holds only while the partition is still led
+	// under that epoch.
+	LeaderEpoch int32
 }
 
 // Log is one partition's log on disk. See the package doc for the locking

@@ -209,7 +209,11 @@ func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
 // the log start empties the log and restarts it there, as Kafka's
 // truncateFullyAndStartAt. The cleaner checkpoint comes down with the log
 // end, and the leader-epoch cache drops the epochs starting at or after
-// it (Kafka's truncateFromEnd).
+// it (Kafka's truncateFromEnd). An offset at or past the log end cuts no
+// data but still drops the epochs starting at the log end, as Kafka's
+// UnifiedLog.truncateTo does: a broker that became leader (an epoch
+// assigned at its log end) and lost the leadership before writing must
+// not report that epoch to its next leader.
 func (l *Log) Truncate(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -220,7 +224,8 @@ func (l *Log) Truncate(offset int64) error {
 		return fmt.Errorf("truncate to negative offset %d: %w", offset, ErrOffsetOutOfRange)
 	}
 	if offset >= l.logEndOffset {
-		return nil
+		end := l.logEndOffset
+		return l.updateEpochsLocked(func(es epochEntries) (epochEntries, bool) { return es.truncateFromEnd(end) })
 	}
 	l.syncMu.Lock() // no fsync may publish a recovery point past the cut
 	defer l.syncMu.Unlock()

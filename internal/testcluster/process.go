@@ -1,8 +1,10 @@
 package testcluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +67,14 @@ type ProcessOptions struct {
 	LogTailBytes int
 	// Binary is a prebuilt sluice binary; "" builds ./cmd/sluice.
 	Binary string
+	// NetNS runs every node in a network namespace of its own, joined to
+	// the others by a private bridge (netns_linux.go), so that Isolate
+	// and Heal can cut a node off the network and reconnect it. Nodes
+	// listen on 10.213.S.<id> (ports 9092 and 9093) instead of 127.0.0.1.
+	// The test is skipped, saying why, when that is impossible: not root,
+	// ip or iptables missing (scripts/test-deps.sh installs them), or
+	// namespaces refused; and on systems other than Linux.
+	NetNS bool
 }
 
 func (o ProcessOptions) withDefaults(t testing.TB) ProcessOptions {
@@ -112,6 +122,13 @@ type ProcessCluster struct {
 	// or not, for the query methods; closed by cleanup.
 	query *kgo.Client
 
+	// net is the cluster's network namespaces (ProcessOptions.NetNS),
+	// nil when the nodes run on 127.0.0.1.
+	net *netnsNetwork
+	// dial opens every connection the harness and its clients make: from
+	// the switch namespace with NetNS, else a plain net.Dialer.
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
+
 	// mu guards the process fields of every node, the direct clients, and
 	// unexpected.
 	mu sync.Mutex
@@ -143,13 +160,24 @@ type processNode struct {
 func StartProcesses(t testing.TB, opts ProcessOptions) *ProcessCluster {
 	t.Helper()
 	opts = opts.withDefaults(t)
-	dir := clusterDir(t)
-	binary := opts.Binary
-	if binary == "" {
-		binary = testbin.Build(t, dir)
+	c := &ProcessCluster{t: t, opts: opts, dial: (&net.Dialer{}).DialContext}
+	var specs []nodeSpec
+	if opts.NetNS {
+		// First, so that a test that cannot have namespaces skips before
+		// anything is built; its cleanup, registered first, runs after
+		// c.cleanup has killed the nodes.
+		c.net = setupNetNS(t, nodeIDs(opts.Nodes))
+		c.dial = c.net.dial
+		specs = netnsSpecs(c.net, opts)
+	} else {
+		specs = allocatePorts(t, opts)
 	}
-	c := &ProcessCluster{t: t, dir: dir, binary: binary, opts: opts}
-	c.nodes = c.prepareNodes(allocatePorts(t, opts))
+	c.dir = clusterDir(t)
+	c.binary = opts.Binary
+	if c.binary == "" {
+		c.binary = testbin.Build(t, c.dir)
+	}
+	c.nodes = c.prepareNodes(specs)
 	c.query = c.newClient(t, c.allClientAddrs())
 	t.Cleanup(c.cleanup)
 	for _, n := range c.nodes {
@@ -194,6 +222,28 @@ func allocatePorts(t testing.TB, opts ProcessOptions) []nodeSpec {
 		specs[i] = nodeSpec{id: int32(i + 1), controller: i < opts.Controllers, clientPort: pickPort(t, used)}
 		if specs[i].controller {
 			specs[i].controllerPort = pickPort(t, used)
+		}
+	}
+	return specs
+}
+
+func nodeIDs(nodes int) []int32 {
+	ids := make([]int32, nodes)
+	for i := range ids {
+		ids[i] = int32(i + 1)
+	}
+	return ids
+}
+
+// netnsSpecs gives every node its namespace's address and the fixed ports
+// (each namespace has ports of its own).
+func netnsSpecs(n *netnsNetwork, opts ProcessOptions) []nodeSpec {
+	specs := make([]nodeSpec, opts.Nodes)
+	for i := range specs {
+		id := int32(i + 1)
+		specs[i] = nodeSpec{id: id, controller: i < opts.Controllers, clientPort: n.clientPort(), host: n.nodeHost(id)}
+		if specs[i].controller {
+			specs[i].controllerPort = n.controllerPort()
 		}
 	}
 	return specs
@@ -248,6 +298,11 @@ func (c *ProcessCluster) launch(n *processNode) {
 	defer c.mu.Unlock()
 	n.starts++
 	cmd := exec.Command(c.binary, "serve", "--config", n.configPath)
+	if c.net != nil {
+		// ip netns exec execs the binary in place (no fork), so the
+		// process signalled and reaped is the node itself.
+		cmd = c.net.command(n.spec.id, c.binary, "serve", "--config", n.configPath)
+	}
 	fmt.Fprintf(logFile, "=== testcluster: start %d of node %d at %s: %s\n",
 		n.starts, n.spec.id, time.Now().Format(time.RFC3339Nano), strings.Join(cmd.Args, " "))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -292,8 +347,31 @@ func (c *ProcessCluster) waitListening(n *processNode) {
 	c.mu.Lock()
 	exited := n.exited
 	c.mu.Unlock()
-	if err := testbin.WaitListening(n.spec.clientAddr(), exited, c.opts.StartTimeout); err != nil {
+	if err := c.waitDialable(n.spec.clientAddr(), exited, c.opts.StartTimeout); err != nil {
 		c.t.Fatalf("testcluster: node %d: %v\n%s", n.spec.id, err, c.logTail(n))
+	}
+}
+
+// waitDialable polls address (through c.dial) until it accepts a TCP
+// connection, giving up when exited is closed first or after timeout.
+func (c *ProcessCluster) waitDialable(address string, exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := c.dial(ctx, "tcp", address)
+		cancel()
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("process exited before listening on %s", address)
+		case <-time.After(20 * time.Millisecond): // poll the port again
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %s: %v", address, timeout, err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package testcluster
 import (
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,12 +20,28 @@ type nodeSpec struct {
 	clientPort     int
 	controllerPort int // 0 for broker-only nodes
 	dataDir        string
+	// host is the address the node listens on and advertises: "" for
+	// 127.0.0.1, else its address inside its own network namespace
+	// (ProcessOptions.NetNS).
+	host string
 }
 
-func (s nodeSpec) clientAddr() string     { return "127.0.0.1:" + strconv.Itoa(s.clientPort) }
-func (s nodeSpec) controllerAddr() string { return "127.0.0.1:" + strconv.Itoa(s.controllerPort) }
+func (s nodeSpec) hostAddr() string {
+	if s.host == "" {
+		return "127.0.0.1"
+	}
+	return s.host
+}
 
-// quorumVoters renders controller.quorum.voters (1@127.0.0.1:C1,...) from
+func (s nodeSpec) clientAddr() string {
+	return net.JoinHostPort(s.hostAddr(), strconv.Itoa(s.clientPort))
+}
+
+func (s nodeSpec) controllerAddr() string {
+	return net.JoinHostPort(s.hostAddr(), strconv.Itoa(s.controllerPort))
+}
+
+// quorumVoters renders controller.quorum.voters (1@HOST1:C1,...) from
 // the controllers among specs, in node order.
 func quorumVoters(specs []nodeSpec) string {
 	var voters []string

@@ -42,9 +42,15 @@ func clientDefaults() []kgo.Opt {
 	}
 }
 
+// clientOpts are clientDefaults plus the cluster's dialer (which reaches
+// nodes in network namespaces, ProcessOptions.NetNS).
+func (c *ProcessCluster) clientOpts() []kgo.Opt {
+	return append(clientDefaults(), kgo.Dialer(c.dial))
+}
+
 func (c *ProcessCluster) newClient(t testing.TB, seeds []string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	all := append(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, clientDefaults()...), opts...)
+	all := append(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, c.clientOpts()...), opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		t.Fatalf("testcluster: new client: %v", err)
@@ -206,7 +212,7 @@ func (c *ProcessCluster) direct(id int32) (*kgo.Broker, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n.direct == nil {
-		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.spec.clientAddr())}, clientDefaults()...)...)
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.spec.clientAddr())}, c.clientOpts()...)...)
 		if err != nil {
 			return nil, fmt.Errorf("client for node %d: %w", id, err)
 		}

@@ -11,7 +11,10 @@
 // port on 127.0.0.1, and log file; Kill (SIGKILL), Stop (SIGTERM), Start
 // on the same ports and data; queries that ask the cluster or one node
 // (process_query.go); and an offline comparison of replica logs read with
-// internal/storage once the nodes are down (replicalog.go). Failures print
+// internal/storage once the nodes are down (replicalog.go). With
+// ProcessOptions.NetNS every node runs in a network namespace of its own
+// behind a private bridge, and Isolate / Heal cut and restore its links
+// (netns_linux.go, process_netns.go). Failures print
 // every node's log tail; SIGKILL on cleanup, and on the test binary's death
 // (Linux), leaves no process behind.
 package testcluster

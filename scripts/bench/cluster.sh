@@ -9,7 +9,8 @@
 # on a new RF=1 topic, then on a new RF=3 topic (min.insync.replicas=2),
 # then the same two at a capped rate (latency: 2,000 records/s). Prints one
 # JSON line per run (sluice perf --json, plus "rf" and "mode") and stops the
-# nodes with SIGTERM.
+# nodes with SIGTERM. MODES="latency" runs one kind only; EXTRA_PROPS adds
+# lines to every node's server.properties; KEEP=1 keeps the data and logs.
 set -euo pipefail
 
 ROUNDS=${1:-3}
@@ -26,7 +27,7 @@ pids=()
 cleanup() {
 	((${#pids[@]} > 0)) && kill "${pids[@]}" 2>/dev/null
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
+	[[ -n ${KEEP:-} ]] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -56,6 +57,7 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 sluice.metrics.listener=
+${EXTRA_PROPS:-}
 EOF
 	"$work/sluice" serve --config "$dir/server.properties" >"$dir/log" 2>&1 &
 	pids+=($!)
@@ -63,7 +65,7 @@ EOF
 done
 
 deadline=$((SECONDS + 60))
-until "$work/sluice" cluster info --bootstrap "$bootstrap" -o json 2>/dev/null | grep -o '"node_id"' | wc -l | grep -q '^3$'; do
+until "$work/sluice" cluster info --bootstrap "$bootstrap" -o json 2>/dev/null | grep -c '"port"' | grep -q '^3$'; do
 	((SECONDS < deadline)) || { echo "cluster did not form" >&2; tail -n 20 "$work"/node-*/log >&2; exit 1; }
 	sleep 0.5
 done
@@ -83,8 +85,8 @@ run() {
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-	run "$round" 1 throughput
-	run "$round" 3 throughput
-	run "$round" 1 latency
-	run "$round" 3 latency
+	for mode in ${MODES:-throughput latency}; do
+		run "$round" 1 "$mode"
+		run "$round" 3 "$mode"
+	done
 done
