@@ -246,6 +246,18 @@ func (c *InProcessCluster) StopNode(id int32) {
 	}
 }
 
+// KillNode stops node id as a crashed process would leave the cluster: no
+// controlled shutdown (server.Broker.Halt), its MemFS left as it is (a
+// process crash keeps the page cache; for a power cut see PowerOff). Its
+// partitions fail over once the controller fences it; StartNode brings it
+// back.
+func (c *InProcessCluster) KillNode(id int32) {
+	c.t.Helper()
+	if b := c.take(c.node(id)); b != nil {
+		_ = b.Halt()
+	}
+}
+
 // Stop shuts every running node down cleanly, one after another.
 func (c *InProcessCluster) Stop() {
 	c.t.Helper()
