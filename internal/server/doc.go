@@ -16,5 +16,17 @@
 // order, waits for a reply's deferred part (a durable append, a long-poll
 // fetch) and writes it. The bounded queue between them caps how many
 // requests one connection can have in flight. A malformed frame closes that
-// connection only.
+// connection only. A listener may divert connections that open with a
+// 4-byte magic (Divert): the metadata quorum's Raft transport ("SLRF")
+// shares the nodes' listeners this way.
+//
+// broker.go assembles a node from the layers below: the metadata quorum and
+// the controller, the partition manager and replica fetchers, the group and
+// transaction coordinators, and the goroutines that make it a cluster
+// member: the metadata applier (applier.go), registration and heartbeats
+// (lifecycle.go), the active controller's clock (controller_driver.go), the
+// ISR change sender (alter_partition.go), the channel to the active
+// controller and request forwarding (controller_channel.go, forwarding.go)
+// and the connections to other brokers (peers.go). Each of those owns its
+// state on one goroutine or under its own mutex, documented on its type.
 package server

@@ -53,54 +53,37 @@ func forward[R kmsg.Response](ctx context.Context, f *forwardingController, req 
 	return r, ok
 }
 
-func (f *forwardingController) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+// forwardOrRun answers a metadata write: forwarded to the active
+// controller from any other node, run here (then settled) on it, or here
+// when forwarding failed, which answers NOT_CONTROLLER.
+func forwardOrRun[Req kmsg.Request, Resp kmsg.Response](ctx context.Context, f *forwardingController, req Req, local func(context.Context, Req) Resp) Resp {
 	if !f.isActive() {
-		if resp, ok := forward[*kmsg.CreateTopicsResponse](ctx, f, req); ok {
+		if resp, ok := forward[Resp](ctx, f, req); ok {
 			return resp
 		}
 	}
 	defer f.settle(ctx)
-	return f.local.CreateTopics(ctx, req)
+	return local(ctx, req)
+}
+
+func (f *forwardingController) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	return forwardOrRun(ctx, f, req, f.local.CreateTopics)
 }
 
 func (f *forwardingController) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
-	if !f.isActive() {
-		if resp, ok := forward[*kmsg.DeleteTopicsResponse](ctx, f, req); ok {
-			return resp
-		}
-	}
-	defer f.settle(ctx)
-	return f.local.DeleteTopics(ctx, req)
+	return forwardOrRun(ctx, f, req, f.local.DeleteTopics)
 }
 
 func (f *forwardingController) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	if !f.isActive() {
-		if resp, ok := forward[*kmsg.CreatePartitionsResponse](ctx, f, req); ok {
-			return resp
-		}
-	}
-	defer f.settle(ctx)
-	return f.local.CreatePartitions(ctx, req)
+	return forwardOrRun(ctx, f, req, f.local.CreatePartitions)
 }
 
 func (f *forwardingController) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
-	if !f.isActive() {
-		if resp, ok := forward[*kmsg.AlterConfigsResponse](ctx, f, req); ok {
-			return resp
-		}
-	}
-	defer f.settle(ctx)
-	return f.local.AlterConfigs(ctx, req)
+	return forwardOrRun(ctx, f, req, f.local.AlterConfigs)
 }
 
 func (f *forwardingController) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
-	if !f.isActive() {
-		if resp, ok := forward[*kmsg.IncrementalAlterConfigsResponse](ctx, f, req); ok {
-			return resp
-		}
-	}
-	defer f.settle(ctx)
-	return f.local.IncrementalAlterConfigs(ctx, req)
+	return forwardOrRun(ctx, f, req, f.local.IncrementalAlterConfigs)
 }
 
 // AutoCreateTopic creates name with the defaults, through the controller.
@@ -162,23 +145,11 @@ func (f *forwardingController) AllocateProducerIDs(ctx context.Context, brokerID
 }
 
 func (f *forwardingController) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
-	if !f.isActive() {
-		if resp, ok := forward[*kmsg.ElectLeadersResponse](ctx, f, req); ok {
-			return resp
-		}
-	}
-	defer f.settle(ctx)
-	return f.local.ElectLeaders(ctx, req)
+	return forwardOrRun(ctx, f, req, f.local.ElectLeaders)
 }
 
 func (f *forwardingController) AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
-	if !f.isActive() {
-		if resp, ok := forward[*kmsg.AlterPartitionAssignmentsResponse](ctx, f, req); ok {
-			return resp
-		}
-	}
-	defer f.settle(ctx)
-	return f.local.AlterPartitionReassignments(ctx, req)
+	return forwardOrRun(ctx, f, req, f.local.AlterPartitionReassignments)
 }
 
 // ListPartitionReassignments reads the active controller's image: a read,
