@@ -186,7 +186,17 @@ func TestClusterPowerCutKeepsEveryAcknowledgedRecord(t *testing.T) {
 				i, len(rounds)-1-i, len(lost), describeAcks(lost))
 		}
 	}
+	// Right after a restart the ISRs are short: the old incarnations'
+	// sessions expired one after another, each fencing took its broker
+	// out of the ISRs. Losing a broker is only survivable once they are
+	// whole again.
+	for _, r := range rounds {
+		c.WaitTopicReady(cutPhase, r.topic, cutPartitions, cutRF)
+	}
 	victim := partitionLeader(t, c, rounds[len(rounds)-1].topic, 0)
+	for _, r := range rounds {
+		t.Logf("%s before node %d is killed: %s", r.topic, victim, describePartitions(c, r.topic))
+	}
 	c.KillNode(victim)
 	for i, r := range rounds {
 		all := r.snapshot()
@@ -198,6 +208,22 @@ func TestClusterPowerCutKeepsEveryAcknowledgedRecord(t *testing.T) {
 		}
 	}
 	t.Logf("every acknowledged record of %d rounds survived their power cuts and then the loss of node %d", len(rounds), victim)
+}
+
+// describePartitions is topic's leaders and ISRs by the cluster's
+// metadata, for failure messages.
+func describePartitions(c *testcluster.InProcessCluster, topic string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topics, err := c.Admin().ListTopics(ctx, topic)
+	if err != nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, p := range topics[topic].Partitions.Sorted() {
+		parts = append(parts, fmt.Sprintf("%d: leader %d epoch %d replicas %v ISR %v err %v", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, p.Err))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // partitionLeader is the leader of topic-partition by the cluster's
@@ -489,7 +515,7 @@ func readCutTopic(t *testing.T, c *testcluster.InProcessCluster, topic string, c
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatalf("list end offsets of %s (read_committed %v): %v", topic, committed, err)
+		t.Fatalf("list end offsets of %s (read_committed %v): %v; partitions now: %s", topic, committed, err, describePartitions(c, topic))
 	}
 	isolation := kgo.ReadUncommitted()
 	if committed {
