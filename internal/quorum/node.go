@@ -196,8 +196,12 @@ func start(cfg Config) (*Node, error) {
 	}
 	// The WAL is both the LogStore and the StableStore; it fsyncs every
 	// append before returning, and Raft acknowledges nothing before that.
-	// raft-wal v0.4.0's Close leaves its meta DB (and that file's lock)
-	// open, so the node owns the meta DB and closes it after the WAL.
+	// The node owns the meta DB and closes it after the WAL: raft-wal
+	// v0.4.0's Close left it (and that file's lock) open; v0.4.1's closes
+	// it too, and a second Close does nothing. v0.4.1 is the minimum: v0.4.0
+	// marked the tail segment sealed without an index block when Raft
+	// truncated the log's tail, and the node could not start again
+	// (TestMetadataLogReopensAfterTailTruncation).
 	metaDB := &metadb.BoltMetaDB{}
 	logStore, err := wal.Open(walDir, wal.WithLogger(hlog.Named("wal")), wal.WithMetaStore(metaDB))
 	if err != nil {

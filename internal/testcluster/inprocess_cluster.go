@@ -63,8 +63,9 @@ type InProcessCluster struct {
 	opts  InProcessOptions
 	nodes []*inProcessNode // node id i is nodes[i-1]
 
-	mu      sync.Mutex // guards each node's broker and power, and clients
+	mu      sync.Mutex // guards each node's broker and power, clients and admin
 	clients []*kgo.Client
+	admin   *kadm.Client // shared by Admin; its client is in clients
 }
 
 // inProcessNode is one node: its fixed addresses, data and configuration,
@@ -463,10 +464,27 @@ func (c *InProcessCluster) Client(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// Admin returns a kadm client over a new Client.
-func (c *InProcessCluster) Admin() *kadm.Client { return kadm.NewClient(c.Client()) }
+// Admin returns a kadm client over the cluster's shared admin client
+// (created on first use with the harness's defaults, closed when the test
+// ends): tests may call it for every query without piling up clients.
+func (c *InProcessCluster) Admin() *kadm.Client {
+	c.t.Helper()
+	c.mu.Lock()
+	admin := c.admin
+	c.mu.Unlock()
+	if admin == nil {
+		cl := c.Client()
+		c.mu.Lock()
+		if c.admin == nil {
+			c.admin = kadm.NewClient(cl)
+		}
+		admin = c.admin
+		c.mu.Unlock()
+	}
+	return admin
+}
 
-// nodeClient is a client that talks to node id alone.
+// nodeRequest sends req to node id alone, over a client of its own.
 func (c *InProcessCluster) nodeRequest(ctx context.Context, id int32, req kmsg.Request) (kmsg.Response, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ClientAddr(id)))
 	if err != nil {

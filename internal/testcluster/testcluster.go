@@ -5,6 +5,14 @@
 // a temporary data directory (or a given vfs), and restart on the same
 // data.
 //
+// StartCluster (inprocess_cluster.go) runs a cluster of brokers in the
+// test process, configured from the same KRaft properties as real nodes,
+// each with its partition data on its own vfs.MemFS: PowerCut (or
+// PowerOff, then Start) cuts every node's power at one instant and
+// restarts them on what was fsynced; ReadReplica reads a stopped node's
+// replica without disturbing its recovery; KillNode stops one node as a
+// crash. The metadata log stays on the real disk (outside the vfs seam).
+//
 // StartProcesses (process.go) runs a cluster of real `sluice serve`
 // processes built from ./cmd/sluice: each node with its own data directory,
 // server.properties in Kafka's KRaft key names, client port and CONTROLLER

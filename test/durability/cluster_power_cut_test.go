@@ -8,11 +8,16 @@ package durability
 // on every node, is gone) and the cluster restarts on what survived.
 //
 // With Sluice's default flush settings every record acknowledged before the
-// cut must be read back, at its acknowledged offset, read_committed and
-// read_uncommitted, with no duplicate from an idempotent producer. The
-// counter-test turns Kafka-style write caching on for the topic and shows
-// the same cut does lose acknowledged records there, so the first test
-// would notice a broker that acknowledged from the page cache.
+// cut must be, when the power comes back, on every replica that was in its
+// partition's ISR (read off each node's file system before the restart),
+// and then read back through the restarted cluster at its acknowledged
+// offset, read_committed and read_uncommitted, with no duplicate from an
+// idempotent producer. At the end, with the ISRs whole again, one broker
+// is killed and every record acknowledged in the test, before or after a
+// cut, must still be read back. The counter-test turns Kafka-style write
+// caching on for the topic and shows the same cut does lose acknowledged
+// records there, so the first test would notice a broker that acknowledged
+// from the page cache.
 //
 // What the cut does not reach: the metadata quorum's Raft log is written
 // with raft-wal straight to the real disk (outside the vfs seam), in a
@@ -132,10 +137,11 @@ func (r *cutRound) beforeCut() []cutAck {
 }
 
 // TestClusterPowerCutKeepsEveryAcknowledgedRecord: default durability
-// settings, three whole-cluster power cuts, each in the middle of a fresh
-// stream of acks=all writes at a different moment; after each restart,
-// and again at the end for every round, every record acknowledged before
-// its cut is read back.
+// settings, three whole-cluster power cuts (clean or torn), each in the
+// middle of a fresh stream of acks=all writes to a new topic at a
+// different moment. After each cut every record acknowledged before it is
+// on every ISR member's disk and is read back; at the end every round is
+// read back again, and once more after one broker is killed.
 func TestClusterPowerCutKeepsEveryAcknowledgedRecord(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 3-node cluster through three power cuts")
