@@ -238,6 +238,20 @@ partitions to their original replicas. --list shows the moves in progress.`,
 // controller just did.
 const freshMetadataAge = 10 * time.Millisecond
 
+// openPlan reads the --plan file, then connects: a plan that does not
+// parse fails before any connection is made.
+func openPlan(cmd *cobra.Command, client *clientFlags, f reassignFlags) (reassignmentPlan, *adminSession, error) {
+	plan, err := readPlan(cmd, f.plan)
+	if err != nil {
+		return reassignmentPlan{}, nil, err
+	}
+	s, err := openFreshAdmin(cmd, client)
+	if err != nil {
+		return reassignmentPlan{}, nil, err
+	}
+	return plan, s, nil
+}
+
 // openFreshAdmin is openAdmin with metadata read (almost) fresh.
 func openFreshAdmin(cmd *cobra.Command, client *clientFlags) (*adminSession, error) {
 	conn, err := client.resolve(cmd)
@@ -403,11 +417,7 @@ type executeResult struct {
 }
 
 func runReassignExecute(cmd *cobra.Command, client *clientFlags, f reassignFlags) error {
-	plan, err := readPlan(cmd, f.plan)
-	if err != nil {
-		return err
-	}
-	s, err := openFreshAdmin(cmd, client)
+	plan, s, err := openPlan(cmd, client, f)
 	if err != nil {
 		return err
 	}
@@ -511,11 +521,7 @@ type verifyResult struct {
 }
 
 func runReassignVerify(cmd *cobra.Command, client *clientFlags, f reassignFlags) error {
-	plan, err := readPlan(cmd, f.plan)
-	if err != nil {
-		return err
-	}
-	s, err := openFreshAdmin(cmd, client)
+	plan, s, err := openPlan(cmd, client, f)
 	if err != nil {
 		return err
 	}

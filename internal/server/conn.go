@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/api"
+	"github.com/sluice-io/sluice/internal/wire"
 )
 
 // conn is one client connection: a reader goroutine (serve) and a writer
@@ -153,7 +154,7 @@ func (c *conn) decode(frame []byte) (*api.Request, error) {
 	}
 	body.SetVersion(version)
 	if body.IsFlexible() {
-		if rest, err = skipTags(rest); err != nil {
+		if rest, err = wire.SkipTags(rest); err != nil {
 			return nil, fmt.Errorf("%s v%d header tags: %w", kmsg.NameForKey(key), version, err)
 		}
 	}
@@ -254,26 +255,4 @@ func readNullableString(b []byte) (string, []byte, error) {
 		return "", nil, errShortHeader
 	}
 	return string(b[:n]), b[n:], nil
-}
-
-// skipTags skips a tagged-field section (KIP-482): a count, then per field a
-// tag and a length-prefixed value, all unsigned varints.
-func skipTags(b []byte) ([]byte, error) {
-	count, n := binary.Uvarint(b)
-	if n <= 0 {
-		return nil, errShortHeader
-	}
-	b = b[n:]
-	for range count {
-		if _, n = binary.Uvarint(b); n <= 0 {
-			return nil, errShortHeader
-		}
-		b = b[n:]
-		size, n := binary.Uvarint(b)
-		if n <= 0 || size > uint64(len(b)-n) {
-			return nil, errShortHeader
-		}
-		b = b[n+int(size):]
-	}
-	return b, nil
 }

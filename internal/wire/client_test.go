@@ -108,7 +108,7 @@ func readRequest(r io.Reader) (fakeRequest, error) {
 	body := kmsg.RequestForKey(req.key)
 	body.SetVersion(req.version)
 	if body.IsFlexible() {
-		if rest, err = skipTags(rest); err != nil {
+		if rest, err = SkipTags(rest); err != nil {
 			return fakeRequest{}, err
 		}
 	}

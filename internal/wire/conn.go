@@ -204,7 +204,7 @@ func (cn *conn) deliver(frame []byte) error {
 	body := frame[4:]
 	if c.headerTags {
 		var err error
-		if body, err = skipTags(body); err != nil {
+		if body, err = SkipTags(body); err != nil {
 			return fmt.Errorf("response %d header tags: %w", correlationID, err)
 		}
 	}
@@ -212,24 +212,29 @@ func (cn *conn) deliver(frame []byte) error {
 	return nil
 }
 
-var errShortHeader = errors.New("response header truncated")
+// ErrTruncatedTags is SkipTags' error for a tagged-field section that runs
+// past the end of its bytes.
+var ErrTruncatedTags = errors.New("tagged fields truncated")
 
-// skipTags skips a tagged-field section (KIP-482): a count, then per field
-// a tag and a length-prefixed value, all unsigned varints.
-func skipTags(b []byte) ([]byte, error) {
+// SkipTags skips a tagged-field section (KIP-482): a count, then per field
+// a tag and a length-prefixed value, all unsigned varints. It is the one
+// reader of header tags for both directions: this client's response headers
+// and the server's request headers. Each field takes at least two bytes, so
+// a forged count ends at the end of b, never in a long loop.
+func SkipTags(b []byte) ([]byte, error) {
 	count, n := binary.Uvarint(b)
 	if n <= 0 {
-		return nil, errShortHeader
+		return nil, ErrTruncatedTags
 	}
 	b = b[n:]
 	for range count {
 		if _, n = binary.Uvarint(b); n <= 0 {
-			return nil, errShortHeader
+			return nil, ErrTruncatedTags
 		}
 		b = b[n:]
 		size, n := binary.Uvarint(b)
 		if n <= 0 || size > uint64(len(b)-n) {
-			return nil, errShortHeader
+			return nil, ErrTruncatedTags
 		}
 		b = b[n+int(size):]
 	}

@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"testing"
 	"time"
@@ -38,46 +35,9 @@ func startCluster(t *testing.T, opts testcluster.ProcessOptions) *testcluster.Pr
 	return testcluster.StartProcesses(t, opts)
 }
 
-// A test record's value is self-checking, so a reader can tell a record the
-// producer wrote from corrupt or invented bytes:
-//
-//	0      4           8                16                 44
-//	+------+-----------+----------------+------------------+-------+
-//	|"SLCL"| partition | sequence       | filler (from seq) | CRC32 |
-//	+------+-----------+----------------+------------------+-------+
-//
-// partition is uint32 and sequence uint64, big-endian; the sequence counts
-// the records produced to that partition from 0; the CRC32 (IEEE) covers
-// bytes 0-43.
-const (
-	valueSize    = 48
-	valueMagic   = "SLCL"
-	checksumFrom = valueSize - 4
-)
-
-func encodeValue(partition int32, seq uint64) []byte {
-	v := make([]byte, valueSize)
-	copy(v, valueMagic)
-	binary.BigEndian.PutUint32(v[4:], uint32(partition))
-	binary.BigEndian.PutUint64(v[8:], seq)
-	for i := 16; i < checksumFrom; i++ {
-		v[i] = byte(seq>>(uint(i)%8*8)) ^ byte(i)
-	}
-	binary.BigEndian.PutUint32(v[checksumFrom:], crc32.ChecksumIEEE(v[:checksumFrom]))
-	return v
-}
-
-func decodeValue(v []byte) (partition int32, seq uint64, err error) {
-	if len(v) != valueSize || string(v[:4]) != valueMagic {
-		return 0, 0, fmt.Errorf("value %q is not a test record", v)
-	}
-	partition = int32(binary.BigEndian.Uint32(v[4:]))
-	seq = binary.BigEndian.Uint64(v[8:])
-	if string(encodeValue(partition, seq)) != string(v) {
-		return 0, 0, errors.New("value does not match its checksum or filler")
-	}
-	return partition, seq, nil
-}
+// testValues is this suite's record value format (self-checking, naming
+// partition and sequence).
+var testValues = testcluster.CheckedValue{Magic: "SLCL", Size: 48}
 
 // createTopic creates topic with partitions × rf and the given configs,
 // and waits until every partition has a leader and a full ISR.
@@ -198,7 +158,7 @@ func produceSync(t *testing.T, client *kgo.Client, topic string, partition int32
 	defer cancel()
 	records := make([]*kgo.Record, n)
 	for i := range records {
-		records[i] = &kgo.Record{Topic: topic, Partition: partition, Value: encodeValue(partition, first+uint64(i))}
+		records[i] = &kgo.Record{Topic: topic, Partition: partition, Value: testValues.Encode(partition, first+uint64(i))}
 	}
 	if err := client.ProduceSync(ctx, records...).FirstErr(); err != nil {
 		t.Fatalf("produce %d records to %s-%d: %v", n, topic, partition, err)

@@ -97,7 +97,7 @@ func (l *ledger) produce(produceCtx context.Context, client *kgo.Client, partiti
 	l.mu.Lock()
 	l.outstanding++
 	l.mu.Unlock()
-	record := &kgo.Record{Topic: l.topic, Partition: partition, Value: encodeValue(partition, seq), Context: context.Background()}
+	record := &kgo.Record{Topic: l.topic, Partition: partition, Value: testValues.Encode(partition, seq), Context: context.Background()}
 	client.Produce(produceCtx, record, func(r *kgo.Record, err error) { l.promise(partition, seq, r, err) })
 }
 
@@ -229,7 +229,7 @@ func (l *ledger) verifyPartition(t *testing.T, p int32, log []stored) {
 		if r.offset != int64(i) {
 			t.Fatalf("%s-%d: record %d has offset %d: offsets must run from 0 without holes", l.topic, p, i, r.offset)
 		}
-		partition, seq, err := decodeValue(r.value)
+		partition, seq, err := testValues.Decode(r.value)
 		if err != nil || partition != p {
 			t.Fatalf("%s-%d offset %d: not a record produced to this partition (partition %d, %v)", l.topic, p, r.offset, partition, err)
 		}

@@ -155,7 +155,7 @@ func writeToIsolated(t *testing.T, client *kgo.Client, first int) []int64 {
 	var lastErr error
 	for i := range minorityRecords {
 		ctx, cancel := context.WithTimeout(context.Background(), minorityTimeout)
-		r := &kgo.Record{Topic: partitionTopic, Partition: 0, Value: encodeValue(minorityPartition, uint64(first+i))}
+		r := &kgo.Record{Topic: partitionTopic, Partition: 0, Value: testValues.Encode(minorityPartition, uint64(first+i))}
 		err := client.ProduceSync(ctx, r).FirstErr()
 		cancel()
 		if err != nil {
@@ -271,7 +271,7 @@ func checkTruncated(t *testing.T, c *testcluster.ProcessCluster, marks map[int32
 func checkNoMinorityRecords(t *testing.T, log []stored, acked []int64) {
 	t.Helper()
 	for _, r := range log {
-		if p, seq, err := decodeValue(r.value); err == nil && p == minorityPartition {
+		if p, seq, err := testValues.Decode(r.value); err == nil && p == minorityPartition {
 			t.Errorf("%s-0 offset %d: acks=1 record %d written to the isolated old leader survived (acknowledged at offsets %v)",
 				partitionTopic, r.offset, seq, acked)
 		}

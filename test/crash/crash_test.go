@@ -260,7 +260,7 @@ func (l *ledger) produce(ctx, produceCtx context.Context, client *kgo.Client, pa
 	l.mu.Lock()
 	l.outstanding++
 	l.mu.Unlock()
-	record := &kgo.Record{Topic: topic, Partition: partition, Value: encodeValue(partition, seq), Context: ctx}
+	record := &kgo.Record{Topic: topic, Partition: partition, Value: testValues.Encode(partition, seq), Context: ctx}
 	client.Produce(produceCtx, record, l.promise)
 }
 
@@ -272,7 +272,7 @@ func (l *ledger) promise(record *kgo.Record, err error) {
 		l.failed++
 		return
 	}
-	_, seq, decodeErr := decodeValue(record.Value)
+	_, seq, decodeErr := testValues.Decode(record.Value)
 	if decodeErr != nil {
 		l.failed++ // cannot happen: the value is the test's own
 		return
@@ -446,7 +446,7 @@ func (l *ledger) verifyPartition(t *testing.T, p int32, log []stored) (duplicate
 		if r.offset != int64(i) {
 			t.Fatalf("partition %d: record %d has offset %d, want %d (offsets must be contiguous from 0)", p, i, r.offset, i)
 		}
-		partition, seq, err := decodeValue(r.value)
+		partition, seq, err := testValues.Decode(r.value)
 		if err != nil {
 			t.Fatalf("partition %d offset %d: corrupt value: %v", p, r.offset, err)
 		}

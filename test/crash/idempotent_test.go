@@ -85,7 +85,7 @@ func (l *ledger) verifyExactlyOnce(t *testing.T, logs [partitions][]stored) {
 		}
 		var previous uint64
 		for i, r := range logs[p] {
-			_, seq, err := decodeValue(r.value)
+			_, seq, err := testValues.Decode(r.value)
 			if err != nil {
 				t.Fatalf("partition %d offset %d: %v", p, r.offset, err)
 			}
