@@ -284,6 +284,30 @@ kcat_round_trip() {
 	pass "$name"
 }
 
+# kcat_auto_create produces to a topic nobody created (the broker's
+# auto.create.topics.enable, on by default): librdkafka's producer must
+# retry through the first Metadata answer (LEADER_NOT_AVAILABLE, no
+# partitions, as Kafka gives for a topic it has just created) and deliver
+# every record, which a consumer then reads back.
+kcat_auto_create() {
+	local bootstrap=$1 topic="compat-kcat-auto-$RANDOM" name="kcat produces to an auto-created topic"
+	printf '%s
+' first second third >"$work/input"
+	if ! timeout "$CHECK_TIMEOUT" kcat -b "$bootstrap" -P -t "$topic" <"$work/input" >"$work/out" 2>&1; then
+		fail "$name" "kcat -P failed: $(tr '\n' ' ' <"$work/out")"
+		return
+	fi
+	if ! timeout "$CHECK_TIMEOUT" kcat -b "$bootstrap" -C -t "$topic" -o beginning -e -q >"$work/got" 2>"$work/out"; then
+		fail "$name" "kcat -C failed: $(tr '\n' ' ' <"$work/out")"
+		return
+	fi
+	if ! diff -u <(sort "$work/input") <(sort "$work/got") >"$work/diff"; then
+		fail "$name" "consumed records differ from produced ones:"$'\n'"$(cat "$work/diff")"
+		return
+	fi
+	pass "$name"
+}
+
 kcat_metadata() {
 	local bootstrap=$1 name="kcat -L lists the broker and a topic's partitions"
 	if ! timeout "$CHECK_TIMEOUT" kcat -b "$bootstrap" -L -t compat-kcat-none >"$work/out" 2>&1; then
@@ -535,6 +559,8 @@ run_checks() {
 		check_broker_alive
 	done
 	kcat_metadata "$bootstrap"
+	kcat_auto_create "$bootstrap"
+	check_broker_alive
 	kcat_group "$bootstrap"
 	check_broker_alive
 	kafka_python "$bootstrap"

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/metadata"
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
 )
@@ -25,18 +26,39 @@ import (
 // response, except that the first batch found is always returned whole
 // (KIP-74) so a large batch can never stall a consumer.
 //
-// Only the leader serves fetches (Kafka's fetchOnlyLeader for followers
-// and for consumers without a rack): elsewhere the partition is
+// Who serves (Kafka's FetchParams.fetchOnlyLeader): followers' fetches
+// and consumers' before v11 go to the leader only; a consumer's fetch from
+// v11, which carries client metadata (its rack, KIP-392), is served by the
+// leader or a follower. A follower serves it from its own log, up to its
+// own high watermark (the leader's, as its last fetch learned it, capped
+// at what it has durably) or, read_committed, its own last stable offset:
+// never a record the leader has not committed. An offset between that
+// bound and the follower's log end reads nothing; past the log end it is
+// OFFSET_OUT_OF_RANGE, as on the leader. A follower serves whether or not
+// it is in the ISR, as in Kafka: the leader only points consumers at ISR
+// members, and a consumer asks the leader again from time to time (kgo's
+// RecheckPreferredReplicaInterval, the Java client's metadata.max.age.ms).
+// A replica waiting for its role, or a partition not hosted here, is
 // NOT_LEADER_OR_FOLLOWER, from v16 with the current leader and its
 // endpoint (KIP-951), as is FENCED_LEADER_EPOCH. current_leader_epoch
-// (v9+, KIP-320) older than ours is FENCED_LEADER_EPOCH, newer
-// UNKNOWN_LEADER_EPOCH.
+// (v9+, KIP-320) older than the replica's is FENCED_LEADER_EPOCH, newer
+// UNKNOWN_LEADER_EPOCH, on followers as on the leader.
+//
+// With replica.selector.class set to Kafka's RackAwareReplicaSelector the
+// leader picks where a consumer that names its rack (v11+) should read
+// (ReplicaManager.findPreferredReadReplica): an alive ISR follower in that
+// rack that has fetched past the consumer's offset, the most caught up if
+// several, unless the leader itself is in that rack. It then answers that
+// partition with PreferredReadReplica, its own offsets and no records, at
+// once (no long-poll); the consumer moves its fetches there.
 //
 // Follower fetches (replica_id before v15, ReplicaState.ID from v15,
 // KIP-903, at least 0) read up to the log end, report the follower's
-// fetch offset (its durable log end) to the leader's replication state,
-// which moves the high watermark and may propose the follower for the
-// ISR, and answer with the high watermark that report produced. A
+// fetch offset (its log end) and durable end (Sluice's tagged field
+// replica.DurableEndTag, v12+; the fetch offset when absent) to the
+// leader's replication state, which moves the high watermark and may
+// propose the follower for the ISR, and answer with the high watermark
+// that report produced. A
 // follower's last_fetched_epoch (v12+) is checked against the leader's
 // epoch cache: where the follower's log diverges the answer carries the
 // diverging epoch and its end offset instead of records (KIP-595's
@@ -92,7 +114,7 @@ type fetchResult struct {
 // fetch reads the plan's partitions, waiting for min_bytes up to
 // max_wait_ms, and fills resp.
 func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest, plan fetchPlan, resp *kmsg.FetchResponse, buf *[]byte) {
-	fc := newFetchContext(r)
+	fc := newFetchContext(r, b.cfg.Broker.RackAwareFetch())
 	wake := make(chan struct{}, 1)
 	var unwatch []func()
 	defer func() {
@@ -142,11 +164,26 @@ type fetchContext struct {
 	// reported is set once the follower's fetch offsets were recorded:
 	// the first pass of a long-poll reports them, later passes only read.
 	reported bool
+	// durableEnds are a follower's durable ends (replica.DurableEndTag)
+	// keyed like lastFetchedEpochs, parsed on the first report
+	// (followerDurableEnd, replication.go).
+	durableEnds map[lastFetchedKey]int64
+	// anyReplica: a consumer's fetch with client metadata (v11+), which a
+	// follower may serve.
+	anyReplica bool
+	// clientRack is the consumer's rack when the leader is to pick the
+	// closest replica for it (rack-aware selector, v11+, a rack named);
+	// "" otherwise.
+	clientRack string
 }
 
-func newFetchContext(r *kmsg.FetchRequest) *fetchContext {
+func newFetchContext(r *kmsg.FetchRequest, rackAware bool) *fetchContext {
 	fc := &fetchContext{r: r, replicaID: fetchReplicaID(r)}
 	fc.isolation = replica.IsolationFor(fc.replicaID, r.IsolationLevel)
+	fc.anyReplica = !fc.follower() && r.Version >= 11
+	if fc.anyReplica && rackAware {
+		fc.clientRack = r.Rack
+	}
 	if fc.follower() && r.Version >= 12 {
 		fc.lastFetchedEpochs = map[lastFetchedKey]int32{}
 		for _, rt := range r.Topics {
@@ -231,8 +268,9 @@ func (b *Broker) readTargets(fc *fetchContext, targets []*fetchTarget, buf *[]by
 		b.readTarget(fc, t, rp, budget-int32(total), total == 0, buf)
 		total += len(rp.RecordBatches)
 		// A divergence answers at once too: the follower must truncate
-		// before it can fetch anything (Kafka's DelayedFetch).
-		failed = failed || rp.ErrorCode != 0 || rp.DivergingEpoch.Epoch >= 0
+		// before it can fetch anything (Kafka's DelayedFetch); so does a
+		// preferred replica: the consumer is to fetch there instead.
+		failed = failed || rp.ErrorCode != 0 || rp.DivergingEpoch.Epoch >= 0 || rp.PreferredReadReplica >= 0
 	}
 	return results, total, failed
 }
@@ -254,6 +292,9 @@ func (b *Broker) readTarget(fc *fetchContext, t *fetchTarget, rp *kmsg.FetchResp
 		rp.ErrorCode = perr.Code
 		return
 	}
+	if fc.clientRack != "" && b.redirectToReplica(fc, p, t, rp) {
+		return
+	}
 	// With no room left (limit <= 0 and not the first batch) the read
 	// reports the offsets only.
 	limit := min(t.maxBytes, budget)
@@ -261,12 +302,9 @@ func (b *Broker) readTarget(fc *fetchContext, t *fetchTarget, rp *kmsg.FetchResp
 	res, err := p.Read(*buf, replica.ReadOptions{
 		Offset: t.fetchOffset, MaxBytes: max(limit, 0), MinOneBatch: first, Isolation: fc.isolation,
 		CurrentLeaderEpoch: t.currentLeaderEpoch, LastFetchedEpoch: fc.lastFetchedEpoch(t),
+		FollowerMayServe: fc.anyReplica,
 	})
-	if code, ok := replicaErrorCode(err); err != nil && code != kerr.OffsetOutOfRange.Code {
-		if !ok {
-			b.log.Error("fetch read failed", "topic", t.topic, "partition", t.partition, "offset", t.fetchOffset, "err", err)
-			code = kerr.KafkaStorageError.Code
-		}
+	if code := b.readErrorCode(t, err); code != 0 && code != kerr.OffsetOutOfRange.Code {
 		rp.ErrorCode = code
 		return
 	}
@@ -297,11 +335,76 @@ func (b *Broker) readTarget(fc *fetchContext, t *fetchTarget, rp *kmsg.FetchResp
 	}
 }
 
-// reportFollowerFetch records a follower's fetch offset on the leader and
-// answers with the high watermark it produced; a broker that holds no
-// replica gets NOT_LEADER_OR_FOLLOWER (false).
+// readErrorCode is the Kafka error for what a partition read returned (0
+// for none); an I/O failure is logged and answers KAFKA_STORAGE_ERROR.
+func (b *Broker) readErrorCode(t *fetchTarget, err error) int16 {
+	code, ok := replicaErrorCode(err)
+	if !ok {
+		b.log.Error("fetch read failed", "topic", t.topic, "partition", t.partition, "offset", t.fetchOffset, "err", err)
+		code = kerr.KafkaStorageError.Code
+	}
+	return code
+}
+
+// redirectToReplica answers a consumer's partition, on the leader, with
+// the follower it should fetch from instead (PreferredReadReplica), the
+// partition's offsets and no records, as Kafka's readFromLog does once
+// findPreferredReadReplica names one: the reader's leader epoch is still
+// checked. It reports whether it answered; false leaves the read to the
+// caller.
+func (b *Broker) redirectToReplica(fc *fetchContext, p *replica.Partition, t *fetchTarget, rp *kmsg.FetchResponseTopicPartition) bool {
+	preferred := b.preferredReadReplica(fc.clientRack, p, t.fetchOffset)
+	if preferred == replica.NoPreferredReplica {
+		return false
+	}
+	o, err := p.Offsets(t.currentLeaderEpoch, false)
+	if err != nil {
+		rp.ErrorCode = b.readErrorCode(t, err)
+		return true
+	}
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStableOffset, o.LogStartOffset
+	rp.PreferredReadReplica = preferred
+	if fc.isolation == replica.IsolationCommitted {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	return true
+}
+
+// preferredReadReplica is the follower a consumer in clientRack reading
+// p at fetchOffset should fetch from, or replica.NoPreferredReplica (not
+// the leader here, no better replica). A replica's rack counts only while
+// its broker is registered, unfenced and reachable (Kafka's
+// getPartitionReplicaEndpoints leaves the others out).
+func (b *Broker) preferredReadReplica(clientRack string, p *replica.Partition, fetchOffset int64) int32 {
+	leader, followers, ok := p.ReadReplicas(fetchOffset, b.cfg.Now().UnixMilli())
+	if !ok || len(followers) == 0 {
+		return replica.NoPreferredReplica
+	}
+	img := b.cfg.Metadata.Image()
+	leader.Rack = aliveRack(img, leader.ID)
+	for i := range followers {
+		followers[i].Rack = aliveRack(img, followers[i].ID)
+	}
+	return replica.SelectRackAware(clientRack, leader, followers)
+}
+
+// aliveRack is broker id's broker.rack as the replica selector sees it:
+// "" for a broker with none, or one not registered, fenced or without an
+// endpoint, which no consumer can be sent to.
+func aliveRack(img *metadata.Image, id int32) string {
+	br := img.Broker(id)
+	if br == nil || br.Fenced || len(br.Endpoints) == 0 || br.Rack == nil {
+		return ""
+	}
+	return *br.Rack
+}
+
+// reportFollowerFetch records a follower's fetch offset (its log end)
+// and durable end on the leader and answers with the high watermark it
+// produced; a broker that holds no replica gets NOT_LEADER_OR_FOLLOWER
+// (false).
 func (b *Broker) reportFollowerFetch(fc *fetchContext, p *replica.Partition, t *fetchTarget, rp *kmsg.FetchResponseTopicPartition) bool {
-	moved, err := p.FollowerFetched(fc.replicaID, t.fetchOffset, b.cfg.Now().UnixMilli())
+	moved, err := p.FollowerFetchedDurable(fc.replicaID, t.fetchOffset, fc.followerDurableEnd(t), b.cfg.Now().UnixMilli())
 	if err != nil {
 		code, _ := replicaErrorCode(err)
 		rp.ErrorCode = cmp.Or(code, kerr.NotLeaderForPartition.Code)
@@ -370,11 +473,12 @@ func unknownTopicCode(byID bool) int16 {
 }
 
 // fillFetchResponse groups results by topic in request order; in an
-// incremental session it keeps only partitions with news.
+// incremental session it keeps only partitions with news, a preferred
+// read replica being news (Kafka's maybeUpdateResponseData).
 func (b *Broker) fillFetchResponse(resp *kmsg.FetchResponse, plan fetchPlan, results []fetchResult) {
 	for i := range results {
 		res := &results[i]
-		if plan.session != nil && !res.target.include(&res.partition) && !plan.full {
+		if plan.session != nil && !res.target.include(&res.partition) && !plan.full && res.partition.PreferredReadReplica < 0 {
 			continue
 		}
 		n := len(resp.Topics)

@@ -12,11 +12,35 @@ import (
 
 // Metadata v0-v13. Old versions stay supported (kafka-python 2.0 sends v0
 // and v1). A null topic list (v1+) or an empty one (v0) asks for every
-// topic. Unknown topics are created only when the client allows it
-// (allow_auto_topic_creation, v4+; always before v4) and
-// auto.create.topics.enable is on; internal topics are never auto-created.
-// Topics may be named by ID (v10+, KIP-516). Authorized operations (v8+,
-// KIP-430) are reported only when asked for.
+// topic. Topics may be named by ID (v10+, KIP-516). Authorized operations
+// (v8+, KIP-430) are reported only when asked for.
+//
+// Auto-creation follows Kafka's KafkaApis.getTopicMetadata and
+// AutoTopicCreationManager. A named topic the image lacks is created only
+// when the client allows it (allow_auto_topic_creation, v4+; always
+// before v4) and auto.create.topics.enable is on; internal topics are
+// never auto-created here, and an invalid name is INVALID_TOPIC_EXCEPTION
+// whatever the flags. The request that creates a topic answers it, in
+// every version, with LEADER_NOT_AVAILABLE and no partitions (ZooKeeper-era
+// Kafka's answer after a successful creation; KRaft Kafka, which only sends
+// the creation off, answers UNKNOWN_TOPIC_OR_PARTITION): the client learns
+// the topic is new and takes its partitions from its next Metadata, which
+// finds them, since the creation is committed and applied here before
+// the answer. A creation that fails, whatever the reason, answers
+// UNKNOWN_TOPIC_OR_PARTITION and logs the controller's error, as KRaft
+// Kafka does: the cause may pass (INVALID_REPLICATION_FACTOR while the
+// brokers are still fenced at start-up, NOT_CONTROLLER during an
+// election), and clients retry that code, where librdkafka fails its
+// queued messages at once on any other.
+//
+// Deleted topics. One image answers the whole request, so a topic it holds
+// is described from it even if its deletion commits meanwhile, and only a
+// topic it lacks may be created. A deletion leaves the image at once
+// (RemoveTopicRecord); the topic is still being deleted on this broker
+// while the applier has not yet removed the partitions it hosted here.
+// Such a name is answered UNKNOWN_TOPIC_OR_PARTITION and not recreated,
+// as ZooKeeper-era Kafka refused to recreate a topic marked for deletion:
+// a later Metadata, once the old logs are gone, may create it anew.
 
 // authorizedOperationsOmitted is Kafka's "not requested" value.
 const authorizedOperationsOmitted = -2147483648
@@ -26,16 +50,14 @@ func handleMetadata(b *Broker, ctx context.Context, req *Request) Reply {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.cfg.Metadata.Image()
 	b.fillBrokers(img, resp)
-	allowAutoCreate := r.Version < 4 || r.AllowAutoTopicCreation
 	switch {
 	case r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0):
 		for _, t := range img.Topics() {
 			resp.Topics = append(resp.Topics, topicMetadata(img, t, r.IncludeTopicAuthorizedOperations))
 		}
 	default:
-		for _, rt := range r.Topics {
-			resp.Topics = append(resp.Topics, b.requestedTopicMetadata(ctx, rt, allowAutoCreate, r.IncludeTopicAuthorizedOperations))
-		}
+		autoCreate := b.cfg.Broker.AutoCreateTopicsEnable && (r.Version < 4 || r.AllowAutoTopicCreation)
+		resp.Topics = b.requestedTopicsMetadata(ctx, img, r.Topics, autoCreate, r.IncludeTopicAuthorizedOperations)
 	}
 	if r.Version < 8 || !r.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = authorizedOperationsOmitted
@@ -62,10 +84,28 @@ func (b *Broker) fillBrokers(img *metadata.Image, resp *kmsg.MetadataResponse) {
 	resp.ControllerID = b.controllerID()
 }
 
-// requestedTopicMetadata answers one named (or ID'd) topic, creating it
-// when allowed.
-func (b *Broker) requestedTopicMetadata(ctx context.Context, rt kmsg.MetadataRequestTopic, allowAutoCreate, includeOps bool) kmsg.MetadataResponseTopic {
-	img := b.cfg.Metadata.Image()
+// requestedTopicsMetadata answers the named (or ID'd) topics from img,
+// each name or ID once (Kafka answers the set of topics asked for).
+func (b *Broker) requestedTopicsMetadata(ctx context.Context, img *metadata.Image, topics []kmsg.MetadataRequestTopic, autoCreate, includeOps bool) []kmsg.MetadataResponseTopic {
+	out := make([]kmsg.MetadataResponseTopic, 0, len(topics))
+	names, ids := make(map[string]bool, len(topics)), make(map[[16]byte]bool)
+	for _, rt := range topics {
+		if rt.Topic != nil && names[*rt.Topic] || rt.Topic == nil && ids[rt.TopicID] {
+			continue
+		}
+		if rt.Topic != nil {
+			names[*rt.Topic] = true
+		} else {
+			ids[rt.TopicID] = true
+		}
+		out = append(out, b.requestedTopicMetadata(ctx, img, rt, autoCreate, includeOps))
+	}
+	return out
+}
+
+// requestedTopicMetadata answers one named (or ID'd) topic from img,
+// creating it when autoCreate allows.
+func (b *Broker) requestedTopicMetadata(ctx context.Context, img *metadata.Image, rt kmsg.MetadataRequestTopic, autoCreate, includeOps bool) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil {
 		if t := img.TopicByID(rt.TopicID); t != nil {
 			return topicMetadata(img, t, includeOps)
@@ -79,23 +119,28 @@ func (b *Broker) requestedTopicMetadata(ctx context.Context, rt kmsg.MetadataReq
 	if err := metadata.ValidateTopicName(name); err != nil {
 		return topicError(rt.Topic, rt.TopicID, kerr.InvalidTopicException)
 	}
-	if !allowAutoCreate || !b.cfg.Broker.AutoCreateTopicsEnable || isInternalTopic(name) {
+	if !autoCreate || isInternalTopic(name) || b.deletionPending(name) {
 		return topicError(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition)
 	}
-	if err := b.cfg.Controller.AutoCreateTopic(ctx, name); err != nil {
-		var kerrErr *kerr.Error
-		if errors.As(err, &kerrErr) && kerrErr != kerr.TopicAlreadyExists {
-			return topicError(rt.Topic, rt.TopicID, kerrErr)
-		}
-		if !errors.As(err, &kerrErr) {
-			b.log.Warn("auto-create topic failed", "topic", name, "err", err)
-			return topicError(rt.Topic, rt.TopicID, kerr.LeaderNotAvailable)
-		}
+	return topicError(rt.Topic, rt.TopicID, b.autoCreateTopic(ctx, name))
+}
+
+// deletionPending reports whether this broker still hosts partitions of a
+// topic the image no longer has: its deletion is being applied here.
+func (b *Broker) deletionPending(name string) bool {
+	return b.cfg.Partitions != nil && b.cfg.Partitions.HostsTopic(name)
+}
+
+// autoCreateTopic creates name through the controller and returns the
+// error code that answers it (see the file comment).
+func (b *Broker) autoCreateTopic(ctx context.Context, name string) *kerr.Error {
+	err := b.cfg.Controller.AutoCreateTopic(ctx, name)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		b.log.Warn("auto topic creation failed", "topic", name, "err", err)
+		return kerr.UnknownTopicOrPartition
 	}
-	if t := b.cfg.Metadata.Image().TopicByName(name); t != nil {
-		return topicMetadata(b.cfg.Metadata.Image(), t, includeOps)
-	}
-	return topicError(rt.Topic, rt.TopicID, kerr.LeaderNotAvailable)
+	b.log.Info("auto-created topic", "topic", name)
+	return kerr.LeaderNotAvailable
 }
 
 func topicError(name *string, id [16]byte, err *kerr.Error) kmsg.MetadataResponseTopic {

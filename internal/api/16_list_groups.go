@@ -21,9 +21,11 @@ func handleListGroups(b *Broker, ctx context.Context, req *Request) Reply {
 	partitions := b.cfg.Broker.OffsetsTopicNumPartitions
 	var waits []func() ([]kmsg.ListGroupsResponseGroup, bool)
 	for p := range partitions {
-		answer := make(chan []kmsg.ListGroupsResponseGroup, 1)
-		stopped, err := b.cfg.Groups.Do(p, func(s *group.Shard, _ *coord.Effects) {
-			answer <- s.ListGroups(r.StatesFilter, r.TypesFilter)
+		answer := newCommittedAnswer[[]kmsg.ListGroupsResponseGroup]()
+		stopped, err := b.cfg.Groups.Do(p, func(s *group.Shard, fx *coord.Effects) {
+			answer.run(fx, func(deliver func([]kmsg.ListGroupsResponseGroup)) {
+				deliver(s.ListGroups(r.StatesFilter, r.TypesFilter))
+			})
 		})
 		switch {
 		case errors.Is(err, coord.ErrLoading):
@@ -31,7 +33,7 @@ func handleListGroups(b *Broker, ctx context.Context, req *Request) Reply {
 		case err != nil:
 			continue
 		}
-		waits = append(waits, func() ([]kmsg.ListGroupsResponseGroup, bool) { return receive(ctx, answer, stopped) })
+		waits = append(waits, func() ([]kmsg.ListGroupsResponseGroup, bool) { return answer.receive(ctx, stopped) })
 	}
 	return Reply{Response: resp, Wait: func() {
 		for _, wait := range waits {

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"slices"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -35,33 +34,40 @@ func handleListTransactions(b *Broker, ctx context.Context, req *Request) Reply 
 		return reply(resp)
 	}
 	now := b.cfg.Now().UnixMilli()
-	var mu sync.Mutex // guards resp.TransactionStates
-	var waits []func() bool
+	var waits []func() ([]kmsg.ListTransactionsResponseTransactionState, bool)
 	for _, p := range topic.Partitions {
 		if p.Leader != b.cfg.Broker.NodeID {
 			continue
 		}
-		finished := make(chan struct{})
-		stopped, err := b.cfg.Transactions.Do(p.Index, func(s *txn.Shard, _ *coord.Effects) {
-			defer close(finished)
-			for _, tx := range s.List(r.StateFilters, r.ProducerIDFilters) {
-				if r.DurationFilterMillis >= 0 && r.Version >= 1 && (tx.StartTimestamp < 0 || now-tx.StartTimestamp < r.DurationFilterMillis) {
-					continue
-				}
-				mu.Lock()
-				resp.TransactionStates = append(resp.TransactionStates, kmsg.ListTransactionsResponseTransactionState{
-					TransactionalID: tx.TransactionalID, ProducerID: tx.ProducerID, TransactionState: tx.State.String()})
-				mu.Unlock()
-			}
+		answer := newCommittedAnswer[[]kmsg.ListTransactionsResponseTransactionState]()
+		stopped, err := b.cfg.Transactions.Do(p.Index, func(s *txn.Shard, fx *coord.Effects) {
+			answer.run(fx, func(deliver func([]kmsg.ListTransactionsResponseTransactionState)) {
+				deliver(listTransactions(s, r, now))
+			})
 		})
 		if err != nil {
 			continue
 		}
-		waits = append(waits, func() bool { return waitOp(finished, stopped) })
+		waits = append(waits, func() ([]kmsg.ListTransactionsResponseTransactionState, bool) { return answer.receive(ctx, stopped) })
 	}
 	return Reply{Response: resp, Wait: func() {
 		for _, wait := range waits {
-			wait()
+			if states, ok := wait(); ok {
+				resp.TransactionStates = append(resp.TransactionStates, states...)
+			}
 		}
 	}}
+}
+
+// listTransactions is one shard's part of a ListTransactions answer.
+func listTransactions(s *txn.Shard, r *kmsg.ListTransactionsRequest, nowMs int64) []kmsg.ListTransactionsResponseTransactionState {
+	var states []kmsg.ListTransactionsResponseTransactionState
+	for _, tx := range s.List(r.StateFilters, r.ProducerIDFilters) {
+		if r.DurationFilterMillis >= 0 && r.Version >= 1 && (tx.StartTimestamp < 0 || nowMs-tx.StartTimestamp < r.DurationFilterMillis) {
+			continue
+		}
+		states = append(states, kmsg.ListTransactionsResponseTransactionState{
+			TransactionalID: tx.TransactionalID, ProducerID: tx.ProducerID, TransactionState: tx.State.String()})
+	}
+	return states
 }

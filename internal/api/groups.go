@@ -27,42 +27,103 @@ func (b *Broker) groupPartition(groupID string) int32 {
 // onGroupShard runs op on the shard coordinating groupID. op hands its
 // answer to deliver (once; later calls are ignored) on the shard's loop;
 // the returned wait, called on the connection's writer goroutine, receives
-// it. Only the writer goroutine ever touches the response it builds from
-// the answer, so an answer arriving after the request gave up cannot race
-// with encoding. wait reports false if the shard stopped or the connection
-// closed first.
+// it (see committedAnswer: an answer given while op runs waits for the
+// loop iteration's commit). Only the writer goroutine ever touches the
+// response it builds from the answer, so an answer arriving after the
+// request gave up cannot race with encoding. wait reports false if the
+// shard stopped, the commit failed or the connection closed first.
 func onGroupShard[T any](b *Broker, ctx context.Context, groupID string, op func(s *group.Shard, fx *coord.Effects, deliver func(T))) (wait func() (T, bool), err *kerr.Error) {
-	answer := make(chan T, 1)
+	answer := newCommittedAnswer[T]()
 	stopped, doErr := b.cfg.Groups.Do(b.groupPartition(groupID), func(s *group.Shard, fx *coord.Effects) {
-		op(s, fx, func(v T) {
-			select {
-			case answer <- v:
-			default:
-			}
-		})
+		answer.run(fx, func(deliver func(T)) { op(s, fx, deliver) })
 	})
 	if doErr != nil {
 		return nil, coordinatorError(doErr)
 	}
-	return func() (T, bool) { return receive(ctx, answer, stopped) }, nil
+	return func() (T, bool) { return answer.receive(ctx, stopped) }, nil
 }
 
-// receive waits for an operation's answer; false means its shard stopped
-// or the connection closed first. An answer that is already there wins.
-func receive[T any](ctx context.Context, answer <-chan T, stopped <-chan struct{}) (T, bool) {
+// committedAnswer carries one coordinator operation's answer to the
+// connection's writer. The runtime applies each operation's records to the
+// shard as soon as it runs and writes a loop iteration's records in one
+// append and commit (internal/coord), so an answer computed while an
+// operation runs (a read: OffsetFetch, DescribeGroups, a transaction's
+// state) may show records of earlier operations of the same iteration that
+// are not durable yet. Such an answer is held until the iteration commits
+// and dropped if the commit fails, so no reply reports state a failed
+// commit takes back, as Kafka's coordinators read only committed state. An
+// answer given later, from a completion (coord.Effects.Then), is committed
+// already and goes at once. Everything but receive runs on the shard's
+// loop.
+type committedAnswer[T any] struct {
+	answer chan T        // cap 1: the first answer wins
+	lost   chan struct{} // closed when a held answer's commit failed
+}
+
+func newCommittedAnswer[T any]() *committedAnswer[T] {
+	return &committedAnswer[T]{answer: make(chan T, 1), lost: make(chan struct{})}
+}
+
+// run calls op with the deliver function for this answer, then holds what
+// op delivered while running until the iteration's commit.
+func (a *committedAnswer[T]) run(fx *coord.Effects, op func(deliver func(T))) {
+	running := true
+	var held T
+	hasHeld := false
+	op(func(v T) {
+		switch {
+		case !running:
+			a.send(v)
+		case !hasHeld:
+			held, hasHeld = v, true
+		}
+	})
+	running = false
+	if !hasHeld {
+		return
+	}
+	fx.Then(func(err error) {
+		if err != nil {
+			close(a.lost)
+			return
+		}
+		a.send(held)
+	})
+}
+
+func (a *committedAnswer[T]) send(v T) {
 	select {
-	case v := <-answer:
+	case a.answer <- v:
+	default:
+	}
+}
+
+// receive waits for the answer; false means the shard stopped, the commit
+// failed or the connection closed first. An answer already there wins.
+func (a *committedAnswer[T]) receive(ctx context.Context, stopped <-chan struct{}) (T, bool) {
+	select {
+	case v := <-a.answer:
 		return v, true
+	case <-a.lost:
 	case <-stopped:
 	case <-ctx.Done():
 	}
 	select {
-	case v := <-answer:
+	case v := <-a.answer:
 		return v, true
 	default:
 	}
 	var zero T
 	return zero, false
+}
+
+// await is receive for operations that fill their response in place on
+// the shard's loop: it does not give up when the connection closes, since
+// the caller must not touch the response until the operation is over (it
+// is short: a coordinator write at most).
+func (a *committedAnswer[T]) await(stopped <-chan struct{}) bool {
+	_, ok := a.receive(context.Background(), stopped)
+	return ok
 }
 
 // eachGroup runs op for every group of a multi-group request on the shards
@@ -156,23 +217,4 @@ func singleGroupCall[T any, P interface {
 		}
 		*resp = *answer
 	}}
-}
-
-// waitOp waits for an operation that signals completion by closing
-// finished; false means its shard's loop exited first. It does not give up
-// when the connection closes: such operations fill the response in place
-// on the shard's loop, so the caller must not touch the response until the
-// operation is over (it is short: a coordinator write at most).
-func waitOp(finished, stopped <-chan struct{}) bool {
-	select {
-	case <-finished:
-		return true
-	case <-stopped:
-	}
-	select {
-	case <-finished:
-		return true
-	default:
-		return false
-	}
 }

@@ -94,3 +94,26 @@ func (e leaderEndpoints) each(fn func(id int32, host string, port int32, rack *s
 		fn(id, br.Endpoints[0].Host, br.Endpoints[0].Port, br.Rack)
 	}
 }
+
+// followerDurableEnd is the durable log end a follower's fetch reports
+// for t: the partition's replica.DurableEndTag (capped at the fetch
+// offset by the leader state), or the fetch offset itself when the
+// partition carries none, a follower that fsyncs before it fetches
+// (mixed versions keep today's meaning). A partition the request does
+// not name (from a fetch session) has no tag either.
+func (fc *fetchContext) followerDurableEnd(t *fetchTarget) int64 {
+	if fc.durableEnds == nil {
+		fc.durableEnds = map[lastFetchedKey]int64{}
+		for _, rt := range fc.r.Topics {
+			for i := range rt.Partitions {
+				if end, ok := replica.DurableEnd(&rt.Partitions[i]); ok {
+					fc.durableEnds[fc.key(rt.Topic, rt.TopicID, rt.Partitions[i].Partition)] = end
+				}
+			}
+		}
+	}
+	if end, ok := fc.durableEnds[fc.key(t.topic, t.topicID, t.partition)]; ok {
+		return end
+	}
+	return t.fetchOffset
+}

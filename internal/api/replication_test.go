@@ -349,24 +349,29 @@ func TestReplicaFetch(t *testing.T) {
 	}
 }
 
-// A consumer's fetch on a follower is NOT_LEADER_OR_FOLLOWER, with the
-// current leader from v16; current_leader_epoch is checked (KIP-320).
+// A consumer's fetch on a follower before v11 (no client metadata), or of
+// a partition not hosted here, is NOT_LEADER_OR_FOLLOWER, with the current
+// leader from v16; current_leader_epoch is checked (KIP-320). From v11 a
+// follower serves consumers (follower_fetch_test.go).
 func TestFetchLeaderChecks(t *testing.T) {
 	f := newClusterFixture(t, followerOf2(), nil)
 	cases := []struct {
-		name    string
-		version int16
-		epoch   int32
-		code    int16
-		leader  int32
+		name      string
+		version   int16
+		partition int32
+		epoch     int32
+		code      int16
+		leader    int32
 	}{
-		{"follower v16", 16, -1, kerr.NotLeaderForPartition.Code, 2},
-		{"follower v12: no hint", 12, -1, kerr.NotLeaderForPartition.Code, -1},
-		{"older epoch", 16, 4, kerr.FencedLeaderEpoch.Code, 2},
-		{"newer epoch", 16, 6, kerr.UnknownLeaderEpoch.Code, -1},
+		{"not hosted v16", 16, 1, -1, kerr.NotLeaderForPartition.Code, 2},
+		{"follower v10: no client metadata, no hint", 10, 0, -1, kerr.NotLeaderForPartition.Code, -1},
+		{"older epoch", 16, 0, 4, kerr.FencedLeaderEpoch.Code, 2},
+		{"newer epoch", 16, 0, 6, kerr.UnknownLeaderEpoch.Code, -1},
 	}
 	for _, tc := range cases {
-		resp := handle(t, f.b, fetchRequest(tc.version, -1, 0, tc.epoch, 0), kmsg.NewPtrFetchResponse())
+		req := fetchRequest(tc.version, -1, 0, tc.epoch, 0)
+		req.Topics[0].Partitions[0].Partition = tc.partition
+		resp := handle(t, f.b, req, kmsg.NewPtrFetchResponse())
 		fp := fetchPartition(t, resp)
 		if fp.ErrorCode != tc.code || fp.CurrentLeader.LeaderID != tc.leader {
 			t.Errorf("%s: error %d current leader %+v; want %d, leader %d", tc.name, fp.ErrorCode, fp.CurrentLeader, tc.code, tc.leader)

@@ -24,20 +24,22 @@ func (b *Broker) txnPartition(transactionalID string) int32 {
 }
 
 // onTxnShard runs op on the shard coordinating transactionalID and returns
-// a wait function for the handler's Reply, as onGroupShard does for groups:
-// op must call done exactly once, after it filled the response.
+// a wait function for the handler's Reply, as onGroupShard does for groups
+// (a done called while op runs waits for the iteration's commit:
+// committedAnswer): op must call done exactly once, after it filled the
+// response.
 func (b *Broker) onTxnShard(_ context.Context, transactionalID string, op func(s *txn.Shard, fx *coord.Effects, done func())) (wait func() bool, err *kerr.Error) {
 	if b.cfg.Transactions == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
-	finished := make(chan struct{})
+	finished := newCommittedAnswer[struct{}]()
 	stopped, doErr := b.cfg.Transactions.Do(b.txnPartition(transactionalID), func(s *txn.Shard, fx *coord.Effects) {
-		op(s, fx, func() { close(finished) })
+		finished.run(fx, func(deliver func(struct{})) { op(s, fx, func() { deliver(struct{}{}) }) })
 	})
 	if doErr != nil {
 		return nil, coordinatorError(doErr)
 	}
-	return func() bool { return waitOp(finished, stopped) }, nil
+	return func() bool { return finished.await(stopped) }, nil
 }
 
 // txnCall runs one operation about a transactional ID and returns the

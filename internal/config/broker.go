@@ -68,12 +68,33 @@ type Broker struct {
 	// SocketRequestMaxBytes is socket.request.max.bytes: larger request
 	// frames are refused before any allocation.
 	SocketRequestMaxBytes int32
-	// ConnectionsMaxIdleMs is connections.max.idle.ms.
+	// ConnectionsMaxIdleMs is connections.max.idle.ms: a connection with
+	// nothing in flight and no bytes read or written for this long is
+	// closed (negative or 0: never).
 	ConnectionsMaxIdleMs int64
-	// MaxConnections is max.connections (across all listeners).
+	// MaxConnections is max.connections (across all client listeners; 0
+	// refuses every client). When left at its default (unbounded) the
+	// server caps connections at a share of the open-file limit instead.
 	MaxConnections int32
-	// MaxConnectionsPerIP is max.connections.per.ip.
+	// MaxConnectionsPerIP is max.connections.per.ip (0 is allowed only
+	// with overrides: then only the hosts named there may connect).
 	MaxConnectionsPerIP int32
+	// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides as
+	// given ("host:count,..."); see PerIPConnectionOverrides.
+	MaxConnectionsPerIPOverrides string
+	// QueuedMaxRequestBytes is queued.max.request.bytes: bytes of requests
+	// read but not yet answered, across all client connections, before
+	// readers wait (0 or negative: unbounded, Kafka's default). Sluice's
+	// default when unset is max(256 MiB, socket.request.max.bytes).
+	QueuedMaxRequestBytes int64
+	// RequestReadTimeoutMs is sluice.request.read.timeout.ms: a request
+	// whose bytes do not all arrive within this long of its first byte
+	// closes the connection (slowloris). 0: no limit.
+	RequestReadTimeoutMs int32
+	// ResponseWriteTimeoutMs is sluice.response.write.timeout.ms: a
+	// connection whose response write makes no progress for this long
+	// (the client is not reading) is closed. 0: no limit.
+	ResponseWriteTimeoutMs int32
 
 	// LogDirs is log.dirs, or log.dir when log.dirs is not set. Default
 	// ./sluice-data.
@@ -150,8 +171,15 @@ type Broker struct {
 	ReplicaFetchResponseMaxBytes int32
 	// NumReplicaFetchers is num.replica.fetchers (per source broker).
 	NumReplicaFetchers int32
+	// ReplicaSelectorClass is replica.selector.class: how a leader picks
+	// the replica a consumer should fetch from (KIP-392). Empty (Kafka's
+	// default, null) always means the leader; RackAwareReplicaSelector, the
+	// only other value accepted, sends a consumer that names its rack to
+	// an in-sync follower in that rack. See RackAwareFetch.
+	ReplicaSelectorClass string
 	// ReplicaHighWatermarkCheckpointIntervalMs is
-	// replica.high.watermark.checkpoint.interval.ms.
+	// replica.high.watermark.checkpoint.interval.ms: how often the high
+	// watermarks are written to replication-offset-checkpoint.
 	ReplicaHighWatermarkCheckpointIntervalMs int64
 	// AutoLeaderRebalanceEnable is auto.leader.rebalance.enable.
 	AutoLeaderRebalanceEnable bool
@@ -259,6 +287,12 @@ type Broker struct {
 	// for DescribeConfigs sources and synonyms.
 	static map[string]string
 }
+
+// RackAwareFetch reports whether replica.selector.class turns on
+// fetching from the closest replica (KIP-392): a leader then points a
+// consumer that names its rack at an in-sync follower in that rack
+// (PreferredReadReplica) instead of sending it records.
+func (b Broker) RackAwareFetch() bool { return b.ReplicaSelectorClass == RackAwareReplicaSelector }
 
 // DefaultBroker returns the configuration of a broker started with an empty
 // server.properties: a single combined node (no voters, see SingleNode)
@@ -382,6 +416,7 @@ func build(parsed map[string]any, static map[string]string) (Broker, error) {
 		return Broker{}, err
 	}
 	b.resolveInternalTopicDefaults(parsed)
+	b.resolveQueuedMaxRequestBytes(parsed)
 	b.LogDirs = resolveLogDirs(parsed)
 	return b, nil
 }

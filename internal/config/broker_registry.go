@@ -124,13 +124,34 @@ var brokerSettings = []brokerDefinition{
 	{name: "socket.listen.backlog.size", typ: kmsg.ConfigTypeInt, defaultText: text("50"), check: atLeast(1), inert: true,
 		doc: "Listen backlog. Accepted; Go's net package sizes it."},
 	{name: "connections.max.idle.ms", typ: kmsg.ConfigTypeLong, defaultText: text("600000"),
-		doc: "Close connections idle this long.", field: func(b *Broker) any { return &b.ConnectionsMaxIdleMs }},
+		doc:   "Close a connection that has no request in flight and has read and written nothing for this long (negative or 0: never).",
+		field: func(b *Broker) any { return &b.ConnectionsMaxIdleMs }},
 	{name: "max.connections", typ: kmsg.ConfigTypeInt, defaultText: text(maxIntText), check: atLeast(0),
-		doc: "Most connections the broker accepts.", field: func(b *Broker) any { return &b.MaxConnections }},
+		doc: "Most client connections open at once; a connection over the limit is closed at once (Kafka instead stops accepting). " +
+			"The controller listener, and the inter-broker listener when it is not the only listener, are not counted. " +
+			"Left unbounded, Sluice caps connections at a quarter of the open-file limit so that clients cannot take the descriptors the logs need.",
+		field: func(b *Broker) any { return &b.MaxConnections }},
 	{name: "max.connections.per.ip", typ: kmsg.ConfigTypeInt, defaultText: text(maxIntText), check: atLeast(0),
-		doc: "Most connections accepted from one IP address.", field: func(b *Broker) any { return &b.MaxConnectionsPerIP }},
-	{name: "max.connections.per.ip.overrides", typ: kmsg.ConfigTypeString, defaultText: text(""), inert: true,
-		doc: "Per-IP connection limits (ip:count,...). Accepted; not used yet."},
+		doc: "Most connections open at once from one IP address, on every listener; more are closed at once. " +
+			"0 is allowed only with max.connections.per.ip.overrides (then only the hosts named there may connect).",
+		field: func(b *Broker) any { return &b.MaxConnectionsPerIP }},
+	{name: "max.connections.per.ip.overrides", typ: kmsg.ConfigTypeString, defaultText: text(""), check: perIPOverrides,
+		doc:   "Per-host exceptions to max.connections.per.ip, as host:count,... (for example hostName:100,127.0.0.1:200); host names are resolved at start.",
+		field: func(b *Broker) any { return &b.MaxConnectionsPerIPOverrides }},
+	{name: "queued.max.request.bytes", typ: kmsg.ConfigTypeLong, defaultText: text("268435456"), derived: true,
+		doc: "Bytes of requests read but not yet answered, across all client connections, before connections stop reading: a reader waits " +
+			"for room before it allocates a request (one request larger than this is read when nothing else is held). 0 or negative: unbounded. " +
+			"Sluice default max(256 MiB, socket.request.max.bytes) (Kafka: -1, unbounded), so request memory is bounded out of the box " +
+			"while two requests of the default socket.request.max.bytes still fit; otherwise at least socket.request.max.bytes.",
+		field: func(b *Broker) any { return &b.QueuedMaxRequestBytes }},
+	{name: "sluice.request.read.timeout.ms", typ: kmsg.ConfigTypeInt, defaultText: text("30000"), check: atLeast(0),
+		doc: "Sluice: a request whose bytes do not all arrive within this long of its first byte closes the connection and frees its memory " +
+			"(slowloris); time spent waiting for queued.max.request.bytes does not count. 0: no limit. Kafka has no such setting.",
+		field: func(b *Broker) any { return &b.RequestReadTimeoutMs }},
+	{name: "sluice.response.write.timeout.ms", typ: kmsg.ConfigTypeInt, defaultText: text("30000"), check: atLeast(0),
+		doc: "Sluice: a connection whose response write makes no progress for this long (the client does not read its responses) is closed " +
+			"and its queued replies freed. 0: no limit. Kafka has no such setting.",
+		field: func(b *Broker) any { return &b.ResponseWriteTimeoutMs }},
 	{name: "num.network.threads", typ: kmsg.ConfigTypeInt, defaultText: text("3"), check: atLeast(1), inert: true,
 		doc: "Network threads. Accepted; Sluice runs a goroutine pair per connection."},
 	{name: "num.io.threads", typ: kmsg.ConfigTypeInt, defaultText: text("8"), check: atLeast(1), inert: true,
@@ -138,7 +159,8 @@ var brokerSettings = []brokerDefinition{
 	{name: "background.threads", typ: kmsg.ConfigTypeInt, defaultText: text("10"), check: atLeast(1), inert: true,
 		doc: "Background threads. Accepted; not used."},
 	{name: "queued.max.requests", typ: kmsg.ConfigTypeInt, defaultText: text("500"), check: atLeast(1), inert: true,
-		doc: "Queued requests before network threads block. Accepted; not used."},
+		doc: "Queued requests before network threads block. Accepted; not used: Sluice bounds requests by queued.max.request.bytes, " +
+			"and each connection to 32 in flight."},
 
 	// Log directories and storage tasks.
 	{name: "log.dir", typ: kmsg.ConfigTypeList, defaultText: text("./sluice-data"), check: nonEmptyDistinctList,
@@ -206,8 +228,14 @@ var brokerSettings = []brokerDefinition{
 		doc: "Bytes a follower fetch response may hold (soft limit).", field: func(b *Broker) any { return &b.ReplicaFetchResponseMaxBytes }},
 	{name: "num.replica.fetchers", typ: kmsg.ConfigTypeInt, defaultText: text("1"), check: atLeast(1),
 		doc: "Fetchers per source broker.", field: func(b *Broker) any { return &b.NumReplicaFetchers }},
-	{name: "replica.high.watermark.checkpoint.interval.ms", typ: kmsg.ConfigTypeLong, defaultText: text("5000"),
-		doc: "How often high watermarks are checkpointed.", field: func(b *Broker) any { return &b.ReplicaHighWatermarkCheckpointIntervalMs }},
+	{name: "replica.selector.class", typ: kmsg.ConfigTypeClass, check: replicaSelector,
+		doc: "How a leader chooses the replica a consumer fetches from (KIP-392). Unset: always the leader. " +
+			RackAwareReplicaSelector + ": a consumer that sends its rack (client.rack) is pointed at an in-sync follower " +
+			"whose broker.rack matches, unless the leader is in that rack. Sluice has no other selector.",
+		field: func(b *Broker) any { return &b.ReplicaSelectorClass }},
+	{name: "replica.high.watermark.checkpoint.interval.ms", typ: kmsg.ConfigTypeLong, defaultText: text("5000"), check: atLeast(1),
+		doc:   "How often every partition's high watermark is written to the log directory's replication-offset-checkpoint (also at shutdown); a restarted replica starts from it.",
+		field: func(b *Broker) any { return &b.ReplicaHighWatermarkCheckpointIntervalMs }},
 	{name: "auto.leader.rebalance.enable", typ: kmsg.ConfigTypeBoolean, defaultText: text("true"),
 		doc:   "Move leadership back to preferred replicas when imbalance exceeds leader.imbalance.per.broker.percentage.",
 		field: func(b *Broker) any { return &b.AutoLeaderRebalanceEnable }},
@@ -392,6 +420,19 @@ func hostPortOrEmpty(value any) string {
 		return "must have a port between 0 and 65535"
 	}
 	return ""
+}
+
+// RackAwareReplicaSelector is Kafka's rack-aware replica selector class,
+// the one value of replica.selector.class that Sluice implements.
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
+// replicaSelector accepts no selector or Kafka's rack-aware one: a Kafka
+// broker would fail to load any other class, and so does Sluice, at start.
+func replicaSelector(value any) string {
+	if name := value.(string); name == "" || name == RackAwareReplicaSelector {
+		return ""
+	}
+	return "is not a replica selector Sluice has: use " + RackAwareReplicaSelector + " or leave it unset (always the leader)"
 }
 
 // rebalanceProtocols accepts a subset of Kafka's group protocols that

@@ -22,6 +22,7 @@ func (b Broker) Validate() error {
 		b.validateReplication,
 		b.validateInternalTopics,
 		b.validateGroups,
+		b.validateNetwork,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

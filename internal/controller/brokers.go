@@ -292,9 +292,15 @@ func (c *Controller) nextBrokerState(img *metadata.Image, req *kmsg.BrokerHeartb
 		}
 		return stateUnfenced
 	case stateControlledShutdown:
-		if !leadsAny(img, req.BrokerID) && c.sessionOf(req.BrokerID).shutdownOffset <= c.lowestActiveOffset(img) {
+		leads := leadsAny(img, req.BrokerID)
+		shutdownOffset, lowest := c.sessionOf(req.BrokerID).shutdownOffset, c.lowestActiveOffset(img)
+		if !leads && shutdownOffset <= lowest {
 			return stateShutdownNow
 		}
+		// Leaderships that could not move (no other live ISR member), or
+		// an active broker that has not reported applying the moves yet.
+		c.cfg.Logger.Debug("controlled shutdown waiting", "broker", req.BrokerID, "leads_partitions", leads,
+			"shutdown_offset", shutdownOffset, "lowest_active_offset", lowest)
 		return stateControlledShutdown
 	}
 	return stateShutdownNow

@@ -254,7 +254,12 @@ func TestCloseEndsAWriteWaitingForTheISR(t *testing.T) {
 		}
 		runtimeYield()
 	}
-	time.Sleep(10 * time.Millisecond) // the write now waits for broker 2
+	// Appended: the write now waits for broker 2.
+	for deadline := time.Now().Add(5 * time.Second); p.Log().LogEndOffset() != 1; runtimeYield() {
+		if time.Now().After(deadline) {
+			t.Fatal("the write was not appended")
+		}
+	}
 	closed := make(chan struct{})
 	go func() {
 		rt.Close()

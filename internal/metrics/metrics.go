@@ -27,6 +27,7 @@ type Broker struct {
 	bytesIn        *prometheus.CounterVec
 	bytesOut       *prometheus.CounterVec
 	recordsIn      *prometheus.CounterVec
+	network        *network // the server's limits (network.go)
 }
 
 // PartitionStat is one hosted partition as read at scrape time: its sizes
@@ -87,7 +88,9 @@ func New(stats func() Stats) *Broker {
 		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_topic_records_in_total", Help: "Records appended, by topic.",
 		}, []string{"topic"}),
+		network: newNetwork(),
 	}
+	m.registry.MustRegister(m.network.collectors...)
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.recordsIn,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats != nil {

@@ -18,15 +18,27 @@
 // One Propose is one Raft log entry holding one metadata batch (format in
 // package metadata), applied atomically.
 //
-// # On disk (Config.Dir)
+// # On disk (Config.Dir, on Config.FS)
 //
-//	wal/        github.com/hashicorp/raft-wal segment files and its meta DB:
-//	            Raft's log entries and its stable state (term, vote). Every
-//	            append is fsynced before Raft counts it; each entry carries
-//	            a checksum.
-//	snapshots/  raft.FileSnapshotStore: the two newest snapshots, each
-//	            <term>-<index>-<ms>/state.bin (one metadata batch holding
-//	            Image.Records) with meta.json, checksummed and fsynced.
+// Every byte goes through the vfs seam (Config.FS: the OS in production, a
+// MemFS whose power tests cut), like the partition logs:
+//
+//	wal/<base>-<id>.wal  github.com/hashicorp/raft-wal segment files (walFS):
+//	                     Raft's log entries, each batch checksummed and
+//	                     fsynced before Raft counts it; a new segment's
+//	                     name is made durable by its first fsync.
+//	wal/wal-state        the WAL's segment list and Raft's stable state
+//	                     (term, vote) in one checksummed file, replaced
+//	                     atomically on every change (metaStore, format
+//	                     there). A data directory from before kept this in
+//	                     raft-wal's BoltDB store wal/wal-meta.db: the first
+//	                     start migrates it and renames it wal-meta.db.migrated.
+//	snapshots/           the two newest snapshots, each
+//	                     <term>-<index>-<ms>/state.bin (one metadata batch
+//	                     holding Image.SnapshotRecords) with meta.json
+//	                     (CRC-64 of state.bin), hashicorp/raft's
+//	                     FileSnapshotStore layout, written under a .tmp
+//	                     name and renamed once fsynced (snapshotStore).
 //
 // Restart restores the newest snapshot, then replays the log entries after it.
 // Because a snapshot is the records that rebuild the image and replay is the

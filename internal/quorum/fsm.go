@@ -125,8 +125,8 @@ type snapshot struct {
 
 // Persist writes the snapshot format: one metadata batch of
 // Image.SnapshotRecords, whose first record carries the image's offset so a
-// restored image keeps it. The file snapshot store checksums and fsyncs it
-// when the sink is closed.
+// restored image keeps it. The snapshot store (snapshotStore) checksums
+// and fsyncs it when the sink is closed.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	data := metadata.EncodeBatch(s.image.SnapshotRecords())
 	if _, err := sink.Write(data); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -14,9 +13,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
 
 	"github.com/sluice-io/sluice/internal/metadata"
+	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // Errors Propose returns; test with errors.Is.
@@ -44,6 +44,10 @@ type Config struct {
 	// Dir holds the Raft log (wal/) and snapshots (snapshots/). Created if
 	// missing.
 	Dir string
+	// FS is the file system Dir is on; everything the node persists goes
+	// through it (the seam tests cut the power on). Nil means the
+	// operating system's (vfs.OS).
+	FS vfs.FS
 	// NodeID is this node's node.id, its Raft server ID.
 	NodeID int32
 	// Logger receives this package's logs and hashicorp/raft's at warn and
@@ -84,6 +88,10 @@ type Config struct {
 	// ReadyTimeout bounds how long Open waits for a single-voter quorum to
 	// elect itself and replay its log (0: 30s).
 	ReadyTimeout time.Duration
+
+	// segmentSize is the metadata log's segment size (0: raft-wal's, 64
+	// MiB). Tests shrink it so that the log rotates.
+	segmentSize int
 }
 
 // singleVoterTimeout is the heartbeat and election timeout of a one-voter
@@ -100,7 +108,7 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *fsm
 	logStore  *wal.WAL
-	metaDB    *metadb.BoltMetaDB
+	metaStore *metaStore
 	transport raft.Transport
 	logger    *slog.Logger
 
@@ -141,6 +149,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.OS{}
 	}
 	if len(cfg.Voters) == 0 {
 		cfg.Voters = []Voter{{NodeID: cfg.NodeID}}
@@ -190,30 +201,17 @@ func (cfg Config) raftConfig(logger hclog.Logger) *raft.Config {
 // start opens the stores and starts Raft, bootstrapping an empty log.
 func start(cfg Config) (*Node, error) {
 	hlog := newHCLogAdapter(cfg.Logger, hclog.Warn)
-	walDir := filepath.Join(cfg.Dir, "wal")
-	if err := os.MkdirAll(walDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create metadata log directory %s: %w", walDir, err)
-	}
-	// The WAL is both the LogStore and the StableStore; it fsyncs every
-	// append before returning, and Raft acknowledges nothing before that.
-	// The node owns the meta DB and closes it after the WAL: raft-wal
-	// v0.4.0's Close left it (and that file's lock) open; v0.4.1's closes
-	// it too, and a second Close does nothing. v0.4.1 is the minimum: v0.4.0
-	// marked the tail segment sealed without an index block when Raft
-	// truncated the log's tail, and the node could not start again
-	// (TestMetadataLogReopensAfterTailTruncation).
-	metaDB := &metadb.BoltMetaDB{}
-	logStore, err := wal.Open(walDir, wal.WithLogger(hlog.Named("wal")), wal.WithMetaStore(metaDB))
+	logStore, metaStore, err := openLog(cfg, hlog)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open metadata log %s: %w", walDir, err), metaDB.Close())
+		return nil, err
 	}
 	n := &Node{
-		fsm:      newFSM(cfg.OnChange, cfg.Logger),
-		logStore: logStore,
-		metaDB:   metaDB,
-		logger:   cfg.Logger,
+		fsm:       newFSM(cfg.OnChange, cfg.Logger),
+		logStore:  logStore,
+		metaStore: metaStore,
+		logger:    cfg.Logger,
 	}
-	snapshots, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog.Named("snapshots"))
+	snapshots, err := newSnapshotStore(cfg.FS, cfg.Dir, retainSnapshots, cfg.Logger.With("store", "snapshots"))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open metadata snapshots in %s: %w", cfg.Dir, err), n.closeStores())
 	}
@@ -236,6 +234,35 @@ func start(cfg Config) (*Node, error) {
 	}
 	n.raft = r
 	return n, nil
+}
+
+// retainSnapshots is how many metadata snapshots are kept (as raft's
+// FileSnapshotStore was configured before): the newest, and one more in
+// case the newest cannot be read.
+const retainSnapshots = 2
+
+// openLog opens the Raft log in Dir/wal on cfg.FS: raft-wal's segment
+// format through walFS, its state and Raft's stable store in a metaStore.
+// The WAL is both the LogStore and the StableStore; it fsyncs every append
+// before returning, and Raft acknowledges nothing before that.
+//
+// The node owns the meta store and closes it after the WAL (a second Close
+// does nothing). raft-wal v0.4.1 is the minimum: v0.4.0 marked the tail
+// segment sealed without an index block when Raft truncated the log's
+// tail, and the node could not start again
+// (TestMetadataLogReopensAfterTailTruncation).
+func openLog(cfg Config, hlog hclog.Logger) (*wal.WAL, *metaStore, error) {
+	walDir := filepath.Join(cfg.Dir, "wal")
+	if err := vfs.MkdirAllDurable(cfg.FS, walDir); err != nil {
+		return nil, nil, fmt.Errorf("create metadata log directory %s: %w", walDir, err)
+	}
+	metaStore := newMetaStore(cfg.FS, cfg.Logger.With("store", "wal-state"))
+	logStore, err := wal.Open(walDir, wal.WithLogger(hlog.Named("wal")), wal.WithMetaStore(metaStore),
+		wal.WithSegmentFiler(segment.NewFiler(walDir, walFS{fsys: cfg.FS})), wal.WithSegmentSize(cfg.segmentSize))
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("open metadata log %s: %w", walDir, err), metaStore.Close())
+	}
+	return logStore, metaStore, nil
 }
 
 func bootstrapIfEmpty(rc *raft.Config, cfg Config, logStore *wal.WAL, snapshots raft.SnapshotStore, transport raft.Transport) error {
@@ -415,8 +442,8 @@ func (n *Node) closeStores() error {
 	if err := n.logStore.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close metadata log: %w", err))
 	}
-	if err := n.metaDB.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close metadata log meta DB: %w", err))
+	if err := n.metaStore.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close metadata log state: %w", err))
 	}
 	return errors.Join(errs...)
 }

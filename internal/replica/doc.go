@@ -20,12 +20,19 @@
 // The high watermark is the offset below which a record is committed and
 // may be read by consumers: the smallest durable log end across the
 // maximal ISR (see LeaderState), never moving back. A Sluice follower
-// fsyncs what it fetched before its next fetch reports that offset, and
-// the leader counts its own fsynced offset, not its log end: with the
+// reports two offsets in each fetch, its log end (the fetch offset) and
+// the part of it that is fsynced (DurableEndTag; it fsyncs what it fetched
+// while its next fetch is on the wire), the high watermark counting only
+// the second, and the leader counts its own fsynced offset, not its log
+// end: with the
 // default durability a record below the high watermark survives a power
 // cut of every broker. With write caching (flush.messages > 1 or flush.ms
 // > 0) log ends count as they are, as in Kafka. A follower takes the
-// leader's high watermark capped at what it has durably.
+// leader's high watermark capped at what it has durably. The Manager
+// checkpoints every partition's high watermark in the log directory
+// (replication-offset-checkpoint, hw_checkpoint.go) from one goroutine, and
+// a partition opened at start-up starts from its checkpointed value,
+// capped at its log end, instead of its log start.
 //
 // The last stable offset is the high watermark capped at the first offset
 // of the earliest open transaction (storage tracks those); read_committed

@@ -77,7 +77,11 @@ func (l *leaderPeer) Request(ctx context.Context, req kmsg.Request) (kmsg.Respon
 				case res.DivergingEpoch >= 0:
 					sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.DivergingEpoch, res.DivergingEndOffset
 				default:
-					if _, err := p.FollowerFetched(r.ReplicaID, rp.FetchOffset, l.node.now()); err != nil {
+					durable, ok := DurableEnd(&rp)
+					if !ok {
+						durable = rp.FetchOffset
+					}
+					if _, err := p.FollowerFetchedDurable(r.ReplicaID, rp.FetchOffset, durable, l.node.now()); err != nil {
 						sp.ErrorCode = peerErrorCode(err)
 						break
 					}
@@ -193,11 +197,11 @@ func TestFollowerDropsEmptyEpochOfAnAbandonedLeadership(t *testing.T) {
 	}
 }
 
-// A follower's fetch offset is what the leader counts toward the high
-// watermark as durable there, so it must be durable before a fetch
-// reports it, including records the follower did not fetch: a deposed
-// leader's own appends that were never fsynced (their producers had not
-// been answered yet) and that its new leader has too.
+// A follower's durable end is what the leader counts toward the high
+// watermark, so it must be durable when a fetch reports it, including
+// records the follower did not fetch: a deposed leader's own appends that
+// were never fsynced (their producers had not been answered yet) and that
+// its new leader has too.
 func TestFollowerReportsOnlyDurableOffsets(t *testing.T) {
 	a, b := newClusterNode(t, 1), newClusterNode(t, 2)
 	pa, pb := a.open(t), b.open(t)
@@ -241,18 +245,18 @@ func TestFollowerReportsOnlyDurableOffsets(t *testing.T) {
 		durable := pb.Log().FlushedOffset()
 		for _, rt := range r.Topics {
 			for _, rp := range rt.Partitions {
-				if rp.FetchOffset > durable {
+				if end, ok := DurableEnd(&rp); !ok || end > durable {
 					mu.Lock()
-					bad = append(bad, fmt.Sprintf("fetch offset %d with %d durable", rp.FetchOffset, durable))
+					bad = append(bad, fmt.Sprintf("durable end %d (sent %v) with %d durable", end, ok, durable))
 					mu.Unlock()
 				}
 			}
 		}
 	})
 	fetchers.Add(pb, 1, 2)
-	eventually(t, "broker 2 to report offset 3", func() bool {
+	eventually(t, "broker 2 to report offset 3 durable", func() bool {
 		f, _ := pa.leaderFollower(2)
-		return f.LogEndOffset == 3
+		return f.DurableOffset == 3
 	})
 	mu.Lock()
 	defer mu.Unlock()

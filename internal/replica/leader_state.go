@@ -19,9 +19,15 @@ const unknownOffset = -1
 // ReplicaState).
 type FollowerState struct {
 	// LogEndOffset is the offset of the follower's latest fetch: its log
-	// end, which Sluice followers make durable before they fetch again.
+	// end, which decides whether it is caught up (ISR membership, lag).
 	// -1 until it fetches from this leader.
 	LogEndOffset int64
+	// DurableOffset is the part of LogEndOffset the follower has fsynced,
+	// as its latest fetch reported it (a Sluice follower sends its durable
+	// log end beside the fetch offset, the fetch offset itself counting
+	// as durable when it does not): what the high watermark counts and
+	// what ISR expansion requires. -1 until it fetches from this leader.
+	DurableOffset int64
 	// LastFetchLeaderLogEnd is the largest leader log end seen when a fetch
 	// from the follower arrived; -1 before the first.
 	LastFetchLeaderLogEnd int64
@@ -39,14 +45,15 @@ func (f FollowerState) caughtUp(leaderLogEnd, nowMs, lagMaxMs int64) bool {
 	return f.LogEndOffset == leaderLogEnd || (f.LastCaughtUpMs != never && nowMs-f.LastCaughtUpMs <= lagMaxMs)
 }
 
-// fetched applies one fetch at fetchOffset arriving at nowMs while the
-// leader's log ended at leaderLogEnd (Kafka's updateFetchStateOrThrow). A
+// fetched applies one fetch at fetchOffset, durable up to durable,
+// arriving at nowMs while the leader's log ended at leaderLogEnd (Kafka's
+// updateFetchStateOrThrow). Only the log end decides catching up. A
 // fetch that reaches the leader's log end as of now makes the follower
 // caught up now; one that reaches the leader's log end as of the previous
 // fetch makes it caught up as of that fetch. The second rule keeps a
 // follower of a busy leader in sync although each fetch trails the log end
 // that new produce requests keep moving.
-func (f *FollowerState) fetched(fetchOffset, leaderLogEnd, nowMs int64) {
+func (f *FollowerState) fetched(fetchOffset, durable, leaderLogEnd, nowMs int64) {
 	switch {
 	case fetchOffset >= leaderLogEnd:
 		f.LastCaughtUpMs = max(f.LastCaughtUpMs, nowMs)
@@ -54,9 +61,19 @@ func (f *FollowerState) fetched(fetchOffset, leaderLogEnd, nowMs int64) {
 		f.LastCaughtUpMs = max(f.LastCaughtUpMs, f.LastFetchMs)
 	}
 	f.LogEndOffset = fetchOffset
+	f.DurableOffset = max(min(durable, fetchOffset), unknownOffset)
 	f.LastFetchLeaderLogEnd = max(f.LastFetchLeaderLogEnd, leaderLogEnd)
 	f.LastFetchMs = nowMs
 }
+
+// forgetCaughtUp drops the follower's caught-up time, as Kafka's
+// resetReplicaState does for a follower outside the ISR: until a fetch
+// reaches the leader's log end again it does not count as caught up, so
+// from outside the ISR it no longer holds the high watermark back (a
+// restarted broker, far behind, would otherwise stall every acks=all
+// write until it caught up, when it was caught up less than
+// replica.lag.time.max.ms before it stopped).
+func (f *FollowerState) forgetCaughtUp() { f.LastCaughtUpMs, f.LastFetchMs = never, never }
 
 // LeaderStateConfig starts a LeaderState.
 type LeaderStateConfig struct {
@@ -92,13 +109,16 @@ type LeaderStateConfig struct {
 // or I/O; time comes in as milliseconds and ISR changes go out as
 // proposals the caller sends to the controller (AlterPartition).
 //
-// The high watermark is the smallest durable log end across the maximal
-// ISR: the committed ISR plus a member whose addition is proposed (KIP-497:
-// waiting for more replicas is always safe), plus, as in Kafka, any
-// follower that is caught up but not in the ISR yet, so that it can reach
-// the high watermark and join. The leader counts its own durable offset,
-// not its log end: with Sluice's default flush settings a record below the
-// high watermark is fsynced on every ISR member. It never moves back, and
+// Each follower has two positions: its log end (the fetch offset), which
+// decides whether it is caught up, and its durable end (what it reported
+// fsynced), which is what the high watermark counts. The high watermark
+// is the smallest durable log end across the maximal ISR: the committed
+// ISR plus a member whose addition is proposed (KIP-497: waiting for more
+// replicas is always safe), plus, as in Kafka, any follower that is caught
+// up but not in the ISR yet, so that it can reach the high watermark and
+// join. The leader counts its own durable offset, not its log end: with
+// Sluice's default flush settings a record below the high watermark is
+// fsynced on every ISR member. It never moves back, and
 // while the committed ISR is smaller than min.insync.replicas (capped at
 // the replica count) it does not move at all (Kafka 3.7+, KIP-966).
 //
@@ -180,12 +200,18 @@ func (s *LeaderState) resetFollower(id int32, previous *LeaderState, nowMs int64
 	if previous != nil && previous.state.LeaderEpoch+1 == s.state.LeaderEpoch {
 		if old, ok := previous.followers[id]; ok {
 			// Re-elected: the follower's position still holds.
-			return &FollowerState{LogEndOffset: old.LogEndOffset, LastFetchLeaderLogEnd: s.logEnd,
-				LastFetchMs: lastFetch, LastCaughtUpMs: caughtUp}
+			return &FollowerState{LogEndOffset: old.LogEndOffset, DurableOffset: old.DurableOffset,
+				LastFetchLeaderLogEnd: s.logEnd, LastFetchMs: lastFetch, LastCaughtUpMs: caughtUp}
 		}
 	}
-	return &FollowerState{LogEndOffset: unknownOffset, LastFetchLeaderLogEnd: unknownOffset,
-		LastFetchMs: never, LastCaughtUpMs: caughtUp}
+	return unknownFollower(caughtUp)
+}
+
+// unknownFollower is a follower this leader has not heard from, caught up
+// as of caughtUpMs (never, or a grace period for an ISR member).
+func unknownFollower(caughtUpMs int64) *FollowerState {
+	return &FollowerState{LogEndOffset: unknownOffset, DurableOffset: unknownOffset,
+		LastFetchLeaderLogEnd: unknownOffset, LastFetchMs: never, LastCaughtUpMs: caughtUpMs}
 }
 
 // HighWatermark is the offset below which every record is on every member
@@ -252,30 +278,50 @@ func (s *LeaderState) SetMinInsyncReplicas(n int32, nowMs int64) (highWatermarkM
 	return s.advance(nowMs)
 }
 
-// FollowerFetched records a fetch from follower id at fetchOffset (its
-// durable log end) arriving at nowMs. It returns whether the high
-// watermark moved and, when the fetch brought an out-of-sync follower up to
-// the high watermark and to the start of this leader epoch, the ISR
-// expansion to propose (Kafka's maybeExpandIsr); the proposal is pending
-// from then on. A broker that holds no replica gets ErrUnknownReplica.
+// FollowerFetched is FollowerFetchedDurable for a follower that reports
+// no durable end: its fetch offset counts as durable (it fsyncs before it
+// fetches).
 func (s *LeaderState) FollowerFetched(id int32, fetchOffset, nowMs int64) (highWatermarkMoved bool, proposal *LeaderAndISR, err error) {
+	return s.FollowerFetchedDurable(id, fetchOffset, fetchOffset, nowMs)
+}
+
+// FollowerFetchedDurable records a fetch from follower id at fetchOffset
+// (its log end), of which durable is fsynced (capped at fetchOffset),
+// arriving at nowMs. It returns whether the high watermark moved and,
+// when the fetch brought an out-of-sync follower's durable end up to the
+// high watermark and to the start of this leader epoch, the ISR expansion
+// to propose (Kafka's maybeExpandIsr); the proposal is pending from then
+// on. A broker that holds no replica gets ErrUnknownReplica.
+func (s *LeaderState) FollowerFetchedDurable(id int32, fetchOffset, durable, nowMs int64) (highWatermarkMoved bool, proposal *LeaderAndISR, err error) {
 	f, ok := s.followers[id]
 	if !ok {
 		return false, nil, fmt.Errorf("fetch from broker %d, replicas %v: %w", id, s.state.Replicas, ErrUnknownReplica)
 	}
-	f.fetched(fetchOffset, s.logEnd, nowMs)
+	f.fetched(fetchOffset, durable, s.logEnd, nowMs)
+	if !s.eligible(id) && !slices.Contains(s.state.ISR, id) {
+		// A broker that may not join the ISR (fenced, in controlled
+		// shutdown) earns no caught-up time: a stopping broker keeps
+		// fetching after the controller took it out of the ISR, and
+		// that must not make it hold the high watermark back when it
+		// comes back within replica.lag.time.max.ms, far behind.
+		f.forgetCaughtUp()
+	}
 	proposal = s.maybeExpand(id, f)
 	return s.advance(nowMs), proposal, nil
 }
 
 // maybeExpand proposes adding follower id to the ISR when nothing else is
 // pending and it has caught up with the high watermark and the current
-// epoch's start.
+// epoch's start (Kafka's isFollowerInSync), durably: once a member, its
+// durable end holds the high watermark, which never moves back, so a
+// member that joined below it would have records under the high
+// watermark it could lose. The durable end never passes the log end, so
+// the log end has caught up too.
 func (s *LeaderState) maybeExpand(id int32, f *FollowerState) *LeaderAndISR {
 	if s.pending != nil || slices.Contains(s.state.ISR, id) || !s.eligible(id) {
 		return nil
 	}
-	if f.LogEndOffset < s.highWatermark || f.LogEndOffset < s.epochStart {
+	if f.DurableOffset < s.highWatermark || f.DurableOffset < s.epochStart {
 		return nil
 	}
 	next := s.state.Clone()
@@ -336,7 +382,8 @@ func (s *LeaderState) AbortProposal(proposed LeaderAndISR, nowMs int64) (aborted
 // change (ours or the controller's) or a reassignment. Any pending proposal
 // is superseded (a reply to it no longer applies). A state whose partition
 // epoch is not newer changes nothing. Followers added to the replicas
-// start out of sync; removed ones are forgotten.
+// start out of sync; removed ones are forgotten; one that left the ISR
+// (fenced, shut down, lagging) loses its caught-up time (forgetCaughtUp).
 func (s *LeaderState) Update(next LeaderAndISR, nowMs int64) (highWatermarkMoved bool, err error) {
 	if err := next.validateLeader(s.self); err != nil {
 		return false, err
@@ -347,16 +394,19 @@ func (s *LeaderState) Update(next LeaderAndISR, nowMs int64) (highWatermarkMoved
 	if next.PartitionEpoch <= s.state.PartitionEpoch {
 		return false, nil
 	}
+	previousISR := s.state.ISR
 	s.state = next.Clone()
-	for id := range s.followers {
-		if !slices.Contains(s.state.Replicas, id) {
+	for id, f := range s.followers {
+		switch {
+		case !slices.Contains(s.state.Replicas, id):
 			delete(s.followers, id)
+		case slices.Contains(previousISR, id) && !slices.Contains(s.state.ISR, id):
+			f.forgetCaughtUp()
 		}
 	}
 	for _, id := range s.state.Replicas {
 		if _, ok := s.followers[id]; !ok && id != s.self {
-			s.followers[id] = &FollowerState{LogEndOffset: unknownOffset, LastFetchLeaderLogEnd: unknownOffset,
-				LastFetchMs: never, LastCaughtUpMs: never}
+			s.followers[id] = unknownFollower(never)
 		}
 	}
 	s.pending = nil
@@ -376,19 +426,19 @@ func (s *LeaderState) CheckReplicated(lastOffset int64) (done bool, err error) {
 	return s.highWatermark > lastOffset, nil
 }
 
-// advance recomputes the high watermark (Kafka's maybeIncrementLeaderHW)
-// and reports whether it moved.
+// advance recomputes the high watermark (Kafka's maybeIncrementLeaderHW,
+// over durable ends instead of log ends) and reports whether it moved.
 func (s *LeaderState) advance(nowMs int64) bool {
 	if s.UnderMinISR() {
 		return false
 	}
 	candidate := s.durable
 	for id, f := range s.followers {
-		if f.LogEndOffset >= candidate {
+		if f.DurableOffset >= candidate {
 			continue
 		}
 		if slices.Contains(s.maximal, id) || (f.caughtUp(s.logEnd, nowMs, s.lagMaxMs) && s.eligible(id)) {
-			candidate = f.LogEndOffset
+			candidate = f.DurableOffset
 		}
 	}
 	if candidate <= s.highWatermark {

@@ -228,7 +228,7 @@ func TestFollowerLastCaughtUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := FollowerState{LogEndOffset: unknownOffset, LastFetchLeaderLogEnd: unknownOffset, LastFetchMs: never, LastCaughtUpMs: never}
 			for _, fe := range tc.fetches {
-				f.fetched(fe[0], fe[1], fe[2])
+				f.fetched(fe[0], fe[0], fe[1], fe[2])
 			}
 			if f.LastCaughtUpMs != tc.wantCaughtUp {
 				t.Fatalf("last caught up %d, want %d (state %+v)", f.LastCaughtUpMs, tc.wantCaughtUp, f)

@@ -44,10 +44,24 @@ type ManagerConfig struct {
 	// (registered, unfenced, not in controlled shutdown), from the
 	// metadata image; nil means every replica may.
 	ReplicaEligible func(id int32) bool
+	// HighWatermarkCheckpointIntervalMs is
+	// replica.high.watermark.checkpoint.interval.ms: how often the high
+	// watermarks are written to the log directory's
+	// replication-offset-checkpoint. 0 means Kafka's default, 5000.
+	HighWatermarkCheckpointIntervalMs int64
+	// Files is the broker-wide cache every partition log opens its files
+	// through, sized from the open-file limit, so that the descriptors
+	// the logs hold do not grow with the number of partitions; nil means
+	// one of storage.DefaultFileBudget descriptors for this Manager.
+	Files *storage.FileCache
 }
 
 // defaultReplicaLagTimeMaxMs is Kafka's replica.lag.time.max.ms.
 const defaultReplicaLagTimeMaxMs = 30000
+
+// defaultHighWatermarkCheckpointIntervalMs is Kafka's
+// replica.high.watermark.checkpoint.interval.ms.
+const defaultHighWatermarkCheckpointIntervalMs = 5000
 
 // TopicPartition names a partition.
 type TopicPartition struct {
@@ -55,14 +69,23 @@ type TopicPartition struct {
 	Partition int32
 }
 
-// Manager owns every partition log in one log directory.
+// Manager owns every partition log in one log directory, and the
+// directory's high-watermark checkpoint (hw_checkpoint.go).
 type Manager struct {
 	cfg   ManagerConfig
 	log   *slog.Logger
 	clean bool // the previous run shut down cleanly: logs skip recovery
 
-	mu         sync.RWMutex // guards partitions
+	mu         sync.RWMutex // guards partitions and checkpointed
 	partitions map[TopicPartition]*Partition
+	// checkpointed holds the high watermarks read from the checkpoint at
+	// start for partitions not opened yet: Ensure takes a partition's out
+	// as its initial high watermark, Remove drops it, and every checkpoint
+	// written keeps the rest (a partition the metadata has not reached
+	// yet must not lose its high watermark).
+	checkpointed map[TopicPartition]int64
+
+	hw hwCheckpointer
 }
 
 // NewManager prepares the log directory and consumes its clean-shutdown
@@ -80,6 +103,9 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.ReplicaLagTimeMaxMs <= 0 {
 		cfg.ReplicaLagTimeMaxMs = defaultReplicaLagTimeMaxMs
 	}
+	if cfg.Files == nil {
+		cfg.Files = storage.NewFileCache(storage.FileCacheConfig{Logger: cfg.Logger})
+	}
 	if err := vfs.MkdirAllDurable(cfg.FS, cfg.LogDir); err != nil {
 		return nil, fmt.Errorf("create log dir %s: %w", cfg.LogDir, err)
 	}
@@ -87,11 +113,19 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read clean shutdown marker in %s: %w", cfg.LogDir, err)
 	}
-	if entries, _ := cfg.FS.ReadDir(cfg.LogDir); !clean && len(entries) > 0 {
+	entries, _ := cfg.FS.ReadDir(cfg.LogDir)
+	if !clean && len(entries) > 0 {
 		cfg.Logger.Info("log dir was not shut down cleanly, recovering logs", "dir", cfg.LogDir)
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger, clean: clean, partitions: map[TopicPartition]*Partition{}}, nil
+	m := &Manager{cfg: cfg, log: cfg.Logger, clean: clean, partitions: map[TopicPartition]*Partition{},
+		checkpointed: readHighWatermarks(cfg.FS, cfg.LogDir, entries, cfg.Logger)}
+	m.hw.start(m, millis(cfg.HighWatermarkCheckpointIntervalMs, defaultHighWatermarkCheckpointIntervalMs))
+	return m, nil
 }
+
+// Files is the cache the Manager's logs open their files through, for the
+// server's metrics (storage.FileCache.Stats).
+func (m *Manager) Files() *storage.FileCache { return m.cfg.Files }
 
 // Get returns the hosted partition, if any.
 func (m *Manager) Get(topic string, partition int32) (*Partition, bool) {
@@ -123,6 +157,7 @@ func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch 
 		Logger:        m.log.With("topic", topic, "partition", partition),
 		Now:           m.cfg.Now,
 		CleanShutdown: m.clean,
+		Files:         m.cfg.Files,
 
 		ProducerIDExpirationMs: m.cfg.ProducerIDExpirationMs,
 	})
@@ -132,7 +167,8 @@ func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch 
 	p := newPartition(partitionConfig{topic: topic, topicID: topicID, partition: partition, log: l,
 		self: m.cfg.NodeID, now: m.cfg.Now, lagTimeMaxMs: m.cfg.ReplicaLagTimeMaxMs, propose: m.proposeISR,
 		eligible:   m.cfg.ReplicaEligible,
-		selfLeader: !m.cfg.AwaitRole, leaderEpoch: leaderEpoch})
+		selfLeader: !m.cfg.AwaitRole, leaderEpoch: leaderEpoch,
+		checkpointedHighWatermark: m.checkpointedHighWatermark(tp)})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if existing, ok := m.partitions[tp]; ok {
@@ -141,21 +177,52 @@ func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch 
 		return existing, nil
 	}
 	m.partitions[tp] = p
+	delete(m.checkpointed, tp)
 	return p, nil
 }
 
-// Remove stops hosting the partition and deletes its data.
+// checkpointedHighWatermark is the high watermark the checkpoint read at
+// start holds for tp, or noCheckpointedHighWatermark.
+func (m *Manager) checkpointedHighWatermark(tp TopicPartition) int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if hw, ok := m.checkpointed[tp]; ok {
+		return hw
+	}
+	return noCheckpointedHighWatermark
+}
+
+// HostsTopic reports whether any partition of topic is hosted here. A
+// topic the metadata no longer has but that is still hosted is being
+// deleted: the broker has not removed its partitions yet.
+func (m *Manager) HostsTopic(topic string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for tp := range m.partitions {
+		if tp.Topic == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// Remove stops hosting the partition and deletes its data. The
+// high-watermark checkpoint drops it at the next write, which the removal
+// brings forward (hwCheckpointer.removed).
 func (m *Manager) Remove(topic string, partition int32) error {
 	tp := TopicPartition{topic, partition}
 	m.mu.Lock()
 	p, ok := m.partitions[tp]
 	delete(m.partitions, tp)
+	delete(m.checkpointed, tp)
 	m.mu.Unlock()
 	if !ok {
 		return nil
 	}
 	p.close()
-	if err := p.log.Delete(); err != nil {
+	err := p.log.Delete()
+	m.hw.removed()
+	if err != nil {
 		return fmt.Errorf("delete log of %s-%d: %w", topic, partition, err)
 	}
 	return nil
@@ -311,13 +378,25 @@ func isPartitionDir(name string) bool {
 // system, -1 when unknown.
 func (m *Manager) DiskSpace() (total, usable int64) { return vfs.DiskSpace(m.cfg.FS, m.cfg.LogDir) }
 
-// Close flushes and closes every log and, if all closed cleanly, leaves the
-// clean-shutdown marker so the next start skips recovery.
+// Close writes the high-watermark checkpoint a last time (Kafka's
+// ReplicaManager.shutdown), then flushes and closes every log and, if all
+// closed cleanly, leaves the clean-shutdown marker so the next start skips
+// recovery. A failed checkpoint write is returned but does not withhold
+// the marker: the logs themselves are intact.
 func (m *Manager) Close() error {
+	first := m.hw.stop()
 	m.mu.Lock()
 	parts := m.partitions
 	m.partitions = map[TopicPartition]*Partition{}
+	entries := highWatermarkEntries(parts, m.checkpointed)
 	m.mu.Unlock()
+	var hwErr error
+	if first {
+		hwErr = m.hw.write(entries)
+	}
+	if hwErr != nil {
+		m.log.Error("high watermark checkpoint failed at shutdown", "dir", m.cfg.LogDir, "err", hwErr)
+	}
 	var errs []error
 	for tp, p := range parts {
 		p.close()
@@ -326,16 +405,16 @@ func (m *Manager) Close() error {
 		}
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return errors.Join(append(errs, hwErr)...)
 	}
 	if unopened := m.unopenedLogs(parts); len(unopened) > 0 {
 		// A log this run never opened (start-up failed before it, or its
 		// open failed) was not recovered: the next start must recover it.
 		m.log.Info("not marking a clean shutdown: logs were never opened", "logs", unopened)
-		return nil
+		return hwErr
 	}
 	if err := storage.WriteCleanShutdown(m.cfg.FS, m.cfg.LogDir); err != nil {
-		return fmt.Errorf("write clean shutdown marker: %w", err)
+		return errors.Join(fmt.Errorf("write clean shutdown marker: %w", err), hwErr)
 	}
-	return nil
+	return hwErr
 }

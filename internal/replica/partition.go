@@ -77,6 +77,9 @@ type partitionConfig struct {
 	// until the broker applies one.
 	selfLeader  bool
 	leaderEpoch int32
+	// checkpointedHighWatermark is the partition's high watermark in the
+	// log directory's checkpoint, or noCheckpointedHighWatermark.
+	checkpointedHighWatermark int64
 }
 
 func newPartition(cfg partitionConfig) *Partition {
@@ -84,18 +87,27 @@ func newPartition(cfg partitionConfig) *Partition {
 		self: cfg.self, now: cfg.now, lagTimeMaxMs: cfg.lagTimeMaxMs, propose: cfg.propose, eligible: cfg.eligible,
 		provisional: true, watchers: map[chan<- struct{}]struct{}{}, logEndWatchers: map[chan<- struct{}]struct{}{}}
 	p.minISR.Store(1)
-	// No high watermark is checkpointed: start at the log start, as Kafka
-	// does without a checkpoint. A replica cannot tell which of its records
-	// the rest of the ISR has; taking its log end would let it, once
-	// elected, expose and acknowledge records the ISR lacks. A follower
-	// learns the high watermark from its leader, a leader from its ISR; a
-	// single node leading itself moves it to its durable log end at once.
-	p.highWatermark.Store(cfg.log.LogStartOffset())
+	p.highWatermark.Store(initialHighWatermark(cfg.log, cfg.checkpointedHighWatermark))
 	p.state = LeaderAndISR{Leader: -1, LeaderEpoch: cfg.leaderEpoch}
 	if cfg.selfLeader {
 		p.leadItselfLocked(cfg.leaderEpoch)
 	}
 	return p
+}
+
+// initialHighWatermark is where a partition's high watermark starts: the
+// checkpointed one (replication-offset-checkpoint) clamped to the log's
+// bounds, as Kafka's UnifiedLog.updateHighWatermark clamps it, so it never
+// lies above the log end (a log that lost a cached tail to a crash, or was
+// truncated after the checkpoint) nor below the log start. Without a
+// checkpoint it is the log start, as in Kafka: a replica cannot tell which
+// of its records the rest of the ISR has, and taking its log end would
+// let it, once elected, expose and acknowledge records the ISR lacks. A
+// follower then learns the high watermark from its leader, a leader from
+// its ISR; a single node leading itself moves it to its durable log end
+// at once.
+func initialHighWatermark(l *storage.Log, checkpointed int64) int64 {
+	return min(max(checkpointed, l.LogStartOffset()), l.LogEndOffset())
 }
 
 // leadItselfLocked makes the partition the provisional leader of itself:

@@ -53,9 +53,35 @@ type ReadOptions struct {
 	// when the leader's log diverges from it before Offset, the read
 	// returns no records and the divergence instead. NoEpoch skips it.
 	LastFetchedEpoch int32
-	// AllowFollower lets a follower serve the read (debug paths); reads
-	// are otherwise the leader's.
+	// FollowerMayServe lets a follower serve a consumer's read (Fetch
+	// v11+, whose client metadata Kafka's fetchOnlyLeader looks for:
+	// KIP-392), bounded by the isolation as on the leader but with the
+	// follower's own high watermark, learned from the leader, and its last
+	// stable offset below it. A replica still waiting for its role does
+	// not serve (ErrNotLeader).
+	FollowerMayServe bool
+	// AllowFollower lets any hosted replica serve the read, whatever its
+	// role (debug paths); reads are otherwise the leader's.
 	AllowFollower bool
+}
+
+// servers says which replicas may answer a read.
+type servers int8
+
+const (
+	leaderServes  servers = iota
+	replicaServes         // the leader or a follower
+	anyLogServes          // any hosted log (debug)
+)
+
+func (opts ReadOptions) servers() servers {
+	switch {
+	case opts.AllowFollower:
+		return anyLogServes
+	case opts.FollowerMayServe:
+		return replicaServes
+	}
+	return leaderServes
 }
 
 // ReadResult is a read's records and the partition's offsets as the read
@@ -91,9 +117,9 @@ type Offsets struct {
 }
 
 // checkLocked is Kafka's getLocalLog: the reader's leader epoch against
-// ours (FENCED_LEADER_EPOCH when older, UNKNOWN_LEADER_EPOCH when newer),
-// then the role.
-func (p *Partition) checkLocked(currentLeaderEpoch int32, requireLeader bool) error {
+// ours (FENCED_LEADER_EPOCH when older, UNKNOWN_LEADER_EPOCH when newer;
+// a follower's epoch is the one it follows), then the role.
+func (p *Partition) checkLocked(currentLeaderEpoch int32, who servers) error {
 	if currentLeaderEpoch >= 0 {
 		switch epoch := p.state.LeaderEpoch; {
 		case currentLeaderEpoch < epoch:
@@ -102,17 +128,36 @@ func (p *Partition) checkLocked(currentLeaderEpoch int32, requireLeader bool) er
 			return fmt.Errorf("%s-%d: leader epoch %d, ours %d: %w", p.Topic, p.Partition, currentLeaderEpoch, epoch, ErrUnknownLeaderEpoch)
 		}
 	}
-	if p.closed || (requireLeader && p.role != RoleLeader) {
+	serves := !p.closed
+	switch who {
+	case leaderServes:
+		serves = serves && p.role == RoleLeader
+	case replicaServes:
+		serves = serves && (p.role == RoleLeader || p.role == RoleFollower)
+	}
+	if !serves {
 		return fmt.Errorf("%s-%d is %s here: %w", p.Topic, p.Partition, p.role, ErrNotLeader)
 	}
 	return nil
 }
 
+// requiredServers maps Offsets' requireLeader to who serves.
+func requiredServers(requireLeader bool) servers {
+	if requireLeader {
+		return leaderServes
+	}
+	return anyLogServes
+}
+
 // Offsets checks the reader's leader epoch and (with requireLeader) that
 // the partition is led here, and returns its offsets.
 func (p *Partition) Offsets(currentLeaderEpoch int32, requireLeader bool) (Offsets, error) {
+	return p.offsets(currentLeaderEpoch, requiredServers(requireLeader))
+}
+
+func (p *Partition) offsets(currentLeaderEpoch int32, who servers) (Offsets, error) {
 	p.mu.Lock()
-	if err := p.checkLocked(currentLeaderEpoch, requireLeader); err != nil {
+	if err := p.checkLocked(currentLeaderEpoch, who); err != nil {
 		p.mu.Unlock()
 		return Offsets{}, err
 	}
@@ -128,11 +173,14 @@ func (p *Partition) Offsets(currentLeaderEpoch int32, requireLeader bool) (Offse
 
 // Read reads whole batches from opts.Offset into dst, bounded by the
 // isolation: the high watermark, the last stable offset or the log end.
-// It fails with ErrNotLeader (unless AllowFollower), ErrFencedLeaderEpoch,
-// ErrUnknownLeaderEpoch, or storage.ErrOffsetOutOfRange for an offset
-// outside the log.
+// It fails with ErrNotLeader (on a replica opts does not let serve),
+// ErrFencedLeaderEpoch, ErrUnknownLeaderEpoch, or
+// storage.ErrOffsetOutOfRange for an offset outside the log (below its
+// start or past its end, Kafka's LocalLog.read). An offset between the
+// bound and the log end reads nothing: on a follower, records it has but
+// the leader has not committed yet, as far as it knows.
 func (p *Partition) Read(dst []byte, opts ReadOptions) (ReadResult, error) {
-	o, err := p.Offsets(opts.CurrentLeaderEpoch, !opts.AllowFollower)
+	o, err := p.offsets(opts.CurrentLeaderEpoch, opts.servers())
 	res := ReadResult{Records: dst, HighWatermark: o.HighWatermark, LastStableOffset: o.LastStableOffset,
 		LogStartOffset: o.LogStartOffset, LogEndOffset: o.LogEndOffset, DivergingEpoch: -1, DivergingEndOffset: -1}
 	if err != nil {
@@ -185,7 +233,7 @@ func (p *Partition) divergence(res *ReadResult, opts ReadOptions) (bool, error) 
 // current epoch as far as anyone can tell: that epoch ends at the log end.
 func (p *Partition) EndOffsetForEpoch(currentLeaderEpoch, epoch int32) (foundEpoch int32, endOffset int64, err error) {
 	p.mu.Lock()
-	err = p.checkLocked(currentLeaderEpoch, true)
+	err = p.checkLocked(currentLeaderEpoch, leaderServes)
 	leaderEpoch := p.state.LeaderEpoch
 	p.mu.Unlock()
 	if err != nil {
@@ -206,7 +254,7 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (logStartOffset int64, err
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
 	p.mu.Lock()
-	err = p.checkLocked(NoEpoch, true)
+	err = p.checkLocked(NoEpoch, leaderServes)
 	hw := p.highWatermark.Load()
 	p.mu.Unlock()
 	if err != nil {

@@ -164,18 +164,25 @@ func (p *Partition) MaximalISR() []int32 {
 	return p.leader.MaximalISR()
 }
 
-// FollowerFetched records, on the leader, a fetch from follower replicaID
-// at fetchOffset (its durable log end) arriving at nowMs, after the read
-// succeeded. It returns whether the high watermark moved; an ISR
-// expansion it makes due goes to the ISRProposer. A partition not led here
-// answers ErrNotLeader, a broker without a replica ErrUnknownReplica.
+// FollowerFetched is FollowerFetchedDurable for a fetch that reports no
+// durable end: the fetch offset counts as durable on the follower.
 func (p *Partition) FollowerFetched(replicaID int32, fetchOffset int64, nowMs int64) (highWatermarkMoved bool, err error) {
+	return p.FollowerFetchedDurable(replicaID, fetchOffset, fetchOffset, nowMs)
+}
+
+// FollowerFetchedDurable records, on the leader, a fetch from follower
+// replicaID at fetchOffset (its log end), durable on the follower up to
+// durable, arriving at nowMs, after the read succeeded. It returns
+// whether the high watermark moved; an ISR expansion it makes due goes to
+// the ISRProposer. A partition not led here answers ErrNotLeader, a
+// broker without a replica ErrUnknownReplica.
+func (p *Partition) FollowerFetchedDurable(replicaID int32, fetchOffset, durable, nowMs int64) (highWatermarkMoved bool, err error) {
 	p.mu.Lock()
 	if p.leader == nil {
 		p.mu.Unlock()
 		return false, fmt.Errorf("follower fetch of %s-%d: %w", p.Topic, p.Partition, ErrNotLeader)
 	}
-	moved, proposal, err := p.leader.FollowerFetched(replicaID, fetchOffset, nowMs)
+	moved, proposal, err := p.leader.FollowerFetchedDurable(replicaID, fetchOffset, durable, nowMs)
 	if moved {
 		p.publishLocked()
 		p.notifyLocked(wakeHighWatermark)

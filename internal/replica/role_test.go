@@ -369,13 +369,13 @@ func TestRoleTransitions(t *testing.T) {
 	}
 }
 
-// No high watermark is checkpointed, so a cluster node that restarts
-// cannot know what of its log was committed: its high watermark starts at
-// the log start (as Kafka's does without a checkpoint) and comes from the
-// leader's fetches, or, if it leads, from the ISR. Taking the recovered
-// log end instead would let a restarted follower, once elected, show
-// consumers and acknowledge (an idempotent retry is a duplicate at once)
-// records that the rest of the ISR does not have.
+// A cluster node that restarts knows of its log only what its
+// high-watermark checkpoint says was committed (here 0, all its leader had
+// told it), and learns the rest from the leader's fetches, or, if it leads,
+// from the ISR. Taking the recovered log end instead would let a restarted
+// follower, once elected, show consumers and acknowledge (an idempotent
+// retry is a duplicate at once) records that the rest of the ISR does not
+// have.
 func TestRestartedReplicaDoesNotTakeItsLogAsCommitted(t *testing.T) {
 	fsys := vfs.NewMem()
 	clock := time.UnixMilli(1_000_000)

@@ -98,9 +98,23 @@ func (a *applier) WaitApplied(ctx context.Context, offset int64) error {
 	return nil
 }
 
-// apply diffs two images for this broker's partitions.
+// apply diffs two images for this broker's partitions. Deleted topics go
+// first: partitions are hosted by name, so a topic deleted and created
+// again under the same name between the two images must lose its old
+// partitions before the new ones open, or the new topic would take over
+// the old log and then be deleted with it.
 func (a *applier) apply(prev, next *metadata.Image) {
 	self := a.b.cfg.NodeID
+	for _, t := range prev.Topics() {
+		if nt := next.TopicByID(t.ID); nt != nil {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if slices.Contains(p.Replicas, self) {
+				a.stopReplica(t.Name, p.Index, true)
+			}
+		}
+	}
 	for _, t := range next.Topics() {
 		old := prev.TopicByID(t.ID)
 		tc := a.topicConfig(t)
@@ -126,16 +140,6 @@ func (a *applier) apply(prev, next *metadata.Image) {
 		}
 		if old != nil && configsChanged(old, t) {
 			a.applyConfig(t, tc)
-		}
-	}
-	for _, t := range prev.Topics() {
-		if nt := next.TopicByID(t.ID); nt != nil {
-			continue
-		}
-		for _, p := range t.Partitions {
-			if slices.Contains(p.Replicas, self) {
-				a.stopReplica(t.Name, p.Index, true)
-			}
 		}
 	}
 }

@@ -33,7 +33,8 @@ type BrokerOptions struct {
 	// StaticConfig holds the keys set explicitly at start-up, reported by
 	// DescribeConfigs as STATIC_BROKER_CONFIG.
 	StaticConfig map[string]string
-	// FS holds the partition logs; nil means the operating system's.
+	// FS holds the partition logs and the metadata quorum's log and
+	// snapshots; nil means the operating system's.
 	FS vfs.FS
 	// Logger receives the broker's structured logs.
 	Logger *slog.Logger
@@ -58,6 +59,7 @@ type Broker struct {
 	fetchers     *replica.Fetchers
 	groups       *coord.Runtime[*group.Shard]
 	txns         *coord.Runtime[*txn.Shard]
+	markers      *markerSender // the transaction coordinator's (txn_markers.go)
 	handlers     *api.Broker
 	applier      *applier
 	lifecycle    *lifecycle
@@ -72,6 +74,8 @@ type Broker struct {
 	endpoints    []metadata.Endpoint
 	// clusterMetrics counts replication events for /metrics (metrics_cluster.go).
 	clusterMetrics clusterMetrics
+	// files splits the open-file limit (limits_broker.go).
+	files FileBudget
 
 	stop chan struct{}
 	wg   sync.WaitGroup // background loops
@@ -101,6 +105,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{cfg: cfg, log: opts.Logger, stop: make(chan struct{})}
+	b.files = planFileBudget(cfg, b.log)
 	defer func() {
 		if err != nil {
 			b.Close()
@@ -116,11 +121,15 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 	if b.partitions, err = replica.NewManager(replica.ManagerConfig{FS: opts.FS, LogDir: logDir, Logger: b.log,
 		ProducerIDExpirationMs: int64(cfg.ProducerIDExpirationMs),
 		NodeID:                 cfg.NodeID, ReplicaLagTimeMaxMs: cfg.ReplicaLagTimeMaxMs,
-		ISRProposer: b.isrSender, AwaitRole: !cfg.SingleNode(), ReplicaEligible: b.replicaEligible}); err != nil {
+		ISRProposer: b.isrSender, AwaitRole: !cfg.SingleNode(), ReplicaEligible: b.replicaEligible,
+		HighWatermarkCheckpointIntervalMs: cfg.ReplicaHighWatermarkCheckpointIntervalMs,
+		Files:                             storage.NewFileCache(storage.FileCacheConfig{Budget: b.files.Storage, Logger: b.log})}); err != nil {
 		return nil, err
 	}
 	b.fetchers = replica.NewFetchers(b.fetcherConfig())
-	b.txns = newTxnRuntime(cfg, b.partitions, b.markerWriter(), b.log.With("component", "txn"))
+	b.markers = b.newMarkers()
+	b.txns = newTxnRuntime(cfg, b.partitions, b.markers, b.log.With("component", "txn"))
+	b.startMarkers()
 	listeners, err := listen(cfg.Listeners)
 	if err != nil {
 		return nil, err
@@ -134,7 +143,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 	if controllerListener != nil {
 		listeners = append(listeners, controllerListener)
 	}
-	if err := b.openQuorum(); err != nil {
+	if err := b.openQuorum(opts.FS); err != nil {
 		closeAll(listeners)
 		return nil, err
 	}
@@ -150,7 +159,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		Metrics: m, Logger: b.log.With("component", "api"), ActiveController: b.quorum.Leader,
 		Quorum: b.quorumDescriber(),
 	})
-	b.server = New(Config{Handler: b.handlers, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: b.log, Metrics: m})
+	b.server = New(b.serverConfig(m, listeners))
 	for _, l := range listeners {
 		b.addrs = append(b.addrs, l.Addr().String())
 		if err := b.server.Serve(l, b.diverts()...); err != nil {
@@ -199,9 +208,10 @@ func (b *Broker) listenController() (net.Listener, error) {
 // voter in memory on a single node, else hashicorp/raft over TCP on the
 // node's listeners (the CONTROLLER listener of a voter, the inter-broker
 // listener of a broker-only observer).
-func (b *Broker) openQuorum() error {
+func (b *Broker) openQuorum(fsys vfs.FS) error {
 	qcfg := quorum.Config{
 		Dir:      filepath.Join(b.cfg.LogDirs[0], "__cluster_metadata"),
+		FS:       fsys, // the partition logs' file system: one seam for all the node writes
 		NodeID:   b.cfg.NodeID,
 		Logger:   b.log.With("component", "quorum"),
 		OnChange: b.metadataChanged, // the applier, and the replication counters (metrics_cluster.go)
@@ -411,7 +421,7 @@ func newGroupRuntime(cfg config.Broker, logger *slog.Logger) *coord.Runtime[*gro
 // newTxnRuntime builds the transaction coordinator's shard runtime from
 // the broker's transaction.* settings. A shard's coordinator epoch is its
 // partition's leader epoch when it loads.
-func newTxnRuntime(cfg config.Broker, partitions *replica.Manager, markers txn.MarkerWriter, logger *slog.Logger) *coord.Runtime[*txn.Shard] {
+func newTxnRuntime(cfg config.Broker, partitions *replica.Manager, markers txn.MarkerSender, logger *slog.Logger) *coord.Runtime[*txn.Shard] {
 	ms := func(v int32) time.Duration { return time.Duration(v) * time.Millisecond }
 	return coord.NewRuntime(coord.Config[*txn.Shard]{
 		Logger: logger,
@@ -621,8 +631,14 @@ func (b *Broker) close(controlled bool) error {
 	if b.txns != nil {
 		b.txns.Close()
 	}
+	if b.markers != nil {
+		b.markers.stop()
+	}
 	if b.partitions != nil {
 		errs = append(errs, b.partitions.Close())
+	}
+	if b.markers != nil {
+		b.markers.wait()
 	}
 	return errors.Join(errs...)
 }

@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/api"
+	"github.com/sluice-io/sluice/internal/metrics"
 	"github.com/sluice-io/sluice/internal/wire"
 )
 
@@ -26,12 +29,26 @@ type conn struct {
 	ctx    context.Context // cancelled when the connection dies
 	cancel context.CancelFunc
 	host   string
+	// ip keys the per-IP connection count (remoteIP).
+	ip string
+	// protected: the listener is exempt from max.connections and the
+	// request byte budget (Config.ProtectedAddrs).
+	protected bool
 	// replies carries queued replies from the reader to the writer in
 	// request order; its capacity is the connection's in-flight limit.
 	replies chan queuedReply
 	// prefix holds the bytes a listener's divert peek read that were no
 	// divert's magic: the start of the first Kafka request (divert.go).
 	prefix []byte
+
+	// inflight counts requests read whose reply is not written yet: a
+	// connection waiting on one is not idle.
+	inflight atomic.Int32
+	// lastActive is when a request was last read or response bytes last
+	// written (UnixNano), for connections.max.idle.ms.
+	lastActive atomic.Int64
+	// readDeadline: the reader has a deadline set on nc (reader only).
+	readDeadline bool
 }
 
 // queuedReply is one request's reply waiting for the writer.
@@ -41,20 +58,30 @@ type queuedReply struct {
 	correlationID int32
 	start         time.Time
 	reply         api.Reply
+	// held is what the request took from the server's byte budget,
+	// released once the reply is written or dropped.
+	held int64
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+// errIdle ends a connection idle for connections.max.idle.ms.
+var errIdle = errors.New("connection idle")
+
+func newConn(s *Server, nc net.Conn, ip string, protected bool) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
-	return &conn{
-		srv:     s,
-		nc:      nc,
-		log:     s.log.With("remote", nc.RemoteAddr().String()),
-		ctx:     ctx,
-		cancel:  cancel,
-		host:    host,
-		replies: make(chan queuedReply, s.cfg.MaxInFlight),
+	c := &conn{
+		srv:       s,
+		nc:        nc,
+		log:       s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:       ctx,
+		cancel:    cancel,
+		host:      host,
+		ip:        ip,
+		protected: protected,
+		replies:   make(chan queuedReply, s.cfg.MaxInFlight),
 	}
+	c.touch()
+	return c
 }
 
 // serve runs the reader on the calling goroutine and the writer on a second
@@ -69,18 +96,42 @@ func (c *conn) serve() {
 	c.cancel()
 	close(c.replies)
 	<-done
+	c.closed(err)
 	c.nc.Close()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.srv.ctx.Err() == nil {
+}
+
+// closed reports why the reader stopped: limits are counted and logged at
+// most once per LimitLogInterval, a client's own close not at all.
+func (c *conn) closed(err error) {
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.srv.ctx.Err() != nil:
+	case errors.Is(err, errIdle):
+		c.srv.cfg.Metrics.ConnectionClosed(metrics.ClosedIdle)
+		c.log.Debug("closing idle connection", "idle", c.srv.cfg.IdleTimeout)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.srv.cfg.Metrics.ConnectionClosed(metrics.ClosedRequestReadTimeout)
+		c.srv.every(metrics.ClosedRequestReadTimeout).log(c.srv.log, slog.LevelWarn,
+			"closed connections whose request did not arrive within sluice.request.read.timeout.ms",
+			"timeout", c.srv.cfg.RequestReadTimeout, "last_remote", c.nc.RemoteAddr().String(), "err", err)
+	case errors.Is(err, context.Canceled):
+		// The writer failed and closed the connection; it said why.
+	default:
 		c.log.Warn("closing connection", "err", err)
 	}
 }
 
 // readLoop reads, decodes and dispatches requests until the connection
-// fails or a request is malformed.
+// fails or a request is malformed. Before allocating a frame it takes the
+// frame's size from the server's byte budget, waiting for room; the writer
+// gives it back.
 func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.source(), 64<<10)
 	var sizeBuf [4]byte
 	for {
+		if err := c.awaitRequest(r); err != nil {
+			return err
+		}
+		c.armRead(r, len(sizeBuf))
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 			return err
 		}
@@ -88,23 +139,108 @@ func (c *conn) readLoop() error {
 		if err := c.checkFrameSize(size, sizeBuf); err != nil {
 			return err
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
-			return fmt.Errorf("read %d-byte request: %w", size, err)
-		}
-		start := time.Now()
-		req, err := c.decode(frame)
+		held, err := c.hold(size)
 		if err != nil {
 			return err
 		}
-		reply := c.srv.cfg.Handler.Handle(c.ctx, req)
-		select {
-		case c.replies <- queuedReply{key: req.Key, version: req.Version, correlationID: req.CorrelationID, start: start, reply: reply}:
-		case <-c.ctx.Done():
-			return c.ctx.Err()
+		if err := c.serveFrame(r, size, held); err != nil {
+			c.srv.budget.release(held)
+			return err
 		}
 	}
 }
+
+// serveFrame reads one size-byte frame, decodes it, runs the handler's
+// ordered phase and queues the reply, which then owns held.
+func (c *conn) serveFrame(r *bufio.Reader, size int32, held int64) error {
+	frame := make([]byte, size)
+	c.armRead(r, int(size))
+	if _, err := io.ReadFull(r, frame); err != nil {
+		return fmt.Errorf("read %d-byte request: %w", size, err)
+	}
+	c.touch()
+	start := time.Now()
+	req, err := c.decode(frame)
+	if err != nil {
+		return err
+	}
+	reply := c.srv.cfg.Handler.Handle(c.ctx, req)
+	c.inflight.Add(1)
+	select {
+	case c.replies <- queuedReply{key: req.Key, version: req.Version, correlationID: req.CorrelationID, start: start, reply: reply, held: held}:
+		return nil
+	case <-c.ctx.Done():
+		c.inflight.Add(-1)
+		return c.ctx.Err()
+	}
+}
+
+// hold takes a frame's bytes from the server's budget (nothing on a
+// protected listener) and returns what it took.
+func (c *conn) hold(size int32) (int64, error) {
+	if c.protected {
+		return 0, nil
+	}
+	if err := c.srv.budget.acquire(c.ctx, int64(size)); err != nil {
+		return 0, err
+	}
+	return int64(size), nil
+}
+
+// awaitRequest waits for the first byte of the next request, closing the
+// connection (errIdle) once it has had nothing in flight and no traffic
+// for IdleTimeout, as Kafka's idle expiry does.
+func (c *conn) awaitRequest(r *bufio.Reader) error {
+	if r.Buffered() > 0 {
+		return nil
+	}
+	idle := c.srv.cfg.IdleTimeout
+	for {
+		if idle <= 0 {
+			c.setReadDeadline(time.Time{})
+		} else if c.inflight.Load() > 0 {
+			c.setReadDeadline(time.Now().Add(idle))
+		} else {
+			c.setReadDeadline(time.Unix(0, c.lastActive.Load()).Add(idle))
+		}
+		_, err := r.Peek(1)
+		if err == nil {
+			return nil
+		}
+		if idle <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if c.inflight.Load() == 0 && time.Since(time.Unix(0, c.lastActive.Load())) >= idle {
+			return errIdle
+		}
+	}
+}
+
+// armRead starts the RequestReadTimeout clock for reading n more bytes of
+// a request, unless they are buffered already.
+func (c *conn) armRead(r *bufio.Reader, n int) {
+	if r.Buffered() >= n {
+		return
+	}
+	if timeout := c.srv.cfg.RequestReadTimeout; timeout > 0 {
+		c.setReadDeadline(time.Now().Add(timeout))
+		return
+	}
+	c.setReadDeadline(time.Time{})
+}
+
+// setReadDeadline sets nc's read deadline (zero: none), skipping the call
+// when clearing one that is not set.
+func (c *conn) setReadDeadline(t time.Time) {
+	if t.IsZero() && !c.readDeadline {
+		return
+	}
+	c.nc.SetReadDeadline(t)
+	c.readDeadline = !t.IsZero()
+}
+
+// touch records traffic for the idle check.
+func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
 
 // checkFrameSize refuses sizes that cannot be a Kafka request before any
 // allocation, naming the likely mistake when the bytes look like another
@@ -166,9 +302,10 @@ func (c *conn) decode(frame []byte) (*api.Request, error) {
 }
 
 // writeLoop writes replies in request order. After a write error it keeps
-// draining the queue (without writing) so the reader never blocks on it.
+// draining the queue (without writing) so the reader never blocks on it;
+// every reply's budget bytes are released as it leaves, written or not.
 func (c *conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 64<<10)
+	w := bufio.NewWriterSize(connWriter{c}, 64<<10)
 	var buf []byte
 	var failed bool
 	for q := range c.replies {
@@ -191,6 +328,8 @@ func (c *conn) writeLoop() {
 		if q.reply.Release != nil {
 			q.reply.Release()
 		}
+		c.srv.budget.release(q.held)
+		c.inflight.Add(-1)
 		if cap(buf) > maxKeptWriteBuffer {
 			buf = nil // do not pin an unusually large response's buffer
 		}
@@ -216,13 +355,47 @@ func (c *conn) write(w *bufio.Writer, frame []byte) bool {
 	return false
 }
 
+// fail closes the connection after a write error; a write that made no
+// progress for ResponseWriteTimeout (a client not reading) is counted and
+// logged at most once per LimitLogInterval.
 func (c *conn) fail(err error) bool {
-	if c.ctx.Err() == nil {
+	switch {
+	case c.ctx.Err() != nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.srv.cfg.Metrics.ConnectionClosed(metrics.ClosedResponseWriteTimeout)
+		c.srv.every(metrics.ClosedResponseWriteTimeout).log(c.srv.log, slog.LevelWarn,
+			"closed connections that did not read their responses within sluice.response.write.timeout.ms",
+			"timeout", c.srv.cfg.ResponseWriteTimeout, "last_remote", c.nc.RemoteAddr().String())
+	default:
 		c.log.Debug("write failed", "err", err)
 	}
 	c.cancel()
 	c.nc.Close()
 	return true
+}
+
+// connWriter writes to the connection under ResponseWriteTimeout: each
+// attempt gets the timeout anew, and an attempt that timed out after
+// writing something is continued, so a slow reader is served and only one
+// that stops reading is dropped.
+type connWriter struct{ c *conn }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	timeout := w.c.srv.cfg.ResponseWriteTimeout
+	written := 0
+	for {
+		if timeout > 0 {
+			w.c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		}
+		n, err := w.c.nc.Write(p[written:])
+		written += n
+		if n > 0 {
+			w.c.touch()
+		}
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return written, err
+		}
+	}
 }
 
 // appendResponse frames a response: size, correlation ID, the flexible

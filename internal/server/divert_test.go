@@ -80,7 +80,7 @@ func TestPeekDeadlineKeepsPartialBytes(t *testing.T) {
 	srv := New(Config{Handler: echoHandler{}, MaxRequestBytes: 1 << 20, PeekTimeout: 20 * time.Millisecond})
 	server, client := net.Pipe()
 	defer client.Close()
-	c := newConn(srv, server)
+	c := newConn(srv, server, "pipe", false)
 	done := make(chan bool, 1)
 	go func() { done <- c.divert([]Divert{{Magic: "TEST", Handle: func(net.Conn) {}}}) }()
 	// net.Pipe is unbuffered: the write returns once the peek has read it.

@@ -16,9 +16,13 @@
 // order, waits for a reply's deferred part (a durable append, a long-poll
 // fetch) and writes it. The bounded queue between them caps how many
 // requests one connection can have in flight. A malformed frame closes that
-// connection only. A listener may divert connections that open with a
-// 4-byte magic (Divert): the metadata quorum's Raft transport ("SLRF")
-// shares the nodes' listeners this way.
+// connection only. limits.go bounds what clients can make the server hold:
+// the request byte budget (queued.max.request.bytes), connection counts,
+// idle, slow-request and slow-reader timeouts, and the reserved descriptor
+// that refuses connections cleanly on EMFILE; limits_broker.go splits the
+// open-file limit (FileBudget). A listener may divert connections that
+// open with a 4-byte magic (Divert): the metadata quorum's Raft transport
+// ("SLRF") shares the nodes' listeners this way.
 //
 // broker.go assembles a node from the layers below: the metadata quorum and
 // the controller, the partition manager and replica fetchers, the group and

@@ -31,6 +31,10 @@ type lifecycle struct {
 	log         *slog.Logger
 	incarnation [16]byte
 	interval    time.Duration
+	// kick (cap 1) makes run send the next heartbeat now instead of at
+	// the end of the interval: a controlled shutdown asks at once, so
+	// SIGTERM does not wait up to broker.heartbeat.interval.ms first.
+	kick chan struct{}
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -42,7 +46,7 @@ type lifecycle struct {
 
 func newLifecycle(b *Broker) *lifecycle {
 	l := &lifecycle{b: b, log: b.log.With("component", "lifecycle"), epoch: -1, fenced: true,
-		interval: millis(int64(b.cfg.BrokerHeartbeatIntervalMs))}
+		interval: millis(int64(b.cfg.BrokerHeartbeatIntervalMs)), kick: make(chan struct{}, 1)}
 	_, _ = rand.Read(l.incarnation[:])
 	l.cond = sync.NewCond(&l.mu)
 	return l
@@ -65,6 +69,7 @@ func (l *lifecycle) run(stop <-chan struct{}) {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+		case <-l.kick:
 		}
 		t.Stop()
 	}
@@ -172,8 +177,9 @@ func (l *lifecycle) update(resp *kmsg.BrokerHeartbeatResponse) {
 		l.log.Info("broker fencing changed", "fenced", resp.IsFenced)
 	}
 	l.fenced = resp.IsFenced
-	if l.shutdown && resp.ShouldShutdown {
+	if l.shutdown && resp.ShouldShutdown && !l.released {
 		l.released = true
+		l.log.Debug("controller allows the shutdown", "brokerEpoch", l.epoch)
 	}
 	l.cond.Broadcast()
 }
@@ -185,7 +191,13 @@ func (l *lifecycle) waitUnfenced(ctx context.Context) error {
 
 // controlledShutdown asks the controller to move this broker's
 // leaderships away and waits until it says the broker may go, or ctx ends.
+// The first WantShutdown heartbeat goes out at once; the following ones
+// every 100 ms (step) until the controller answers ShouldShutdown.
+// Meanwhile the broker keeps serving: as the controller moves each
+// leadership, produce requests here get NOT_LEADER_OR_FOLLOWER with the
+// new leader (KIP-951), and the fetchers follow the new leaders.
 func (l *lifecycle) controlledShutdown(ctx context.Context) error {
+	start := time.Now()
 	l.mu.Lock()
 	l.shutdown = true
 	registered := l.epoch >= 0
@@ -193,7 +205,13 @@ func (l *lifecycle) controlledShutdown(ctx context.Context) error {
 	if !registered {
 		return nil
 	}
-	return l.waitFor(ctx, func() bool { return l.released || l.epoch < 0 })
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	err := l.waitFor(ctx, func() bool { return l.released || l.epoch < 0 })
+	l.log.Debug("controlled shutdown wait ended", "took", time.Since(start), "err", err)
+	return err
 }
 
 func (l *lifecycle) waitFor(ctx context.Context, cond func() bool) error {

@@ -73,57 +73,58 @@ func decodeCheckpoint(name string, b []byte) (checkpoint, error) {
 	return c, nil
 }
 
-// readCheckpoint returns the checkpoint in dir; found is false if there is
-// none (a new log, or one whose checkpoint an operator removed).
-func readCheckpoint(fsys vfs.FS, dir string) (c checkpoint, found bool, err error) {
-	name := filepath.Join(dir, checkpointName)
-	f, err := fsys.Open(name)
+// readCheckpoint returns the log's checkpoint; found is false if there
+// is none (a new log, or one whose checkpoint an operator removed).
+func (l *Log) readCheckpoint() (c checkpoint, found bool, err error) {
+	name := filepath.Join(l.dir, checkpointName)
+	var b []byte
+	err = l.files.transient(mayRefuse, name, func() (err error) {
+		b, err = readCheckpointBytes(l.fsys, name)
+		return err
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return checkpoint{}, false, nil
 	}
 	if err != nil {
-		return checkpoint{}, false, fmt.Errorf("open checkpoint: %w", err)
+		return checkpoint{}, false, err
 	}
-	defer f.Close()
-	buf := make([]byte, checkpointSize+1) // one extra byte detects a longer file
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return checkpoint{}, false, fmt.Errorf("read checkpoint %s: %w", name, err)
-	}
-	c, err = decodeCheckpoint(name, buf[:n])
+	c, err = decodeCheckpoint(name, b)
 	return c, err == nil, err
 }
 
-// writeCheckpoint replaces dir's checkpoint atomically and durably.
-func writeCheckpoint(fsys vfs.FS, dir string, c checkpoint) error {
-	name := filepath.Join(dir, checkpointName)
-	return writeFileAtomic(fsys, dir, name, c.encode())
+// readCheckpointBytes reads up to one byte more than a checkpoint holds,
+// so that a longer file fails to decode (as corruption).
+func readCheckpointBytes(fsys vfs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, checkpointSize+1)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	return buf[:n], nil
 }
 
-// writeFileAtomic writes data to name through a temporary file: after it
-// returns, name holds data even across a crash, and a crash before that
-// leaves the old contents.
+// writeCheckpoint replaces the log's checkpoint atomically and durably.
+func (l *Log) writeCheckpoint(c checkpoint) error {
+	return l.writeFileAtomic(filepath.Join(l.dir, checkpointName), c.encode())
+}
+
+// writeFileAtomic replaces name (in dir) with data durably
+// (vfs.WriteFileAtomic), for files of the log directory outside any Log.
 func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := fsys.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
+	if filepath.Dir(name) != filepath.Clean(dir) {
+		return fmt.Errorf("write %s: not in directory %s", name, dir)
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync() // fsync point: the new contents before they get the name
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := fsys.Rename(tmp, name); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	if err := fsys.SyncDir(dir); err != nil { // fsync point: the rename
-		return fmt.Errorf("sync directory of %s: %w", name, err)
-	}
-	return nil
+	return vfs.WriteFileAtomic(fsys, name, data)
+}
+
+// readBoundedFile returns the contents of name, refusing a file larger
+// than limit (vfs.ReadFile), for files of the log directory outside any
+// Log.
+func readBoundedFile(fsys vfs.FS, name string, limit int64) ([]byte, error) {
+	return vfs.ReadFile(fsys, name, limit)
 }

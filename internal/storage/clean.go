@@ -2,11 +2,11 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/sluice-io/sluice/internal/record"
-	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // Byte positions of the v2 batch header fields a cleaned batch rewrites
@@ -57,8 +57,8 @@ type cleanedSegment struct {
 	baseOffset     int64
 	nextOffset     int64 // the run's end: its last batch is always kept
 	old            []segmentSnapshot
-	file           vfs.File // the .log.cleaned, open for append
-	size           int64    // bytes written and buffered
+	file           *cachedFile // the .log.cleaned, written through the cache
+	size           int64       // bytes written and buffered
 	offsets        []offsetEntry
 	times          []timeEntry
 	indexer        indexer
@@ -81,6 +81,12 @@ func (c *cleaner) buildOffsetMap() error {
 			continue
 		}
 		full, err := c.mapSegment(s)
+		if errors.Is(err, errFileRetired) {
+			// Retention deleted it meanwhile (and everything before it):
+			// no run holding it is swapped in, and no later record's key
+			// can be superseded by one of its records.
+			full, err = false, nil
+		}
 		if err != nil || full {
 			return err
 		}
@@ -139,7 +145,7 @@ func (c *cleaner) mapBatch(seg *segment, batch []byte) (full bool, err error) {
 
 // reader points the cleaner's window reader at s, keeping its buffer.
 func (c *cleaner) reader(s segmentSnapshot) *windowReader {
-	c.window = windowReader{file: s.seg.logFile, size: s.size, buf: c.window.buf[:0]}
+	c.window = windowReader{file: segmentReader(s.seg, mayRefuse), size: s.size, buf: c.window.buf[:0]}
 	return &c.window
 }
 
@@ -168,6 +174,12 @@ func (c *cleaner) cleanGroups(groups [][]segmentSnapshot) ([]*cleanedSegment, er
 	var cleaned []*cleanedSegment
 	for _, group := range groups {
 		cs, err := c.cleanGroup(group)
+		if cs != nil && errors.Is(err, errFileRetired) {
+			// Retention deleted a segment of the run meanwhile: the swap
+			// would skip the run.
+			c.log.removeCleaned([]*cleanedSegment{cs})
+			continue
+		}
 		if cs != nil {
 			cleaned = append(cleaned, cs)
 		}
@@ -186,10 +198,13 @@ func (c *cleaner) cleanGroups(groups [][]segmentSnapshot) ([]*cleanedSegment, er
 // writes its indexes, all fsynced.
 func (c *cleaner) cleanGroup(group []segmentSnapshot) (*cleanedSegment, error) {
 	base := group[0].seg.baseOffset
-	f, err := c.log.fsys.Create(cleanedName(c.log.dir, base, logSuffix))
+	f := c.log.files.file(c.log.fsys, cleanedName(c.log.dir, base, logSuffix), true, true)
+	pinned, err := f.pin(mayRefuse, true) // creates it
 	if err != nil {
+		f.close()
 		return nil, fmt.Errorf("create cleaned segment: %w", err)
 	}
+	pinned.release()
 	cs := &cleanedSegment{baseOffset: base, nextOffset: group[len(group)-1].nextOffset, old: group,
 		file: f, firstTimestamp: -1, changed: len(group) > 1}
 	cs.indexer.reset(c.plan.cfg.IndexIntervalBytes)
@@ -495,7 +510,12 @@ func (c *cleaner) flush(cs *cleanedSegment) error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	if _, err := cs.file.Write(c.out); err != nil {
+	pinned, err := cs.file.pin(mayRefuse, true)
+	if err != nil {
+		return fmt.Errorf("write cleaned segment: %w", err)
+	}
+	defer pinned.release()
+	if _, err := pinned.file(0).Write(c.out); err != nil {
 		return fmt.Errorf("write cleaned segment: %w", err)
 	}
 	c.out = c.out[:0]
@@ -511,9 +531,20 @@ func (c *cleaner) finish(cs *cleanedSegment) error {
 	if entry, ok := cs.indexer.timeEntry(cs.baseOffset); ok {
 		cs.times = append(cs.times, entry)
 	}
-	if err := cs.file.Sync(); err != nil { // fsync point: the cleaned copy, before any rename
+	if err := syncCleaned(cs); err != nil { // fsync point: the cleaned copy, before any rename
 		return fmt.Errorf("sync cleaned segment: %w", err)
 	}
-	return writeIndexFilesNamed(c.log.fsys, cleanedName(c.log.dir, cs.baseOffset, indexSuffix),
+	return c.log.writeIndexFilesNamed(cleanedName(c.log.dir, cs.baseOffset, indexSuffix),
 		cleanedName(c.log.dir, cs.baseOffset, timeIndexSuffix), cs.offsets, cs.times)
+}
+
+// syncCleaned fsyncs the cleaned copy, whichever descriptor its bytes were
+// written through.
+func syncCleaned(cs *cleanedSegment) error {
+	pinned, err := cs.file.pin(mayRefuse, true)
+	if err != nil {
+		return err
+	}
+	defer pinned.release()
+	return pinned.file(0).Sync()
 }

@@ -78,9 +78,10 @@ func (l *Log) CompactBelow(now time.Time, upperBound int64) (CompactResult, erro
 	defer plan.release(l)
 	result := CompactResult{DirtyRatio: plan.ratio, FirstDirtyOffset: plan.firstDirty, CleanedTo: plan.firstDirty}
 	result, err = l.runIfDue(plan, result)
-	if err != nil && l.truncatedSince(plan) {
-		// The copy read a segment while a truncation cut it: not corruption.
-		l.logger.Info("compaction pass dropped: the log was truncated meanwhile", slog.Any("error", err))
+	if err != nil && (l.truncatedSince(plan) || errors.Is(err, errFileRetired)) {
+		// The copy read a segment while a truncation cut it, or retention
+		// deleted it: not corruption.
+		l.logger.Info("compaction pass dropped: the log was truncated or its segments deleted meanwhile", slog.Any("error", err))
 		return result, nil
 	}
 	if errors.Is(err, ErrCorruption) {
@@ -206,15 +207,29 @@ func (p *cleanPlan) pastMaxLag() (bool, error) {
 		if s.nextOffset <= p.firstDirty || s.size == 0 {
 			continue
 		}
-		h, err := readHeaderAt(s.seg.logFile, header, 0, s.size)
+		h, err := firstHeader(s, header)
 		if err != nil {
-			return false, corruption(s.seg.logName(), 0, "unreadable first batch of a sealed segment", err)
+			return false, err
 		}
 		if h.MaxTimestamp > 0 && h.MaxTimestamp < cleanBefore {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// firstHeader reads the header of the first batch of a sealed segment.
+func firstHeader(s segmentSnapshot, buf []byte) (record.Header, error) {
+	pinned, err := s.seg.log.pin(mayRefuse, false)
+	if err != nil {
+		return record.Header{}, err
+	}
+	defer pinned.release()
+	h, err := readHeaderAt(pinned.file(0), buf, 0, s.size)
+	if err != nil {
+		return h, corruption(s.seg.logName(), 0, "unreadable first batch of a sealed segment", err)
+	}
+	return h, nil
 }
 
 // subtractMs is now - lag, saturating instead of wrapping around.
@@ -228,7 +243,7 @@ func subtractMs(now, lag int64) int64 {
 // release drops the plan's segment references.
 func (p *cleanPlan) release(l *Log) {
 	for _, s := range p.sealed {
-		s.seg.release(l.logger)
+		s.seg.release()
 	}
 }
 

@@ -132,6 +132,12 @@ type Options struct {
 	// whose latest batch is this old is forgotten (ExpireProducers, and
 	// when the log opens); 0 means DefaultProducerIDExpirationMs.
 	ProducerIDExpirationMs int64
+	// Files is the cache every file of the log is opened through, shared
+	// by all the logs of a broker so that the descriptors they hold stay
+	// within one budget whatever the number of partitions (see the
+	// package doc, "File handles"). nil gives the log a private cache of
+	// DefaultFileBudget descriptors.
+	Files *FileCache
 }
 
 // DefaultProducerIDExpirationMs is Kafka's producer.id.expiration.ms, one
@@ -153,6 +159,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProducerIDExpirationMs <= 0 {
 		o.ProducerIDExpirationMs = DefaultProducerIDExpirationMs
+	}
+	if o.Files == nil {
+		o.Files = NewFileCache(FileCacheConfig{Logger: o.Logger})
 	}
 	return o
 }

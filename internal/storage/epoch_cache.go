@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/sluice-io/sluice/internal/record"
-	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // The leader-epoch cache (Kafka's LeaderEpochFileCache): for each leader
@@ -226,12 +225,12 @@ func parseEpochLine(line string) (epochEntry, error) {
 	return epochEntry{epoch: int32(epoch), startOffset: offset}, nil
 }
 
-// readEpochCheckpoint reads dir's leader-epoch-checkpoint; found is false
-// when there is none (a new log, or a data directory from before
+// readEpochCheckpoint reads the log's leader-epoch-checkpoint; found is
+// false when there is none (a new log, or a data directory from before
 // replication). A file that fails its checks is an errBadEpochCheckpoint.
-func readEpochCheckpoint(fsys vfs.FS, dir string) (es epochEntries, found bool, err error) {
-	name := filepath.Join(dir, epochCheckpointName)
-	b, err := readBoundedFile(fsys, name, maxEpochCheckpointBytes)
+func (l *Log) readEpochCheckpoint() (es epochEntries, found bool, err error) {
+	name := filepath.Join(l.dir, epochCheckpointName)
+	b, err := l.readFile(mayRefuse, name, maxEpochCheckpointBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -307,15 +306,29 @@ func (l *Log) checkLeaderEpochLocked(leaderEpoch int32) error {
 // The checkpoint is written whenever the cache changes, which is rare
 // (leader changes, truncations, log start moves). A failed write fails the
 // log, as Kafka takes the log directory offline: the file's contents are
-// then unknown, and appends must not outrun it.
+// then unknown, and appends must not outrun it. Running out of descriptors
+// does not: before the rename nothing changed; after it the file holds
+// next, which is published, and only the directory fsync is left to the
+// next one made in the directory.
 func (l *Log) setEpochsLocked(next epochEntries) error {
 	name := filepath.Join(l.dir, epochCheckpointName)
-	if err := writeFileAtomic(l.fsys, l.dir, name, encodeEpochCheckpoint(next)); err != nil {
+	tmp := name + ".tmp"
+	if err := l.writeFile(tmp, encodeEpochCheckpoint(next)); err != nil {
+		return l.failUnlessRefused(fmt.Errorf("write leader epoch checkpoint: %w", err))
+	}
+	if err := l.fsys.Rename(tmp, name); err != nil {
+		return l.fail(fmt.Errorf("write leader epoch checkpoint: %w", err))
+	}
+	err := l.syncDir() // fsync point: the new checkpoint's name
+	if err != nil && !errors.Is(err, ErrTooManyOpenFiles) {
 		return l.fail(fmt.Errorf("write leader epoch checkpoint: %w", err))
 	}
 	l.mu.Lock()
 	l.epochs = next
 	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("write leader epoch checkpoint: %w", err)
+	}
 	return nil
 }
 
@@ -352,7 +365,7 @@ func (l *Log) assignLeaderEpochLocked(leaderEpoch int32, base int64) error {
 // the batch headers of the whole log, since a leader answering from an
 // empty cache could let a follower keep a divergent tail.
 func (l *Log) loadEpochsLocked(recovered epochEntries) error {
-	es, found, err := readEpochCheckpoint(l.fsys, l.dir)
+	es, found, err := l.readEpochCheckpoint()
 	rebuilt := errors.Is(err, errBadEpochCheckpoint)
 	if rebuilt {
 		l.logger.Warn("rebuilding unreadable leader epoch checkpoint from the log", slog.Any("error", err))
@@ -382,16 +395,30 @@ func (l *Log) rebuildEpochsLocked() (epochEntries, error) {
 	var es epochEntries
 	header := make([]byte, record.HeaderSize)
 	for _, seg := range l.segments {
-		for position := int64(0); position < seg.size; {
-			h, err := readHeaderAt(seg.logFile, header, position, seg.size)
-			if err != nil {
-				return nil, corruption(seg.logName(), position, "unreadable batch header while rebuilding the leader epoch cache", err)
-			}
-			if h.PartitionLeaderEpoch >= 0 {
-				es, _ = es.assignNewer(epochEntry{epoch: h.PartitionLeaderEpoch, startOffset: h.BaseOffset})
-			}
-			position += int64(h.Size())
+		var err error
+		if es, err = segmentEpochs(seg, es, header); err != nil {
+			return nil, err
 		}
+	}
+	return es, nil
+}
+
+// segmentEpochs adds the epochs of seg's batch headers to es.
+func segmentEpochs(seg *segment, es epochEntries, header []byte) (epochEntries, error) {
+	pinned, err := seg.log.pin(mayRefuse, false)
+	if err != nil {
+		return nil, err
+	}
+	defer pinned.release()
+	for position := int64(0); position < seg.size; {
+		h, err := readHeaderAt(pinned.file(0), header, position, seg.size)
+		if err != nil {
+			return nil, corruption(seg.logName(), position, "unreadable batch header while rebuilding the leader epoch cache", err)
+		}
+		if h.PartitionLeaderEpoch >= 0 {
+			es, _ = es.assignNewer(epochEntry{epoch: h.PartitionLeaderEpoch, startOffset: h.BaseOffset})
+		}
+		position += int64(h.Size())
 	}
 	return es, nil
 }

@@ -52,7 +52,30 @@ type testClock struct{ ms int64 }
 func (c *testClock) now() time.Time { return time.UnixMilli(c.ms) }
 
 func testOptions(t testing.TB) Options {
-	return Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	return Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Files: testFileCache(t)}
+}
+
+// testCaches holds each test's file cache.
+var testCaches sync.Map // testing.TB → *FileCache
+
+// testFileCache is the test's file cache, shared by every log it opens
+// with testOptions, with the smallest budget there is: nearly every
+// operation evicts and reopens files, so the whole suite runs the reopen
+// paths. At the end of the test no descriptor may still be pinned.
+func testFileCache(t testing.TB) *FileCache {
+	if c, ok := testCaches.Load(t); ok {
+		return c.(*FileCache)
+	}
+	c := NewFileCache(FileCacheConfig{Budget: minFileBudget})
+	testCaches.Store(t, c)
+	t.Cleanup(func() {
+		testCaches.Delete(t)
+		if s := c.Stats(); s.InUse != 0 {
+			t.Errorf("%d file descriptors still pinned at the end of the test: %+v", s.InUse, s)
+		}
+	})
+	return c
 }
 
 // testWriter sends log output to t.Log, so it shows only for failures.

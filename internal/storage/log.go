@@ -35,7 +35,10 @@ type AppendResult struct {
 // Log is one partition's log on disk. See the package doc for the locking
 // order and what each lock guards.
 type Log struct {
-	fsys               vfs.FS
+	fsys vfs.FS
+	// files is the cache every file of the log is opened through
+	// (Options.Files, shared by the broker's logs).
+	files              *FileCache
 	dir                string
 	logger             *slog.Logger
 	now                func() time.Time
@@ -103,7 +106,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	opts = opts.withDefaults()
-	l := &Log{fsys: fsys, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now,
+	l := &Log{fsys: fsys, files: opts.Files, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now,
 		cleanerBufferBytes: opts.CleanerBufferBytes, producerIDExpirationMs: opts.ProducerIDExpirationMs,
 		producers: newProducerStates()}
 	l.firstDirty.Store(noCleanerCheckpoint)
@@ -314,24 +317,25 @@ func (l *Log) maybeRollLocked(summary appendSummary, base int64) error {
 // newBase. Afterwards only the new segment can hold unsynced bytes.
 func (l *Log) rollLocked(newBase int64) error {
 	old := l.activeLocked()
-	if err := l.sealLocked(old); err != nil {
+	if err := l.sealLocked(old, mayRefuse); err != nil {
 		return err
 	}
-	cfg := l.config.Load()
-	seg, err := createSegmentFiles(l.fsys, l.dir, newBase, cfg.IndexIntervalBytes, l.nowMs())
+	seg, err := l.createSegmentFiles(newBase)
 	if err != nil {
 		return fmt.Errorf("roll to offset %d: %w", newBase, err)
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the new segment's name
-		seg.release(l.logger)
-		return l.fail(fmt.Errorf("roll to offset %d: sync directory: %w", newBase, err))
+	if err := l.syncDir(); err != nil { // fsync point: the new segment's name
+		seg.release()
+		err = fmt.Errorf("roll to offset %d: sync directory: %w", newBase, err)
+		if errors.Is(err, ErrTooManyOpenFiles) {
+			return err // nothing published: the next append rolls again
+		}
+		return l.fail(err)
 	}
 	l.mu.Lock()
 	l.segments = append(l.segments, seg)
 	l.mu.Unlock()
-	if err := old.closeIndexFiles(); err != nil {
-		l.logger.Warn("close index files of sealed segment", slog.String("file", old.logName()), slog.Any("error", err))
-	}
+	old.sealFiles()
 	l.raiseFlushed(newBase)
 	l.checkpointLocked()
 	l.takeSnapshotLocked() // everything below newBase is fsynced: the sealed segment
@@ -340,23 +344,50 @@ func (l *Log) rollLocked(newBase int64) error {
 
 // sealLocked writes the segment's final time-index entry and fsyncs its log
 // and indexes: after it, the segment never changes again (until a
-// truncation).
-func (l *Log) sealLocked(s *segment) error {
-	if entry, ok := s.indexer.timeEntry(s.baseOffset); ok {
+// truncation). Whatever was written through descriptors closed since is
+// covered: an fsync makes the file durable, whichever descriptor it goes
+// through.
+func (l *Log) sealLocked(s *segment, policy openPolicy) error {
+	if err := l.syncSegmentLocked(s, policy); err != nil {
+		return err
+	}
+	if err := l.syncTxnIndexLocked(s); err != nil {
+		return l.failUnlessRefused(fmt.Errorf("seal %s: %w", s.logName(), err))
+	}
+	return nil
+}
+
+// syncSegmentLocked is sealLocked's work on the three pinned files.
+func (l *Log) syncSegmentLocked(s *segment, policy openPolicy) error {
+	files, err := l.pinActive(s, policy, true, true)
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", s.logName(), err)
+	}
+	defer files.release()
+	ix := s.indexer
+	if entry, ok := ix.timeEntry(s.baseOffset); ok {
 		l.timeScratch = appendTimeEntry(l.timeScratch[:0], entry)
-		if err := l.writeIndexLocked(s, nil, l.timeScratch); err != nil {
+		if err := l.writeIndexLocked(s, &files, nil, l.timeScratch); err != nil {
 			return err
 		}
+		s.indexer = ix
 	}
-	for _, f := range []vfs.File{s.logFile, s.offsetIndexFile, s.timeIndexFile} {
+	for _, f := range []vfs.File{files.log, files.offsetIndex, files.timeIndex} {
 		if err := f.Sync(); err != nil { // fsync point: the sealed segment
 			return l.fail(err) // vfs errors name the file
 		}
 	}
-	if err := l.syncTxnIndexLocked(s); err != nil {
-		return l.fail(fmt.Errorf("seal %s: %w", s.logName(), err))
-	}
 	return nil
+}
+
+// failUnlessRefused fails the log with err, unless err is a refusal for
+// want of descriptors (ErrTooManyOpenFiles): then nothing was changed and
+// the operation can simply be retried.
+func (l *Log) failUnlessRefused(err error) error {
+	if errors.Is(err, ErrTooManyOpenFiles) {
+		return err
+	}
+	return l.fail(err)
 }
 
 // writeLocked appends batches (offsets assigned) to segment s with their
@@ -378,11 +409,16 @@ func (l *Log) writeLocked(s *segment, batches []byte) error {
 		}
 		pos += h.Size()
 	}
-	if _, err := s.logFile.Write(batches); err != nil {
-		return l.undoWriteLocked(s, start, err)
+	files, err := l.pinActive(s, mayRefuse, len(l.offsetScratch) > 0, len(l.timeScratch) > 0)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", s.logName(), err) // nothing written
 	}
-	if err := l.writeIndexLocked(s, l.offsetScratch, l.timeScratch); err != nil {
-		return l.undoWriteLocked(s, start, err)
+	defer files.release()
+	if _, err := files.log.Write(batches); err != nil {
+		return l.undoWriteLocked(s, files.log, start, err)
+	}
+	if err := l.writeIndexLocked(s, &files, l.offsetScratch, l.timeScratch); err != nil {
+		return l.undoWriteLocked(s, files.log, start, err)
 	}
 	if start == 0 {
 		first, _ := record.ParseHeader(batches)
@@ -393,17 +429,21 @@ func (l *Log) writeLocked(s *segment, batches []byte) error {
 	return nil
 }
 
-// writeIndexLocked appends encoded entries to s's index files and publishes
-// them. On error the index files are cut back to where they were.
-func (l *Log) writeIndexLocked(s *segment, offsets, times []byte) error {
+// writeIndexLocked appends encoded entries to s's index files (pinned in
+// files, each that gets entries) and publishes them. On error the index
+// files are cut back to where they were.
+func (l *Log) writeIndexLocked(s *segment, files *activeFiles, offsets, times []byte) error {
 	l.mu.RLock()
 	offsetSize, timeSize := int64(len(s.offsets))*offsetEntrySize, int64(len(s.times))*timeEntrySize
 	l.mu.RUnlock()
-	if err := appendIndexFile(s.offsetIndexFile, offsets, offsetSize); err != nil {
+	if err := appendIndexFile(files.offsetIndex, offsets, offsetSize); err != nil {
 		return err
 	}
-	if err := appendIndexFile(s.timeIndexFile, times, timeSize); err != nil {
-		if cutErr := s.offsetIndexFile.Truncate(offsetSize); cutErr != nil {
+	if err := appendIndexFile(files.timeIndex, times, timeSize); err != nil {
+		if len(offsets) == 0 {
+			return err
+		}
+		if cutErr := files.offsetIndex.Truncate(offsetSize); cutErr != nil {
 			return l.fail(fmt.Errorf("%w; then undoing the offset index: %w", err, cutErr))
 		}
 		return err
@@ -444,8 +484,8 @@ func appendDecodedTimes(dst []timeEntry, b []byte) []timeEntry {
 
 // undoWriteLocked cuts the log back to size after a failed write (a short
 // write may have landed). If even that fails the log is failed.
-func (l *Log) undoWriteLocked(s *segment, size int64, cause error) error {
-	if err := s.logFile.Truncate(size); err != nil {
+func (l *Log) undoWriteLocked(s *segment, logFile vfs.File, size int64, cause error) error {
+	if err := logFile.Truncate(size); err != nil {
 		return l.fail(fmt.Errorf("append to %s: %w; then cutting it back to %d bytes: %w", s.logName(), cause, size, err))
 	}
 	return fmt.Errorf("append to %s: %w", s.logName(), cause)
@@ -497,8 +537,19 @@ func (l *Log) flushLocked() error {
 	target := s.nextOffset
 	s.acquire()
 	l.mu.RUnlock()
-	defer s.release(l.logger)
-	if err := s.logFile.Sync(); err != nil { // fsync point: acknowledged appends
+	defer s.release()
+	pinned, err := s.log.pin(mayRefuse, false)
+	if errors.Is(err, errFileRetired) && l.flushed.Load() >= target {
+		return nil // rolled (so fsynced) and deleted by retention meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", s.logName(), err) // nothing changed: the log stays writable
+	}
+	defer pinned.release()
+	// fsync point: acknowledged appends. Appends written through a
+	// descriptor the cache has closed since are covered too: fsync
+	// flushes the file, not the descriptor.
+	if err := pinned.file(0).Sync(); err != nil {
 		return l.fail(err)
 	}
 	l.raiseFlushed(target)
@@ -581,7 +632,7 @@ func (l *Log) writeCheckpointLocked() error {
 	if c == l.checkpointed {
 		return nil
 	}
-	if err := writeCheckpoint(l.fsys, l.dir, c); err != nil {
+	if err := l.writeCheckpoint(c); err != nil {
 		return err
 	}
 	l.checkpointed = c
@@ -614,7 +665,7 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) closeCleanlyLocked() error {
-	if err := l.sealLocked(l.activeLocked()); err != nil {
+	if err := l.sealLocked(l.activeLocked(), neverRefuse); err != nil {
 		return err
 	}
 	l.raiseFlushed(l.logEndOffset)
@@ -629,7 +680,7 @@ func (l *Log) releaseAll() {
 	l.segments = nil
 	l.mu.Unlock()
 	for _, s := range segments {
-		s.release(l.logger)
+		s.release()
 	}
 }
 
@@ -638,10 +689,11 @@ func (l *Log) Delete() error {
 	if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrLogFailed) {
 		return err
 	}
-	if err := l.fsys.RemoveAll(l.dir); err != nil {
+	parent := filepath.Dir(l.dir)
+	if err := l.files.transient(neverRefuse, l.dir, func() error { return l.fsys.RemoveAll(l.dir) }); err != nil {
 		return fmt.Errorf("delete log %s: %w", l.dir, err)
 	}
-	if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
+	if err := l.files.transient(neverRefuse, parent, func() error { return l.fsys.SyncDir(parent) }); err != nil {
 		return fmt.Errorf("delete log %s: sync parent directory: %w", l.dir, err)
 	}
 	return nil

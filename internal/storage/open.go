@@ -3,7 +3,6 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -28,7 +27,7 @@ func (l *Log) load(clean bool) error {
 		return err
 	}
 	l.removeStrays(names)
-	cp, found, err := readCheckpoint(l.fsys, l.dir)
+	cp, found, err := l.readCheckpoint()
 	if err != nil {
 		return err
 	}
@@ -70,7 +69,8 @@ func (l *Log) ensureDir() error {
 	if err := l.fsys.MkdirAll(l.dir); err != nil {
 		return fmt.Errorf("create directory: %w", err)
 	}
-	if err := l.fsys.SyncDir(filepath.Dir(l.dir)); err != nil { // fsync point: the new directory
+	parent := filepath.Dir(l.dir)
+	if err := l.files.transient(neverRefuse, parent, func() error { return l.fsys.SyncDir(parent) }); err != nil { // fsync point: the new directory
 		return fmt.Errorf("sync parent directory: %w", err)
 	}
 	return nil
@@ -112,30 +112,30 @@ func segmentBases(names []string) []int64 {
 
 // startAt gives an empty directory its first segment.
 func (l *Log) startAt(base int64) error {
-	seg, err := createSegmentFiles(l.fsys, l.dir, base, l.config.Load().IndexIntervalBytes, l.nowMs())
+	seg, err := l.createSegmentFiles(base)
 	if err != nil {
 		return err
 	}
 	l.segments = []*segment{seg}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the first segment
+	if err := l.syncDir(); err != nil { // fsync point: the first segment
 		return fmt.Errorf("sync directory: %w", err)
 	}
 	l.logStartOffset, l.logEndOffset = base, base
 	l.flushed.Store(base)
 	l.checkpointed = checkpoint{logStartOffset: base, recoveryPoint: base, firstDirtyOffset: l.firstDirty.Load()}
-	return writeCheckpoint(l.fsys, l.dir, l.checkpointed)
+	return l.writeCheckpoint(l.checkpointed)
 }
 
 // loadSegments opens every segment: those that may hold offsets at or past
 // the recovery point are scanned (unless clean), the others trusted.
 func (l *Log) loadSegments(bases []int64, recoveryPoint int64, clean bool) error {
 	for i, base := range bases {
-		seg, err := l.openSegment(base)
+		last := i == len(bases)-1
+		seg, err := l.openSegment(base, last)
 		if err != nil {
 			return err
 		}
 		l.segments = append(l.segments, seg)
-		last := i == len(bases)-1
 		switch {
 		case !clean && (last || bases[i+1] > recoveryPoint):
 			err = l.recoverSegment(seg, last, recoveryPoint)
@@ -154,16 +154,17 @@ func (l *Log) loadSegments(bases []int64, recoveryPoint int64, clean bool) error
 	return nil
 }
 
-func (l *Log) openSegment(base int64) (*segment, error) {
-	f, err := l.fsys.OpenAppend(segmentFileName(l.dir, base, logSuffix))
+// openSegment makes the segment at base from its .log, not opened yet:
+// its size comes from a stat, and the scans open it through the cache.
+// The last segment's log is opened for appends, the others read-only.
+func (l *Log) openSegment(base int64, last bool) (*segment, error) {
+	name := segmentFileName(l.dir, base, logSuffix)
+	info, err := l.fsys.Stat(name)
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	seg := newSegment(f, base, l.config.Load().IndexIntervalBytes, l.nowMs())
-	if seg.size, err = f.Size(); err != nil {
-		seg.release(l.logger)
-		return nil, fmt.Errorf("size of %s: %w", f.Name(), err)
-	}
+	seg := newSegment(l.files.file(l.fsys, name, last, false), base, l.config.Load().IndexIntervalBytes, l.nowMs())
+	seg.size = info.Size
 	return seg, nil
 }
 
@@ -182,12 +183,16 @@ func (l *Log) finishLoad(cp checkpoint, firstBase int64) error {
 		// raced with a crash): start empty there, as Kafka does.
 		return l.truncateFullyLocked(l.logStartOffset)
 	}
-	if active.offsetIndexFile == nil {
-		if err := active.openIndexFiles(l.fsys, l.dir, false); err != nil {
-			return err
-		}
+	if active.offsetIndex == nil {
+		l.attachIndexFiles(active, false)
 	}
-	if err := active.logFile.Sync(); err != nil { // fsync point: what recovery kept
+	files, err := l.pinActive(active, mayRefuse, true, true) // the appends' files all open
+	if err != nil {
+		return fmt.Errorf("open active segment: %w", err)
+	}
+	err = files.log.Sync() // fsync point: what recovery kept
+	files.release()
+	if err != nil {
 		return fmt.Errorf("make recovered log durable: %w", err)
 	}
 	l.flushed.Store(l.logEndOffset)
@@ -198,7 +203,7 @@ func (l *Log) finishLoad(cp checkpoint, firstBase int64) error {
 // only past the recovery point) or reports corruption, and rewrites its
 // indexes from the scan.
 func (l *Log) recoverSegment(seg *segment, last bool, recoveryPoint int64) error {
-	res, err := scanSegment(seg.logFile, seg.size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
+	res, err := scanSegment(segmentReader(seg, mayRefuse), seg.size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
 	if err != nil {
 		return err
 	}
@@ -210,7 +215,7 @@ func (l *Log) recoverSegment(seg *segment, last bool, recoveryPoint int64) error
 			return err
 		}
 	}
-	if err := writeIndexFiles(l.fsys, l.dir, seg.baseOffset, res.offsets, res.times); err != nil {
+	if err := l.writeIndexFiles(seg.baseOffset, res.offsets, res.times); err != nil {
 		return err
 	}
 	seg.applyScan(&res)
@@ -229,11 +234,11 @@ func (l *Log) judgeStop(seg *segment, res *scanResult, last bool, recoveryPoint 
 		return corruption(name, stop.position, fmt.Sprintf("invalid batch at offset %d, below the recovery point %d (fsynced data): %s",
 			res.nextOffset, recoveryPoint, stop.reason), stop.cause)
 	}
-	zero, err := tailIsZero(seg.logFile, stop.position, seg.size)
+	zero, err := tailIsZero(segmentReader(seg, mayRefuse), stop.position, seg.size)
 	if err != nil || zero {
 		return err
 	}
-	at, found, err := findValidBatch(seg.logFile, stop.position, seg.size, res.nextOffset)
+	at, found, err := findValidBatch(segmentReader(seg, mayRefuse), stop.position, seg.size, res.nextOffset)
 	if err != nil {
 		return err
 	}
@@ -249,10 +254,15 @@ func (l *Log) cutTornTail(seg *segment, res *scanResult) error {
 		slog.String("file", seg.logName()), slog.Int64("position", res.stop.position),
 		slog.Int64("bytes", seg.size-res.validSize), slog.String("reason", res.stop.reason),
 		slog.Any("error", res.stop.cause))
-	if err := seg.logFile.Truncate(res.validSize); err != nil {
+	pinned, err := seg.log.pin(mayRefuse, true)
+	if err != nil {
 		return fmt.Errorf("truncate %s: %w", seg.logName(), err)
 	}
-	if err := seg.logFile.Sync(); err != nil { // fsync point: the cut
+	defer pinned.release()
+	if err := pinned.file(0).Truncate(res.validSize); err != nil {
+		return fmt.Errorf("truncate %s: %w", seg.logName(), err)
+	}
+	if err := pinned.file(0).Sync(); err != nil { // fsync point: the cut
 		return fmt.Errorf("make torn-tail cut durable: %w", err)
 	}
 	return nil
@@ -270,12 +280,13 @@ func (seg *segment) applyScan(res *scanResult) {
 }
 
 // writeIndexFiles replaces a segment's index files with entries, durably.
-func writeIndexFiles(fsys vfs.FS, dir string, base int64, offsets []offsetEntry, times []timeEntry) error {
-	return writeIndexFilesNamed(fsys, segmentFileName(dir, base, indexSuffix), segmentFileName(dir, base, timeIndexSuffix), offsets, times)
+func (l *Log) writeIndexFiles(base int64, offsets []offsetEntry, times []timeEntry) error {
+	return l.writeIndexFilesNamed(segmentFileName(l.dir, base, indexSuffix), segmentFileName(l.dir, base, timeIndexSuffix), offsets, times)
 }
 
-// writeIndexFilesNamed writes index entries to the files named, durably.
-func writeIndexFilesNamed(fsys vfs.FS, offsetName, timeName string, offsets []offsetEntry, times []timeEntry) error {
+// writeIndexFilesNamed writes index entries to the files named, durably
+// (fsync point: a rebuilt index).
+func (l *Log) writeIndexFilesNamed(offsetName, timeName string, offsets []offsetEntry, times []timeEntry) error {
 	var offsetBytes, timeBytes []byte
 	for _, e := range offsets {
 		offsetBytes = appendOffsetEntry(offsetBytes, e)
@@ -283,28 +294,10 @@ func writeIndexFilesNamed(fsys vfs.FS, offsetName, timeName string, offsets []of
 	for _, e := range times {
 		timeBytes = appendTimeEntry(timeBytes, e)
 	}
-	if err := writeWholeFile(fsys, offsetName, offsetBytes); err != nil {
+	if err := l.writeFile(offsetName, offsetBytes); err != nil {
 		return err
 	}
-	return writeWholeFile(fsys, timeName, timeBytes)
-}
-
-func writeWholeFile(fsys vfs.FS, name string, data []byte) error {
-	f, err := fsys.Create(name)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", name, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync() // fsync point: a rebuilt index
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return nil
+	return l.writeFile(timeName, timeBytes)
 }
 
 // loadSealed trusts a segment below the recovery point: its end is the next
@@ -336,37 +329,60 @@ func (l *Log) lastTimeEntry(seg *segment) (entry timeEntry, ok bool, err error) 
 	if err != nil || offsetInfo.Size%offsetEntrySize != 0 {
 		return timeEntry{}, false, nil
 	}
-	f, err := l.fsys.Open(segmentFileName(l.dir, seg.baseOffset, timeIndexSuffix))
+	name := segmentFileName(l.dir, seg.baseOffset, timeIndexSuffix)
+	var last []byte
+	err = l.files.transient(mayRefuse, name, func() (err error) {
+		last, ok, err = readLastTimeEntry(l.fsys, name)
+		return err
+	})
+	if err != nil || !ok {
+		return timeEntry{}, false, err
+	}
+	if last == nil {
+		return timeEntry{timestamp: -1}, true, nil
+	}
+	entry = decodeTimeEntry(last)
+	return entry, int64(entry.relativeOffset) < seg.nextOffset-seg.baseOffset, nil
+}
+
+// readLastTimeEntry returns the last entry of a time index file (nil if it
+// is empty); ok is false when the file cannot be opened or its size is not
+// whole entries (the index is rebuilt). Running out of descriptors is an
+// error, not a reason to rebuild.
+func readLastTimeEntry(fsys vfs.FS, name string) (last []byte, ok bool, err error) {
+	f, err := fsys.Open(name)
+	if isOutOfDescriptors(err) {
+		return nil, false, err
+	}
 	if err != nil {
-		return timeEntry{}, false, nil
+		return nil, false, nil
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil || size%timeEntrySize != 0 {
-		return timeEntry{}, false, err
+		return nil, false, err
 	}
 	if size == 0 {
-		return timeEntry{timestamp: -1}, true, nil
+		return nil, true, nil
 	}
-	var buf [timeEntrySize]byte
-	if err := readFull(f, buf[:], size-timeEntrySize); err != nil {
-		return timeEntry{}, false, err
+	buf := make([]byte, timeEntrySize)
+	if err := readFull(f, buf, size-timeEntrySize); err != nil {
+		return nil, false, err
 	}
-	entry = decodeTimeEntry(buf[:])
-	return entry, int64(entry.relativeOffset) < seg.nextOffset-seg.baseOffset, nil
+	return buf, true, nil
 }
 
 // rebuildSealed scans a sealed segment whose indexes are unusable and
 // rewrites them. Any invalid batch is corruption: the segment was fsynced.
 func (l *Log) rebuildSealed(seg *segment) error {
-	res, err := scanSegment(seg.logFile, seg.size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
+	res, err := scanSegment(segmentReader(seg, mayRefuse), seg.size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
 	if err != nil {
 		return err
 	}
 	if res.stop != nil {
 		return corruption(seg.logName(), res.stop.position, "invalid batch in a sealed (fsynced) segment: "+res.stop.reason, res.stop.cause)
 	}
-	if err := writeIndexFiles(l.fsys, l.dir, seg.baseOffset, res.offsets, res.times); err != nil {
+	if err := l.writeIndexFiles(seg.baseOffset, res.offsets, res.times); err != nil {
 		return err
 	}
 	seg.applyScan(&res)
@@ -378,6 +394,9 @@ func (l *Log) rebuildSealed(seg *segment) error {
 // index entry to find the end. Anything odd falls back to recovery.
 func (l *Log) loadActiveClean(seg *segment, recoveryPoint int64) error {
 	if err := l.tryLoadActiveClean(seg); err != nil {
+		if errors.Is(err, ErrTooManyOpenFiles) {
+			return err // not the segment's fault: the open fails, to be retried
+		}
 		l.logger.Warn("clean shutdown marker present but the active segment needs recovery",
 			slog.String("file", seg.logName()), slog.Any("error", err))
 		seg.offsets, seg.times = nil, nil
@@ -387,7 +406,7 @@ func (l *Log) loadActiveClean(seg *segment, recoveryPoint int64) error {
 }
 
 func (l *Log) tryLoadActiveClean(seg *segment) error {
-	offsetBytes, timeBytes, err := readIndexFiles(l.fsys, l.dir, seg.baseOffset, seg.size)
+	offsetBytes, timeBytes, err := l.readIndexFiles(seg.baseOffset, seg.size)
 	if err != nil {
 		return err
 	}
@@ -395,7 +414,12 @@ func (l *Log) tryLoadActiveClean(seg *segment) error {
 		return err
 	}
 	seg.indexer.reset(l.config.Load().IndexIntervalBytes)
-	if err := walkTail(seg); err != nil {
+	pinned, err := seg.log.pin(mayRefuse, false)
+	if err != nil {
+		return err
+	}
+	defer pinned.release()
+	if err := walkTail(seg, pinned.file(0)); err != nil {
 		return err
 	}
 	if seg.times, err = decodeTimeIndex(timeBytes, seg.nextOffset-seg.baseOffset); err != nil {
@@ -410,19 +434,20 @@ func (l *Log) tryLoadActiveClean(seg *segment) error {
 	}
 	seg.maxTimestamp, seg.offsetOfMaxTimestamp = seg.indexer.maxTimestamp, seg.indexer.offsetOfMaxTimestamp
 	seg.indexLoaded = true
-	return l.readFirstTimestamp(seg)
+	return readFirstTimestamp(seg, pinned.file(0))
 }
 
 // walkTail reads batch headers from the last indexed position to the end
-// of seg, setting its next offset and the timestamps seen there.
-func walkTail(seg *segment) error {
+// of seg (its log pinned as f), setting its next offset and the timestamps
+// seen there.
+func walkTail(seg *segment, f vfs.File) error {
 	var position int64
 	if len(seg.offsets) > 0 {
 		position = int64(seg.offsets[len(seg.offsets)-1].position)
 	}
 	buf := make([]byte, record.HeaderSize)
 	for position < seg.size {
-		h, err := readHeaderAt(seg.logFile, buf, position, seg.size)
+		h, err := readHeaderAt(f, buf, position, seg.size)
 		if err != nil {
 			return err
 		}
@@ -439,12 +464,12 @@ func walkTail(seg *segment) error {
 	return nil
 }
 
-func (l *Log) readFirstTimestamp(seg *segment) error {
+func readFirstTimestamp(seg *segment, f vfs.File) error {
 	if seg.size == 0 {
 		return nil
 	}
 	buf := make([]byte, record.HeaderSize)
-	h, err := readHeaderAt(seg.logFile, buf, 0, seg.size)
+	h, err := readHeaderAt(f, buf, 0, seg.size)
 	if err != nil {
 		return err
 	}
@@ -452,36 +477,16 @@ func (l *Log) readFirstTimestamp(seg *segment) error {
 	return nil
 }
 
-// readIndexFiles reads both index files of a segment whose log has logSize
-// bytes, refusing sizes no valid index could have (each entry needs a
-// batch of at least a header's size).
-func readIndexFiles(fsys vfs.FS, dir string, base, logSize int64) (offsets, times []byte, err error) {
+// readIndexFiles reads both index files of the segment at base whose log
+// has logSize bytes, refusing sizes no valid index could have (each entry
+// needs a batch of at least a header's size).
+func (l *Log) readIndexFiles(base, logSize int64) (offsets, times []byte, err error) {
 	maxEntries := logSize/record.HeaderSize + 1
-	if offsets, err = readBoundedFile(fsys, segmentFileName(dir, base, indexSuffix), maxEntries*offsetEntrySize); err != nil {
+	if offsets, err = l.readFile(mayRefuse, segmentFileName(l.dir, base, indexSuffix), maxEntries*offsetEntrySize); err != nil {
 		return nil, nil, err
 	}
-	if times, err = readBoundedFile(fsys, segmentFileName(dir, base, timeIndexSuffix), maxEntries*timeEntrySize); err != nil {
+	if times, err = l.readFile(mayRefuse, segmentFileName(l.dir, base, timeIndexSuffix), maxEntries*timeEntrySize); err != nil {
 		return nil, nil, err
 	}
 	return offsets, times, nil
-}
-
-func readBoundedFile(fsys vfs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	if size > limit {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d its log allows", name, size, limit)
-	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return buf, nil
 }

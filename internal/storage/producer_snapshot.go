@@ -166,7 +166,7 @@ func (l *Log) takeSnapshotLocked() {
 	if len(l.producers.entries) == 0 && offset == l.segments[0].baseOffset {
 		return // an empty log: rebuilding needs no snapshot
 	}
-	if err := writeFileAtomic(l.fsys, l.dir, snapshotFileName(l.dir, offset), encodeSnapshot(l.producers.entries)); err != nil {
+	if err := l.writeFileAtomic(snapshotFileName(l.dir, offset), encodeSnapshot(l.producers.entries)); err != nil {
 		l.logger.Warn("write producer snapshot", slog.Int64("offset", offset), slog.Any("error", err))
 		return
 	}
@@ -232,7 +232,7 @@ func (l *Log) dropSnapshotsAboveLocked(offset int64) error {
 		}
 	}
 	l.producers.snapshots = l.producers.snapshots[:cut]
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: stale snapshots are gone
+	if err := l.syncDir(); err != nil { // fsync point: stale snapshots are gone
 		return fmt.Errorf("remove producer snapshots past offset %d: sync directory: %w", offset, err)
 	}
 	return nil
@@ -240,7 +240,7 @@ func (l *Log) dropSnapshotsAboveLocked(offset int64) error {
 
 // listSnapshots finds the snapshot files in the log directory.
 func (l *Log) listSnapshots() ([]int64, error) {
-	names, err := l.fsys.ReadDir(l.dir)
+	names, err := l.readDir()
 	if err != nil {
 		return nil, fmt.Errorf("list producer snapshots: %w", err)
 	}
@@ -333,7 +333,7 @@ func (l *Log) loadProducerStateLocked() (replayed bool, err error) {
 // readSnapshot reads and decodes the snapshot at offset.
 func (l *Log) readSnapshot(offset int64) (map[int64]producerEntry, error) {
 	name := snapshotFileName(l.dir, offset)
-	b, err := readBoundedFile(l.fsys, name, maxSnapshotBytes)
+	b, err := l.readFile(neverRefuse, name, maxSnapshotBytes)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s vanished", errBadSnapshot, name)
@@ -366,7 +366,7 @@ func (l *Log) replayProducersLocked(from int64, aborted []AbortedTxn) ([]Aborted
 }
 
 func (l *Log) replaySegmentLocked(seg *segment, from int64, aborted []AbortedTxn) ([]AbortedTxn, error) {
-	w := windowReader{file: seg.logFile, size: seg.size}
+	w := windowReader{file: segmentReader(seg, neverRefuse), size: seg.size}
 	for position := int64(0); position < seg.size; {
 		if seg.size-position < record.HeaderSize {
 			return nil, corruption(seg.logName(), position, "batch header cut short while rebuilding producer state", record.ErrShortBatch)

@@ -1,16 +1,18 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
 
 	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // segmentView is a reader's snapshot of one segment, taken under Log.mu
-// with a reference held so the file stays open.
+// with a reference held so the segment's files stay readable.
 type segmentView struct {
 	seg        *segment
 	size       int64
@@ -61,13 +63,14 @@ func (l *Log) readOnce(dst []byte, offset, maxBytes, maxOffset int64, minOneBatc
 		}
 		var reachedEnd bool
 		dst, reachedEnd, err = readSegment(dst, &v, offset, maxBytes-read, maxOffset, wantOne, !first)
-		v.seg.release(l.logger)
+		v.seg.release()
 		if err != nil || !reachedEnd || v.nextOffset >= maxOffset {
 			break
 		}
 		offset = v.nextOffset
 	}
-	if l.truncationCount() != truncations {
+	if l.truncationCount() != truncations || errors.Is(err, errFileRetired) {
+		// Truncated, or the segment deleted or replaced, meanwhile.
 		return dst[:start], true, nil
 	}
 	if err != nil {
@@ -109,8 +112,8 @@ func (l *Log) viewAt(offset int64, checkRange bool) (segmentView, bool, error) {
 		if !seg.indexLoaded {
 			l.mu.RUnlock()
 			err := l.ensureIndexes(seg)
-			seg.release(l.logger)
-			if err != nil {
+			seg.release()
+			if err != nil && !errors.Is(err, errFileRetired) { // retired: look again
 				return segmentView{}, false, err
 			}
 			continue
@@ -140,7 +143,13 @@ func (l *Log) segmentAtLocked(offset int64) *segment {
 // if the batch found starts before offset; it may start after it, where
 // compaction removed the batches between.
 func readSegment(dst []byte, v *segmentView, offset, budget, maxOffset int64, minOneBatch, exact bool) (out []byte, reachedEnd bool, err error) {
-	dst, pos, first, err := findBatch(dst, v, offset)
+	pinned, err := v.seg.log.pin(mayRefuse, false)
+	if err != nil {
+		return dst, false, err
+	}
+	defer pinned.release()
+	f := pinned.file(0)
+	dst, pos, first, err := findBatch(dst, f, v, offset)
 	if err != nil || pos >= v.size {
 		return dst, pos >= v.size, err
 	}
@@ -156,7 +165,7 @@ func readSegment(dst []byte, v *segmentView, offset, budget, maxOffset int64, mi
 	}
 	start := len(dst)
 	dst = slices.Grow(dst, int(length))[:start+int(length)]
-	if err := readFull(v.seg.logFile, dst[start:], pos); err != nil {
+	if err := readFull(f, dst[start:], pos); err != nil {
 		return dst[:start], false, err
 	}
 	used, stoppedAtMax := wholeBatches(dst[start:], maxOffset)
@@ -165,14 +174,15 @@ func readSegment(dst []byte, v *segmentView, offset, budget, maxOffset int64, mi
 
 // findBatch returns the position and header of the first batch in v whose
 // last offset is at least offset (pos == v.size if none), scanning headers
-// forward from the offset index's entry. It uses dst's spare capacity as
-// scratch, so it may grow dst but never changes its contents.
-func findBatch(dst []byte, v *segmentView, offset int64) ([]byte, int64, record.Header, error) {
+// of f (v's log, pinned) forward from the offset index's entry. It uses
+// dst's spare capacity as scratch, so it may grow dst but never changes
+// its contents.
+func findBatch(dst []byte, f vfs.File, v *segmentView, offset int64) ([]byte, int64, record.Header, error) {
 	dst = slices.Grow(dst, record.HeaderSize)
 	scratch := dst[len(dst) : len(dst)+record.HeaderSize]
 	pos := lookupPosition(v.offsets, v.seg.relative(offset))
 	for pos < v.size {
-		h, err := readHeaderAt(v.seg.logFile, scratch, pos, v.size)
+		h, err := readHeaderAt(f, scratch, pos, v.size)
 		if err != nil {
 			return dst, pos, h, corruption(v.seg.logName(), pos, "unreadable batch in published data", err)
 		}
@@ -213,6 +223,9 @@ func (l *Log) ensureIndexes(seg *segment) error {
 		return nil
 	}
 	offsets, times, err := l.readIndexes(seg, size, next)
+	if errors.Is(err, ErrTooManyOpenFiles) {
+		return err // not the index's fault
+	}
 	if err != nil {
 		l.logger.Warn("rebuilding unusable index in memory", slog.String("file", seg.logName()), slog.Any("error", err))
 		if offsets, times, err = l.scanIndexes(seg, size); err != nil {
@@ -228,7 +241,7 @@ func (l *Log) ensureIndexes(seg *segment) error {
 }
 
 func (l *Log) readIndexes(seg *segment, size, next int64) ([]offsetEntry, []timeEntry, error) {
-	offsetBytes, timeBytes, err := readIndexFiles(l.fsys, l.dir, seg.baseOffset, size)
+	offsetBytes, timeBytes, err := l.readIndexFiles(seg.baseOffset, size)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,7 +254,7 @@ func (l *Log) readIndexes(seg *segment, size, next int64) ([]offsetEntry, []time
 }
 
 func (l *Log) scanIndexes(seg *segment, size int64) ([]offsetEntry, []timeEntry, error) {
-	res, err := scanSegment(seg.logFile, size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
+	res, err := scanSegment(segmentReader(seg, mayRefuse), size, seg.baseOffset, l.config.Load().IndexIntervalBytes)
 	if err != nil {
 		return nil, nil, err
 	}

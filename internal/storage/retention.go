@@ -176,9 +176,12 @@ func (l *Log) removeSegmentsLocked(n int, reason string) {
 // deleteSegmentFiles removes the files of segments already unpublished.
 // A removal that is not made durable only leaves files below the log start
 // offset behind, which the next Open ignores, so failures are logged.
+// Readers still holding a segment finish on its descriptor if one is open,
+// else read again (retire).
 func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
 	var errs []error
 	for _, seg := range segments {
+		seg.retire()
 		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			name := segmentFileName(l.dir, seg.baseOffset, suffix)
 			if err := l.fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -187,9 +190,9 @@ func (l *Log) deleteSegmentFiles(segments []*segment, reason string) error {
 		}
 		l.logger.Info("deleted segment", slog.String("file", seg.logName()), slog.String("reason", reason),
 			slog.Int64("baseOffset", seg.baseOffset), slog.Int64("bytes", seg.size))
-		seg.release(l.logger)
+		seg.release()
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the removals
+	if err := l.syncDir(); err != nil { // fsync point: the removals
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
@@ -246,6 +249,21 @@ func (l *Log) truncateToLocked(offset int64) error {
 	if err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
+	// The cut's files are pinned before anything changes: from here on, a
+	// refusal could only fail the log.
+	sealed := target.offsetIndex == nil
+	if sealed {
+		l.attachIndexFiles(target, false)
+		target.log.setAppendable(true)
+	}
+	files, err := l.pinActive(target, mayRefuse, true, true)
+	if err != nil {
+		if sealed {
+			target.sealFiles()
+		}
+		return fmt.Errorf("truncate to %d: %w", offset, err)
+	}
+	defer files.release()
 	// Lower the recovery point first: a crash mid-cut then rescans.
 	l.flushed.Store(min(l.flushed.Load(), cut.nextOffset))
 	l.firstDirty.Store(min(l.firstDirty.Load(), cut.nextOffset))
@@ -254,7 +272,7 @@ func (l *Log) truncateToLocked(offset int64) error {
 	}
 	removed := slices.Clone(l.segments[keep:])
 	l.publishCutLocked(target, &cut, len(removed))
-	if err := l.applyCut(target, &cut); err != nil {
+	if err := l.applyCut(target, &files, &cut); err != nil {
 		return l.fail(fmt.Errorf("truncate to %d: %w", offset, err))
 	}
 	if err := l.deleteSegmentFiles(removed, "truncation"); err != nil {
@@ -287,7 +305,12 @@ func (l *Log) planCut(target *segment, offset int64) (cutState, error) {
 	v := segmentView{seg: target, size: target.size, nextOffset: target.nextOffset, offsets: target.offsets}
 	times := target.times
 	l.mu.RUnlock()
-	_, position, h, err := findBatch(nil, &v, offset)
+	pinned, err := target.log.pin(mayRefuse, false)
+	if err != nil {
+		return cutState{}, err
+	}
+	defer pinned.release()
+	_, position, h, err := findBatch(nil, pinned.file(0), &v, offset)
 	if err != nil {
 		return cutState{}, err
 	}
@@ -296,7 +319,7 @@ func (l *Log) planCut(target *segment, offset int64) (cutState, error) {
 		cut.nextOffset = h.BaseOffset
 	}
 	cut.keepIndexes(target, v.offsets, times)
-	if err := cut.walkRest(target); err != nil {
+	if err := cut.walkRest(target, pinned.file(0)); err != nil {
 		return cutState{}, err
 	}
 	return cut, nil
@@ -330,11 +353,11 @@ func (c *cutState) keepIndexes(s *segment, offsets []offsetEntry, times []timeEn
 	}
 }
 
-// walkRest reads the headers after the last kept index entry for the max
-// timestamp the kept time entries do not cover, and ends the segment after
-// the last kept batch (below the cut batch's base offset when compaction
-// left a gap before it).
-func (c *cutState) walkRest(s *segment) error {
+// walkRest reads the headers (of f, s's log) after the last kept index
+// entry for the max timestamp the kept time entries do not cover, and ends
+// the segment after the last kept batch (below the cut batch's base offset
+// when compaction left a gap before it).
+func (c *cutState) walkRest(s *segment, f vfs.File) error {
 	var position int64
 	if n := len(c.offsets); n > 0 {
 		position = int64(c.offsets[n-1].position)
@@ -342,7 +365,7 @@ func (c *cutState) walkRest(s *segment) error {
 	lastEnd := s.baseOffset
 	header := make([]byte, record.HeaderSize)
 	for position < c.size {
-		h, err := readHeaderAt(s.logFile, header, position, c.size)
+		h, err := readHeaderAt(f, header, position, c.size)
 		if err != nil {
 			return err
 		}
@@ -372,14 +395,9 @@ func (l *Log) publishCutLocked(target *segment, cut *cutState, removed int) {
 	l.logEndOffset = cut.nextOffset
 }
 
-// applyCut cuts target's files to the published state and makes it the
-// active segment again, durably.
-func (l *Log) applyCut(target *segment, cut *cutState) error {
-	if target.offsetIndexFile == nil {
-		if err := target.openIndexFiles(l.fsys, l.dir, false); err != nil {
-			return err
-		}
-	}
+// applyCut cuts target's files (pinned) to the published state and makes
+// it the active segment again, durably.
+func (l *Log) applyCut(target *segment, pinned *activeFiles, cut *cutState) error {
 	target.indexer.reset(l.config.Load().IndexIntervalBytes)
 	target.indexer.maxTimestamp, target.indexer.offsetOfMaxTimestamp = cut.maxTimestamp, cut.offsetOfMaxTimestamp
 	if n := len(cut.times); n > 0 {
@@ -392,9 +410,9 @@ func (l *Log) applyCut(target *segment, cut *cutState) error {
 		file vfs.File
 		size int64
 	}{
-		{target.logFile, cut.size},
-		{target.offsetIndexFile, int64(len(cut.offsets)) * offsetEntrySize},
-		{target.timeIndexFile, int64(len(cut.times)) * timeEntrySize},
+		{pinned.log, cut.size},
+		{pinned.offsetIndex, int64(len(cut.offsets)) * offsetEntrySize},
+		{pinned.timeIndex, int64(len(cut.times)) * timeEntrySize},
 	}
 	for _, f := range files {
 		if err := f.file.Truncate(f.size); err != nil {
@@ -410,7 +428,7 @@ func (l *Log) applyCut(target *segment, cut *cutState) error {
 // truncateFullyLocked deletes every segment and restarts the log empty at
 // newStart.
 func (l *Log) truncateFullyLocked(newStart int64) error {
-	seg, err := createSegmentFiles(l.fsys, l.dir, newStart, l.config.Load().IndexIntervalBytes, l.nowMs())
+	seg, err := l.createSegmentFiles(newStart)
 	if err != nil {
 		return fmt.Errorf("restart log at %d: %w", newStart, err)
 	}
@@ -426,14 +444,15 @@ func (l *Log) truncateFullyLocked(newStart int64) error {
 	l.firstDirty.Store(min(l.firstDirty.Load(), newStart))
 	for _, old := range removed {
 		if old.baseOffset == newStart {
-			old.release(l.logger) // its files are the new segment's now
+			old.retire() // its file names are the new segment's now
+			old.release()
 			continue
 		}
 		if err := l.deleteSegmentFiles([]*segment{old}, "truncation"); err != nil {
 			return l.fail(err)
 		}
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the new segment
+	if err := l.syncDir(); err != nil { // fsync point: the new segment
 		return l.fail(fmt.Errorf("restart log at %d: sync directory: %w", newStart, err))
 	}
 	if err := l.resetProducerStateLocked(); err != nil {

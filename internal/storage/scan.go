@@ -6,7 +6,6 @@ import (
 	"math"
 
 	"github.com/sluice-io/sluice/internal/record"
-	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // scanWindow is how much of a segment recovery reads at a time.
@@ -16,7 +15,7 @@ const scanWindow = 1 << 20
 // scan reads each region once. Requests are bounded by the file size, so a
 // length field read from disk can never make it allocate more than the file.
 type windowReader struct {
-	file  vfs.File
+	file  fileReader
 	size  int64
 	buf   []byte
 	start int64
@@ -65,7 +64,7 @@ type scanResult struct {
 // scanSegment reads a segment batch by batch, verifying each CRC, and
 // rebuilds its indexes. It stops at the first invalid batch; I/O errors are
 // returned as errors.
-func scanSegment(f vfs.File, size, baseOffset int64, interval int32) (scanResult, error) {
+func scanSegment(f fileReader, size, baseOffset int64, interval int32) (scanResult, error) {
 	res := scanResult{nextOffset: baseOffset, firstTimestamp: -1}
 	res.indexer.reset(interval)
 	w := windowReader{file: f, size: size}
@@ -143,7 +142,7 @@ func checkBatchAt(w *windowReader, pos, expectNext, baseOffset int64) (record.He
 
 // tailIsZero reports whether every byte in [from, size) is zero: a file
 // grown by a crash before its data landed.
-func tailIsZero(f vfs.File, from, size int64) (bool, error) {
+func tailIsZero(f fileReader, from, size int64) (bool, error) {
 	w := windowReader{file: f, size: size}
 	for pos := from; pos < size; {
 		n := int(min(scanWindow, size-pos))
@@ -164,7 +163,7 @@ func tailIsZero(f vfs.File, from, size int64) (bool, error) {
 // findValidBatch looks for a complete, checksummed batch starting anywhere
 // after from whose base offset is at least minOffset. Finding one means the
 // bad bytes at from are not a torn tail.
-func findValidBatch(f vfs.File, from, size, minOffset int64) (int64, bool, error) {
+func findValidBatch(f fileReader, from, size, minOffset int64) (int64, bool, error) {
 	w := windowReader{file: f, size: size}
 	for pos := from + 1; size-pos >= record.HeaderSize; pos++ {
 		head, err := w.bytes(pos, record.HeaderSize)

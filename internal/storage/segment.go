@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -54,15 +53,20 @@ func parseSegmentName(name string) (baseOffset int64, suffix string, ok bool) {
 
 // segment is one .log file with its indexes.
 //
-// Ownership: baseOffset and logFile are immutable. The fields under "mu"
+// Ownership: baseOffset, name and log are immutable. The fields under "mu"
 // are written only while holding both Log.appendMu and Log.mu (except the
 // on-demand index load, which holds loadMu and Log.mu), so the writer may
 // read size, nextOffset and the timestamps without Log.mu, but index slices
 // are always read under Log.mu. The writer fields are touched only by the
 // holder of Log.appendMu.
+//
+// The files are opened through the Log's FileCache, pinned only for one
+// operation at a time (see the package doc, "File handles"): a segment
+// holds no descriptor while nobody reads or writes it.
 type segment struct {
 	baseOffset int64
-	logFile    vfs.File // opened for append; readers use ReadAt
+	name       string      // the .log's path, for messages
+	log        *cachedFile // the .log; readers pin it to ReadAt
 
 	// refs counts the Log's own reference plus one per reader; the files
 	// are closed when it drops to zero.
@@ -82,17 +86,21 @@ type segment struct {
 	lastModifiedMs       int64  // last append (or open) time, for retention without timestamps
 
 	// Writer fields (Log.appendMu).
-	offsetIndexFile vfs.File // open while active, nil once sealed
-	timeIndexFile   vfs.File
-	indexer         indexer
-	firstTimestamp  int64 // max timestamp of the first batch, for segment.ms; -1 if none
-	createdMs       int64
-	indexScratch    []byte
+	offsetIndex    *cachedFile // the active segment's .index, nil once sealed
+	timeIndex      *cachedFile // the active segment's .timeindex, nil once sealed
+	indexer        indexer
+	firstTimestamp int64 // max timestamp of the first batch, for segment.ms; -1 if none
+	createdMs      int64
+	indexScratch   []byte
 	// hasTxnIndex is set once the segment's .txnindex file exists.
 	hasTxnIndex bool
+	// txnIndexBehind is set when aborted transactions published in memory
+	// could not be appended to the .txnindex (no descriptor): sealing
+	// rewrites the file whole.
+	txnIndexBehind bool
 }
 
-func (s *segment) logName() string { return s.logFile.Name() }
+func (s *segment) logName() string { return s.name }
 
 // relative converts an offset in this segment to an index's relative offset.
 func (s *segment) relative(offset int64) int64 { return offset - s.baseOffset }
@@ -102,25 +110,34 @@ func (s *segment) relative(offset int64) int64 { return offset - s.baseOffset }
 func (s *segment) acquire() { s.refs.Add(1) }
 
 // release drops a reference and closes the files after the last one.
-func (s *segment) release(logger *slog.Logger) {
+func (s *segment) release() {
 	if s.refs.Add(-1) != 0 {
 		return
 	}
-	for _, f := range []vfs.File{s.logFile, s.offsetIndexFile, s.timeIndexFile} {
-		if f == nil {
-			continue
-		}
-		if err := f.Close(); err != nil {
-			logger.Warn("close segment file", slog.String("file", f.Name()), slog.Any("error", err))
+	for _, f := range []*cachedFile{s.log, s.offsetIndex, s.timeIndex} {
+		if f != nil {
+			f.close()
 		}
 	}
 }
 
-// newSegment returns an empty in-memory segment around an open log file.
-func newSegment(logFile vfs.File, baseOffset int64, interval int32, nowMs int64) *segment {
+// retire marks the segment's files as leaving their names (deleted, or
+// replaced by a compacted copy): readers that still hold the segment
+// finish on a descriptor open now, or read again (errFileRetired).
+func (s *segment) retire() {
+	for _, f := range []*cachedFile{s.log, s.offsetIndex, s.timeIndex} {
+		if f != nil {
+			f.retire()
+		}
+	}
+}
+
+// newSegment returns an empty in-memory segment around its log file.
+func newSegment(log *cachedFile, baseOffset int64, interval int32, nowMs int64) *segment {
 	s := &segment{
 		baseOffset:           baseOffset,
-		logFile:              logFile,
+		name:                 log.name,
+		log:                  log,
 		nextOffset:           baseOffset,
 		maxTimestamp:         -1,
 		offsetOfMaxTimestamp: -1,
@@ -136,47 +153,71 @@ func newSegment(logFile vfs.File, baseOffset int64, interval int32, nowMs int64)
 
 // createSegmentFiles creates the three files of a new, empty segment. The
 // caller fsyncs the directory before anything in it is acknowledged.
-func createSegmentFiles(fsys vfs.FS, dir string, baseOffset int64, interval int32, nowMs int64) (*segment, error) {
-	logFile, err := fsys.Create(segmentFileName(dir, baseOffset, logSuffix))
+func (l *Log) createSegmentFiles(baseOffset int64) (*segment, error) {
+	log := l.files.file(l.fsys, segmentFileName(l.dir, baseOffset, logSuffix), true, true)
+	s := newSegment(log, baseOffset, l.config.Load().IndexIntervalBytes, l.nowMs())
+	l.attachIndexFiles(s, true)
+	p, err := l.files.pin(mayRefuse, fileUse{s.log, true}, fileUse{s.offsetIndex, true}, fileUse{s.timeIndex, true})
 	if err != nil {
+		s.release()
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
-	s := newSegment(logFile, baseOffset, interval, nowMs)
-	if err := s.openIndexFiles(fsys, dir, true); err != nil {
-		logFile.Close()
-		return nil, err
-	}
+	p.release()
 	return s, nil
 }
 
-// openIndexFiles opens (create: or recreates) the index files for appends.
-func (s *segment) openIndexFiles(fsys vfs.FS, dir string, create bool) error {
-	open := fsys.OpenAppend
-	if create {
-		open = fsys.Create
-	}
-	var err error
-	if s.offsetIndexFile, err = open(segmentFileName(dir, s.baseOffset, indexSuffix)); err != nil {
-		return fmt.Errorf("open offset index: %w", err)
-	}
-	if s.timeIndexFile, err = open(segmentFileName(dir, s.baseOffset, timeIndexSuffix)); err != nil {
-		s.offsetIndexFile.Close()
-		s.offsetIndexFile = nil
-		return fmt.Errorf("open time index: %w", err)
-	}
-	return nil
+// attachIndexFiles gives s its index files for appends (create: new ones,
+// replacing any there), opened on first use.
+func (l *Log) attachIndexFiles(s *segment, create bool) {
+	s.offsetIndex = l.files.file(l.fsys, segmentFileName(l.dir, s.baseOffset, indexSuffix), true, create)
+	s.timeIndex = l.files.file(l.fsys, segmentFileName(l.dir, s.baseOffset, timeIndexSuffix), true, create)
 }
 
-// closeIndexFiles closes the index files once the segment is sealed.
-func (s *segment) closeIndexFiles() error {
-	var errs []error
-	for _, f := range []*vfs.File{&s.offsetIndexFile, &s.timeIndexFile} {
+// sealFiles lets go of the index files once the segment is sealed (their
+// entries live in memory), and has the log reopened read-only from now on.
+func (s *segment) sealFiles() {
+	for _, f := range []**cachedFile{&s.offsetIndex, &s.timeIndex} {
 		if *f != nil {
-			errs = append(errs, (*f).Close())
+			(*f).close()
 			*f = nil
 		}
 	}
-	return errors.Join(errs...)
+	s.log.setAppendable(false)
+}
+
+// activeFiles are the pinned files of an active segment.
+type activeFiles struct {
+	pins
+	log, offsetIndex, timeIndex vfs.File // nil when not pinned
+}
+
+// pinActive pins s's log for appending, and each index whose flag is set.
+func (l *Log) pinActive(s *segment, policy openPolicy, offsets, times bool) (activeFiles, error) {
+	var uses [maxPinsPerOperation]fileUse
+	uses[0] = fileUse{s.log, true}
+	n := 1
+	if offsets {
+		uses[n] = fileUse{s.offsetIndex, true}
+		n++
+	}
+	if times {
+		uses[n] = fileUse{s.timeIndex, true}
+		n++
+	}
+	p, err := l.files.pin(policy, uses[:n]...)
+	if err != nil {
+		return activeFiles{}, err
+	}
+	a := activeFiles{pins: p, log: p.file(0)}
+	i := 1
+	if offsets {
+		a.offsetIndex = p.file(i)
+		i++
+	}
+	if times {
+		a.timeIndex = p.file(i)
+	}
+	return a, nil
 }
 
 // indexer decides index entries as batches go into a segment. Append and
@@ -219,9 +260,35 @@ func (ix *indexer) timeEntry(segmentBase int64) (timeEntry, bool) {
 	return timeEntry{timestamp: ix.maxTimestamp, relativeOffset: uint32(ix.offsetOfMaxTimestamp - segmentBase)}, true
 }
 
+// fileReader is what the scans read through: a pinned vfs.File, or a
+// pinningReader that pins per read.
+type fileReader interface {
+	ReadAt(p []byte, off int64) (int, error)
+	Name() string
+}
+
+// pinningReader reads a cached file, pinning it for each read: for scans
+// that read a whole segment in large windows, so that no descriptor stays
+// pinned across the scan.
+type pinningReader struct {
+	file   *cachedFile
+	policy openPolicy
+}
+
+func (r pinningReader) ReadAt(p []byte, off int64) (int, error) {
+	pinned, err := r.file.pin(r.policy, false)
+	if err != nil {
+		return 0, err
+	}
+	defer pinned.release()
+	return pinned.file(0).ReadAt(p, off)
+}
+
+func (r pinningReader) Name() string { return r.file.name }
+
 // readHeaderAt reads and parses the batch header at position, checking
 // that the whole batch lies within limit. buf must hold HeaderSize bytes.
-func readHeaderAt(f vfs.File, buf []byte, position, limit int64) (record.Header, error) {
+func readHeaderAt(f fileReader, buf []byte, position, limit int64) (record.Header, error) {
 	if limit-position < record.HeaderSize {
 		return record.Header{}, fmt.Errorf("%d bytes left at %d: %w", limit-position, position, record.ErrShortBatch)
 	}
@@ -240,7 +307,7 @@ func readHeaderAt(f vfs.File, buf []byte, position, limit int64) (record.Header,
 
 // readFull reads exactly len(p) bytes at off, treating a short file as an
 // error (io.ErrUnexpectedEOF).
-func readFull(f vfs.File, p []byte, off int64) error {
+func readFull(f fileReader, p []byte, off int64) error {
 	n, err := f.ReadAt(p, off)
 	if n == len(p) {
 		return nil

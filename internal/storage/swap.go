@@ -64,6 +64,10 @@ func (l *Log) swapIn(p *cleanPlan, cleaned []*cleanedSegment, end int64, result 
 	}
 	l.removeCleaned(without(cleaned, live))
 	if len(live) > 0 {
+		if err := l.retainReplacedLocked(live); err != nil {
+			l.removeCleaned(live)
+			return result, fmt.Errorf("compaction swap: %w", err)
+		}
 		if err := l.mergeTxnIndexesLocked(live); err != nil {
 			l.removeCleaned(live)
 			return result, fmt.Errorf("compaction swap: %w", err)
@@ -161,7 +165,7 @@ func (l *Log) commitSwapLocked(live []*cleanedSegment) error {
 			}
 		}
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the index .swap names
+	if err := l.syncDir(); err != nil { // fsync point: the index .swap names
 		return rollBack(err)
 	}
 	for _, cs := range live {
@@ -169,7 +173,7 @@ func (l *Log) commitSwapLocked(live []*cleanedSegment) error {
 			return l.fail(fmt.Errorf("compaction swap: %w", err))
 		}
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the commit of every run
+	if err := l.syncDir(); err != nil { // fsync point: the commit of every run
 		return l.fail(fmt.Errorf("compaction swap: %w", err))
 	}
 	return nil
@@ -185,7 +189,7 @@ func (l *Log) finishSwapLocked(live []*cleanedSegment) ([]*segment, error) {
 			}
 		}
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the old segments are gone
+	if err := l.syncDir(); err != nil { // fsync point: the old segments are gone
 		return nil, err
 	}
 	for _, suffixes := range [][]string{indexSuffixes, {logSuffix}} {
@@ -196,11 +200,11 @@ func (l *Log) finishSwapLocked(live []*cleanedSegment) ([]*segment, error) {
 				}
 			}
 		}
-		if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the final names (indexes before logs)
+		if err := l.syncDir(); err != nil { // fsync point: the final names (indexes before logs)
 			return nil, err
 		}
 	}
-	return l.openSwapped(live)
+	return l.newSwapped(live), nil
 }
 
 // removeSegmentFiles deletes the files of the segment at base.
@@ -213,20 +217,14 @@ func (l *Log) removeSegmentFiles(base int64) error {
 	return nil
 }
 
-// openSwapped makes a segment of each swapped-in run, reopening its .log
-// by its final name.
-func (l *Log) openSwapped(live []*cleanedSegment) ([]*segment, error) {
+// newSwapped makes a segment of each swapped-in run, its .log (sealed,
+// read-only) opened by its final name on first use.
+func (l *Log) newSwapped(live []*cleanedSegment) []*segment {
 	segments := make([]*segment, 0, len(live))
 	for _, cs := range live {
-		f, err := l.fsys.OpenAppend(segmentFileName(l.dir, cs.baseOffset, logSuffix))
-		if err != nil {
-			for _, seg := range segments {
-				seg.release(l.logger)
-			}
-			return nil, err
-		}
-		cs.closeFile(l.logger)
-		seg := newSegment(f, cs.baseOffset, l.config.Load().IndexIntervalBytes, l.nowMs())
+		cs.closeFile()
+		log := l.files.file(l.fsys, segmentFileName(l.dir, cs.baseOffset, logSuffix), false, false)
+		seg := newSegment(log, cs.baseOffset, l.config.Load().IndexIntervalBytes, l.nowMs())
 		seg.size, seg.nextOffset = cs.size, cs.nextOffset
 		seg.offsets, seg.times = cs.offsets, cs.times
 		seg.maxTimestamp, seg.offsetOfMaxTimestamp = cs.indexer.maxTimestamp, cs.indexer.offsetOfMaxTimestamp
@@ -234,7 +232,37 @@ func (l *Log) openSwapped(live []*cleanedSegment) ([]*segment, error) {
 		seg.lastModifiedMs = cs.old[len(cs.old)-1].lastModifiedMs // as Kafka keeps the old mtime
 		segments = append(segments, seg)
 	}
-	return segments, nil
+	return segments
+}
+
+// retainReplacedLocked pins the log of every segment the swap replaces,
+// then retires them: a reader holding one finishes on that descriptor,
+// which stays open (off the idle list) until the segment's last reference
+// goes, while the segment's name comes to hold the cleaned copy. Pinned
+// one by one, never waiting for the budget (a swap may go past it for the
+// few milliseconds until the old segments are released).
+func (l *Log) retainReplacedLocked(live []*cleanedSegment) error {
+	var held []pins
+	defer func() {
+		for i := range held {
+			held[i].release()
+		}
+	}()
+	for _, cs := range live {
+		for _, s := range cs.old {
+			p, err := s.seg.log.pin(neverRefuse, false)
+			if err != nil {
+				return err
+			}
+			held = append(held, p)
+		}
+	}
+	for _, cs := range live {
+		for _, s := range cs.old {
+			s.seg.retire()
+		}
+	}
+	return nil
 }
 
 // publishSwapLocked replaces each run's old segments with its new one in
@@ -251,19 +279,17 @@ func (l *Log) publishSwapLocked(live []*cleanedSegment, segments []*segment) {
 	l.mu.Unlock()
 	for _, cs := range live {
 		for _, s := range cs.old {
-			s.seg.release(l.logger) // the log's own reference
+			s.seg.release() // the log's own reference
 		}
 	}
 }
 
-// closeFile closes the handle the copy was written through.
-func (cs *cleanedSegment) closeFile(logger *slog.Logger) {
+// closeFile lets go of the file the copy was written through.
+func (cs *cleanedSegment) closeFile() {
 	if cs.file == nil {
 		return
 	}
-	if err := cs.file.Close(); err != nil {
-		logger.Warn("close cleaned segment", slog.String("file", cs.file.Name()), slog.Any("error", err))
-	}
+	cs.file.close()
 	cs.file = nil
 }
 
@@ -271,7 +297,7 @@ func (cs *cleanedSegment) closeFile(logger *slog.Logger) {
 // swapped in. Leftovers are harmless: the next Open deletes them.
 func (l *Log) removeCleaned(cleaned []*cleanedSegment) {
 	for _, cs := range cleaned {
-		cs.closeFile(l.logger)
+		cs.closeFile()
 		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			for _, name := range []string{cleanedName(l.dir, cs.baseOffset, suffix), swapName(l.dir, cs.baseOffset, suffix)} {
 				if err := l.fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -287,7 +313,7 @@ func (l *Log) removeCleaned(cleaned []*cleanedSegment) {
 // and is completed; any other .swap or .cleaned file belongs to a pass
 // that never committed and is deleted.
 func (l *Log) listAfterSwaps() ([]string, error) {
-	names, err := l.fsys.ReadDir(l.dir)
+	names, err := l.readDir()
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
@@ -305,7 +331,7 @@ func (l *Log) listAfterSwaps() ([]string, error) {
 	if err := l.removeUncommitted(names, bases); err != nil {
 		return nil, err
 	}
-	if names, err = l.fsys.ReadDir(l.dir); err != nil {
+	if names, err = l.readDir(); err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	return names, nil
@@ -318,16 +344,13 @@ func (l *Log) listAfterSwaps() ([]string, error) {
 func (l *Log) completeSwap(base int64, names []string) error {
 	name := swapName(l.dir, base, logSuffix)
 	l.logger.Warn("recovery: completing an interrupted compaction swap", slog.String("file", name))
-	f, err := l.fsys.Open(name)
+	info, err := l.fsys.Stat(name)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)
 	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return fmt.Errorf("size of %s: %w", name, err)
-	}
-	res, err := scanSegment(f, size, base, l.config.Load().IndexIntervalBytes)
+	f := l.files.file(l.fsys, name, false, false)
+	defer f.close()
+	res, err := scanSegment(pinningReader{file: f, policy: mayRefuse}, info.Size, base, l.config.Load().IndexIntervalBytes)
 	if err != nil {
 		return err
 	}
@@ -349,19 +372,19 @@ func (l *Log) completeSwap(base int64, names []string) error {
 
 // installSwap gives a scanned .log.swap fresh indexes and its final name.
 func (l *Log) installSwap(base int64, res *scanResult) error {
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the replaced segments are gone
+	if err := l.syncDir(); err != nil { // fsync point: the replaced segments are gone
 		return fmt.Errorf("sync directory: %w", err)
 	}
-	if err := writeIndexFiles(l.fsys, l.dir, base, res.offsets, res.times); err != nil {
+	if err := l.writeIndexFiles(base, res.offsets, res.times); err != nil {
 		return err
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the rebuilt indexes
+	if err := l.syncDir(); err != nil { // fsync point: the rebuilt indexes
 		return fmt.Errorf("sync directory: %w", err)
 	}
 	if err := l.fsys.Rename(swapName(l.dir, base, logSuffix), segmentFileName(l.dir, base, logSuffix)); err != nil {
 		return fmt.Errorf("complete swap: %w", err)
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the swapped segment in place
+	if err := l.syncDir(); err != nil { // fsync point: the swapped segment in place
 		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil
@@ -388,7 +411,7 @@ func (l *Log) removeUncommitted(names []string, completed []int64) error {
 	if !removed {
 		return nil
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: the leftovers are gone
+	if err := l.syncDir(); err != nil { // fsync point: the leftovers are gone
 		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil

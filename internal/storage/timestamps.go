@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -16,7 +17,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 	for {
 		truncations := l.truncationCount()
 		offset, timestamp, found, err = l.offsetForTimestampOnce(ts)
-		if l.truncationCount() == truncations {
+		if l.truncationCount() == truncations && !errors.Is(err, errFileRetired) {
 			return offset, timestamp, found, err
 		}
 	}
@@ -29,7 +30,7 @@ func (l *Log) offsetForTimestampOnce(ts int64) (offset, timestamp int64, found b
 	}
 	defer func() {
 		for _, seg := range candidates {
-			seg.release(l.logger)
+			seg.release()
 		}
 	}()
 	var it record.Iterator
@@ -70,16 +71,22 @@ func (l *Log) searchSegment(seg *segment, it *record.Iterator, ts, minOffset int
 	size := seg.size
 	position := lookupPosition(seg.offsets, lookupTime(seg.times, ts))
 	l.mu.RUnlock()
+	pinned, err := seg.log.pin(mayRefuse, false)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	defer pinned.release()
+	f := pinned.file(0)
 	var batch []byte
 	header := make([]byte, record.HeaderSize)
 	for position < size {
-		h, err := readHeaderAt(seg.logFile, header, position, size)
+		h, err := readHeaderAt(f, header, position, size)
 		if err != nil {
 			return -1, -1, false, corruption(seg.logName(), position, "unreadable batch in published data", err)
 		}
 		if h.MaxTimestamp >= ts && h.LastOffset() >= minOffset {
 			batch = growTo(batch, h.Size())
-			if err := readFull(seg.logFile, batch, position); err != nil {
+			if err := readFull(f, batch, position); err != nil {
 				return -1, -1, false, err
 			}
 			offset, timestamp, found, err := firstRecordAtOrAfter(it, batch, ts, minOffset)
@@ -128,9 +135,9 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64) {
 			return -1, -1
 		}
 		offset, err := l.recordWithTimestamp(seg, batchOffset, timestamp)
-		seg.release(l.logger)
-		if l.truncationCount() != truncations {
-			continue // the batch may have been cut meanwhile
+		seg.release()
+		if l.truncationCount() != truncations || errors.Is(err, errFileRetired) {
+			continue // the batch may have been cut, or its segment deleted, meanwhile
 		}
 		return l.maxTimestampResult(seg, offset, batchOffset, timestamp, err)
 	}
@@ -169,7 +176,12 @@ func (l *Log) recordWithTimestamp(seg *segment, batchOffset, timestamp int64) (i
 	l.mu.RLock()
 	v := segmentView{seg: seg, size: seg.size, nextOffset: seg.nextOffset, offsets: seg.offsets}
 	l.mu.RUnlock()
-	scratch, position, h, err := findBatch(nil, &v, batchOffset)
+	pinned, err := seg.log.pin(mayRefuse, false)
+	if err != nil {
+		return -1, err
+	}
+	defer pinned.release()
+	scratch, position, h, err := findBatch(nil, pinned.file(0), &v, batchOffset)
 	if err != nil {
 		return -1, err
 	}
@@ -177,7 +189,7 @@ func (l *Log) recordWithTimestamp(seg *segment, batchOffset, timestamp int64) (i
 		return -1, fmt.Errorf("no batch at offset %d", batchOffset)
 	}
 	batch := growTo(scratch[:0], h.Size())
-	if err := readFull(seg.logFile, batch, position); err != nil {
+	if err := readFull(pinned.file(0), batch, position); err != nil {
 		return -1, err
 	}
 	var it record.Iterator

@@ -98,7 +98,9 @@ func (l *Log) AbortedTransactions(from, upto int64) []AbortedTxn {
 // segment) to its .txnindex file and publishes them to readers. The file
 // is fsynced when the segment is sealed (syncTxnIndexLocked); until then a
 // crash loses nothing, since recovery rebuilds the entries of every
-// segment past the newest producer snapshot from the log.
+// segment past the newest producer snapshot from the log. For the same
+// reason, when no descriptor can be had for the file, the entries are
+// published all the same and the file rewritten whole at the seal.
 func (l *Log) recordAbortedLocked(entries []AbortedTxn) error {
 	s := l.activeLocked()
 	var b []byte
@@ -106,44 +108,79 @@ func (l *Log) recordAbortedLocked(entries []AbortedTxn) error {
 		b = appendAbortedTxn(b, a)
 	}
 	name := segmentFileName(l.dir, s.baseOffset, txnIndexSuffix)
-	open := l.fsys.OpenAppend
-	if !s.hasTxnIndex {
-		open = l.fsys.Create
-	}
-	f, err := open(name)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", name, err)
-	}
-	_, err = f.Write(b)
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
+	err := l.appendTxnIndexLocked(s, name, b)
+	if errors.Is(err, ErrTooManyOpenFiles) {
+		l.logger.Warn("aborted transaction index left for the segment's seal", slog.String("file", name), slog.Any("error", err))
+		s.txnIndexBehind, err = true, nil
 	}
 	if err != nil {
-		return fmt.Errorf("append to %s: %w", name, err)
+		return err
 	}
-	s.hasTxnIndex = true
 	l.mu.Lock()
 	l.abortedTxns = append(l.abortedTxns, entries...)
 	l.mu.Unlock()
 	return nil
 }
 
+// appendTxnIndexLocked appends encoded entries to s's .txnindex, creating
+// it first if need be. Nothing is appended to a file already behind.
+func (l *Log) appendTxnIndexLocked(s *segment, name string, b []byte) error {
+	if s.txnIndexBehind {
+		return nil
+	}
+	create := !s.hasTxnIndex
+	err := l.files.transient(mayRefuse, name, func() error {
+		open := l.fsys.OpenAppend
+		if create {
+			open = l.fsys.Create
+		}
+		f, err := open(name)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", name, err)
+		}
+		_, err = f.Write(b)
+		if closeErr := f.Close(); err == nil {
+			err = closeErr
+		}
+		if err != nil {
+			return fmt.Errorf("append to %s: %w", name, err)
+		}
+		return nil
+	})
+	if err == nil {
+		s.hasTxnIndex = true
+	}
+	return err
+}
+
 // syncTxnIndexLocked makes segment s's .txnindex durable, name included,
-// when s has one: part of sealing s.
+// when s has one: part of sealing s. A file left behind by
+// recordAbortedLocked is rewritten whole from the entries in memory.
 func (l *Log) syncTxnIndexLocked(s *segment) error {
+	if s.txnIndexBehind {
+		if err := l.rewriteTxnIndexesLocked(l.abortedTxns, []*segment{s}); err != nil {
+			return fmt.Errorf("rewrite aborted transaction index: %w", err)
+		}
+		s.txnIndexBehind = false
+		return nil
+	}
 	if !s.hasTxnIndex {
 		return nil
 	}
-	f, err := l.fsys.OpenAppend(segmentFileName(l.dir, s.baseOffset, txnIndexSuffix))
-	if err != nil {
-		return fmt.Errorf("open aborted transaction index: %w", err)
-	}
-	err = f.Sync() // fsync point: the sealed segment's aborted transactions
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
+	name := segmentFileName(l.dir, s.baseOffset, txnIndexSuffix)
+	err := l.files.transient(mayRefuse, name, func() error {
+		f, err := l.fsys.OpenAppend(name)
+		if err != nil {
+			return fmt.Errorf("open aborted transaction index: %w", err)
+		}
+		err = f.Sync() // fsync point: the sealed segment's aborted transactions
+		if closeErr := f.Close(); err == nil {
+			err = closeErr
+		}
+		return err
+	})
 	if err == nil {
-		err = l.fsys.SyncDir(l.dir) // fsync point: the index's name
+		err = l.syncDir() // fsync point: the index's name
 	}
 	return err
 }
@@ -160,7 +197,7 @@ func (l *Log) loadAbortedBelowLocked(from int64) (out []AbortedTxn, stale []*seg
 			continue
 		}
 		name := segmentFileName(l.dir, s.baseOffset, txnIndexSuffix)
-		b, err := readBoundedFile(l.fsys, name, (s.size/txnIndexEntrySize+1)*txnIndexEntrySize)
+		b, err := l.readFile(neverRefuse, name, (s.size/txnIndexEntrySize+1)*txnIndexEntrySize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -214,7 +251,7 @@ func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, segments []*segment)
 				return fmt.Errorf("remove stale aborted transaction index: %w", err)
 			}
 			changed = changed || err == nil
-			s.hasTxnIndex = false
+			s.hasTxnIndex, s.txnIndexBehind = false, false
 			continue
 		}
 		changed = true
@@ -222,15 +259,15 @@ func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, segments []*segment)
 		for _, a := range aborted[lo:hi] {
 			b = appendAbortedTxn(b, a)
 		}
-		if err := writeWholeFile(l.fsys, name, b); err != nil {
+		if err := l.writeFile(name, b); err != nil {
 			return err
 		}
-		s.hasTxnIndex = true
+		s.hasTxnIndex, s.txnIndexBehind = true, false
 	}
 	if !changed {
 		return nil
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil { // fsync point: rewritten indexes' names
+	if err := l.syncDir(); err != nil { // fsync point: rewritten indexes' names
 		return fmt.Errorf("rewrite aborted transaction indexes: sync directory: %w", err)
 	}
 	return nil
@@ -256,7 +293,7 @@ func (l *Log) mergeTxnIndexesLocked(live []*cleanedSegment) error {
 		for _, a := range l.abortedTxns[lo:hi] {
 			b = appendAbortedTxn(b, a)
 		}
-		if err := writeWholeFile(l.fsys, segmentFileName(l.dir, cs.baseOffset, txnIndexSuffix), b); err != nil {
+		if err := l.writeFile(segmentFileName(l.dir, cs.baseOffset, txnIndexSuffix), b); err != nil {
 			return err
 		}
 	}

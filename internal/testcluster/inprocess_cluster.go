@@ -47,14 +47,13 @@ type InProcessOptions struct {
 // inter.broker.listener.name): the same code paths as `sluice serve`, with
 // real TCP between the nodes.
 //
-// Each node keeps its partition data (and everything else internal/storage
-// writes) in its own vfs.MemFS, for the cluster's life, so a test can cut
-// the power of every node at once (PowerCut). The metadata quorum's Raft
-// log (raft-wal) does not go through the vfs seam yet: it lives on the
-// real disk in a per-node temporary directory (the node's log.dirs, which
-// on the MemFS side holds the partition directories), fsyncs every append,
-// and survives a PowerCut whole. A power cut therefore tests the partition
-// data of every node, not the metadata log.
+// Each node keeps everything it persists in its own vfs.MemFS, for the
+// cluster's life: its partition data (everything internal/storage writes)
+// and its member of the metadata quorum (the Raft log, its term and vote,
+// its snapshots: internal/quorum), under the node's log.dirs. So a test can
+// cut the power of every node at once (PowerCut), and the cut drops what
+// was not fsynced of both: a topic whose creation was acknowledged must
+// come back from what the quorum had made durable.
 //
 // Methods are called from the test goroutine; Client, Admin, Bootstrap and
 // MemFS may be called from any goroutine.
@@ -77,7 +76,7 @@ type inProcessNode struct {
 	static map[string]string
 	// Guarded by InProcessCluster.mu.
 	broker *server.Broker // nil while stopped
-	power  *powerFS       // the running broker's power supply
+	power  *vfs.PowerFS   // the running broker's power supply
 	starts int
 }
 
@@ -205,7 +204,7 @@ func (c *InProcessCluster) StartNode(id int32) {
 }
 
 func (c *InProcessCluster) startNode(n *inProcessNode) error {
-	power := newPowerFS(n.mem)
+	power := vfs.NewPowerFS(n.mem)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.StartTimeout)
 	defer cancel()
 	logger := testLogger().With("node", n.spec.id)
@@ -269,7 +268,7 @@ func (c *InProcessCluster) Stop() {
 
 // PowerCut cuts the power of every node at the same instant and brings the
 // cluster back: PowerOff, then Start. It returns once the cluster has
-// rejoined. The metadata log is not cut (see InProcessCluster).
+// rejoined.
 func (c *InProcessCluster) PowerCut() {
 	c.t.Helper()
 	c.PowerOff()
@@ -288,10 +287,16 @@ func (c *InProcessCluster) PowerCutTorn(rng *rand.Rand) {
 // crashes (vfs.MemFS.Crash: every byte not fsynced and every directory
 // change not synced is gone) while no file operation of any node is in
 // flight; from that instant nothing the old brokers do reaches their MemFS
-// (their power supplies stay off, see powerFS); then the brokers are torn
+// (their power supplies stay off, see vfs.PowerFS); then the brokers are torn
 // down together without a controlled shutdown (server.Broker.Halt), as
-// dead machines would not hand anything over. The metadata log is not cut
-// (see InProcessCluster).
+// dead machines would not hand anything over.
+//
+// Between the cut and its Halt an old broker still runs, on failing
+// files: hashicorp/raft panics when it cannot persist a new term, so its
+// quorum member must be closed before it could start an election (an
+// election timeout, 1 s or more, after its leader went quiet); Halt
+// closes it at once, and the other nodes' leaders keep heartbeating until
+// they close too.
 func (c *InProcessCluster) PowerOff() { c.powerOff(nil) }
 
 // PowerOffTorn is PowerOff with torn writes (vfs.MemFS.CrashTorn: each
@@ -302,7 +307,7 @@ func (c *InProcessCluster) PowerOffTorn(rng *rand.Rand) { c.powerOff(rng) }
 func (c *InProcessCluster) powerOff(rng *rand.Rand) {
 	c.t.Helper()
 	c.mu.Lock()
-	var supplies []*powerFS
+	var supplies []*vfs.PowerFS
 	var brokers []*server.Broker
 	for _, n := range c.nodes {
 		if n.broker != nil {
@@ -315,7 +320,7 @@ func (c *InProcessCluster) powerOff(rng *rand.Rand) {
 	// Hold every node's supply, so the crashes of all the MemFS happen at
 	// one instant with respect to every node's I/O.
 	for _, p := range supplies {
-		p.lockForCut()
+		p.LockForCut()
 	}
 	for _, n := range c.nodes {
 		if rng == nil {
@@ -325,7 +330,7 @@ func (c *InProcessCluster) powerOff(rng *rand.Rand) {
 		}
 	}
 	for _, p := range supplies {
-		p.unlockAfterCut()
+		p.UnlockAfterCut()
 	}
 	// Errors are expected: the brokers' files are gone.
 	var wg sync.WaitGroup
@@ -427,12 +432,12 @@ func (rl ReplicaLog) Values() (map[int64][]byte, error) {
 	return values, nil
 }
 
-// MemFS is node id's file system (partition logs and everything else
-// internal/storage writes), for inspecting a node's logs offline.
+// MemFS is node id's file system (partition logs, the metadata quorum's
+// log and snapshots), for inspecting a node's data offline.
 func (c *InProcessCluster) MemFS(id int32) *vfs.MemFS { return c.node(id).mem }
 
-// DataDir is node id's log.dirs: a directory on the MemFS for partition
-// data, and on the real disk for the metadata log.
+// DataDir is node id's log.dirs, a directory on its MemFS (the metadata
+// quorum's files are in its __cluster_metadata).
 func (c *InProcessCluster) DataDir(id int32) string { return c.node(id).spec.dataDir }
 
 // ClientAddr is node id's PLAINTEXT address.
@@ -498,15 +503,11 @@ func (c *InProcessCluster) nodeRequest(ctx context.Context, id int32, req kmsg.R
 	return seeds[0].Request(ctx, req)
 }
 
-// nodeMetadata is node id's own Metadata answer for topics (all if none).
-func (c *InProcessCluster) nodeMetadata(ctx context.Context, id int32, topics ...string) (*kmsg.MetadataResponse, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	for _, topic := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(topic)
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := c.nodeRequest(ctx, id, req)
+// NodeMetadata is node id's own Metadata answer for topics (every topic if
+// none are given): what that node's metadata image holds, not whichever
+// broker a client would pick.
+func (c *InProcessCluster) NodeMetadata(ctx context.Context, id int32, topics ...string) (*kmsg.MetadataResponse, error) {
+	resp, err := c.nodeRequest(ctx, id, metadataRequest(topics...))
 	if err != nil {
 		return nil, fmt.Errorf("metadata from node %d: %w", id, err)
 	}
@@ -518,27 +519,7 @@ func (c *InProcessCluster) nodeMetadata(ctx context.Context, id int32, topics ..
 func (c *InProcessCluster) WaitBrokersJoined(timeout time.Duration) {
 	c.t.Helper()
 	c.Eventually(timeout, "every broker registered and unfenced", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
-		defer cancel()
-		var running []int32
-		for _, id := range c.Nodes() {
-			if c.Running(id) {
-				running = append(running, id)
-			}
-		}
-		for _, id := range running {
-			md, err := c.nodeMetadata(ctx, id)
-			if err != nil {
-				return err
-			}
-			if md.ControllerID < 0 {
-				return fmt.Errorf("node %d knows no active controller", id)
-			}
-			if len(md.Brokers) != len(running) {
-				return fmt.Errorf("node %d lists %d brokers, want %d", id, len(md.Brokers), len(running))
-			}
-		}
-		return nil
+		return brokersJoined(runningNodes(c.Nodes(), c.Running), c.NodeMetadata)
 	})
 }
 
@@ -549,11 +530,8 @@ func (c *InProcessCluster) WaitTopicReady(timeout time.Duration, topic string, p
 	c.Eventually(timeout, "topic "+topic+" with leaders and full ISRs on every node", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
 		defer cancel()
-		for _, id := range c.Nodes() {
-			if !c.Running(id) {
-				continue
-			}
-			md, err := c.nodeMetadata(ctx, id, topic)
+		for _, id := range runningNodes(c.Nodes(), c.Running) {
+			md, err := c.NodeMetadata(ctx, id, topic)
 			if err != nil {
 				return err
 			}
@@ -581,18 +559,8 @@ func (c *InProcessCluster) WaitTopicReady(timeout time.Duration, topic string, p
 // with the last error if that takes longer than timeout.
 func (c *InProcessCluster) Eventually(timeout time.Duration, what string, check func() error) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("testcluster: waiting %s for %s: %v", timeout, what, err)
-		}
-		<-ticker.C
+	if _, err := poll(timeout, check); err != nil {
+		c.t.Fatalf("testcluster: waiting %s for %s: %v", timeout, what, err)
 	}
 }
 

@@ -2,16 +2,12 @@ package testcluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // TestInProcessClusterRestartsAndPowerCuts drives the in-process harness
@@ -90,55 +86,4 @@ func TestInProcessClusterRestartsAndPowerCuts(t *testing.T) {
 	}
 	c.Start()
 	readAll(40)
-}
-
-// TestPowerFSRefusesEverythingAfterTheCut checks the power supply between a
-// broker and its MemFS: once cut, no operation reaches the MemFS, not even
-// a file created afterwards, which MemFS alone would accept.
-func TestPowerFSRefusesEverythingAfterTheCut(t *testing.T) {
-	mem := vfs.NewMem()
-	power := newPowerFS(mem)
-	if err := vfs.MkdirAllDurable(power, "/d"); err != nil {
-		t.Fatal(err)
-	}
-	f, err := power.Create("/d/a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte("synced")); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := power.SyncDir("/d"); err != nil {
-		t.Fatal(err)
-	}
-	power.lockForCut()
-	mem.Crash()
-	power.unlockAfterCut()
-	if _, err := f.Write([]byte("late")); !errors.Is(err, vfs.ErrCrashed) {
-		t.Errorf("write after the cut: %v, want ErrCrashed", err)
-	}
-	if _, err := power.Create("/d/b"); !errors.Is(err, vfs.ErrCrashed) {
-		t.Errorf("create after the cut: %v, want ErrCrashed", err)
-	}
-	if err := power.SyncDir("/d"); !errors.Is(err, vfs.ErrCrashed) {
-		t.Errorf("syncdir after the cut: %v, want ErrCrashed", err)
-	}
-	if _, err := mem.Stat("/d/b"); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("/d/b exists on the MemFS after the cut: %v", err)
-	}
-	// A new supply (the restarted broker's) reaches what survived.
-	again := newPowerFS(mem)
-	g, err := again.Open("/d/a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	buf := make([]byte, 16)
-	n, _ := g.ReadAt(buf, 0)
-	if string(buf[:n]) != "synced" {
-		t.Errorf("after the cut /d/a holds %q, want %q", buf[:n], "synced")
-	}
 }

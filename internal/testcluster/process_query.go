@@ -94,7 +94,7 @@ func (c *ProcessCluster) WaitFor(t testing.TB, timeout time.Duration, what strin
 // yet: the last reason is in the failure message.
 func (c *ProcessCluster) Eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	if _, err := c.poll(timeout, check); err != nil {
+	if _, err := poll(timeout, check); err != nil {
 		t.Fatalf("testcluster: waiting %s for %s: %v%s", timeout, what, err, c.exitsNote())
 	}
 }
@@ -102,7 +102,7 @@ func (c *ProcessCluster) Eventually(t testing.TB, timeout time.Duration, what st
 // WaitForElapsed is WaitFor returning how long the condition took to hold.
 func (c *ProcessCluster) WaitForElapsed(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	elapsed, err := c.poll(timeout, func() error {
+	elapsed, err := poll(timeout, func() error {
 		if cond() {
 			return nil
 		}
@@ -112,25 +112,6 @@ func (c *ProcessCluster) WaitForElapsed(t testing.TB, timeout time.Duration, wha
 		t.Fatalf("testcluster: waiting %s for %s: %v%s", timeout, what, err, c.exitsNote())
 	}
 	return elapsed
-}
-
-// poll runs check until it returns nil or timeout passes; it returns the
-// time taken, or the last error.
-func (c *ProcessCluster) poll(timeout time.Duration, check func() error) (time.Duration, error) {
-	start := time.Now()
-	deadline := start.Add(timeout)
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		err := check()
-		if err == nil {
-			return time.Since(start), nil
-		}
-		if time.Now().After(deadline) {
-			return time.Since(start), err
-		}
-		<-ticker.C // poll the cluster again
-	}
 }
 
 func (c *ProcessCluster) exitsNote() string {
@@ -240,13 +221,7 @@ func (c *ProcessCluster) NodeRequest(ctx context.Context, id int32, req kmsg.Req
 // NodeMetadata is node id's own Metadata answer for topics (every topic if
 // none are given).
 func (c *ProcessCluster) NodeMetadata(ctx context.Context, id int32, topics ...string) (*kmsg.MetadataResponse, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	for _, topic := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(topic)
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := c.NodeRequest(ctx, id, req)
+	resp, err := c.NodeRequest(ctx, id, metadataRequest(topics...))
 	if err != nil {
 		return nil, fmt.Errorf("metadata from node %d: %w", id, err)
 	}
@@ -354,32 +329,6 @@ func sameSet(a, b []int32) bool {
 func (c *ProcessCluster) WaitBrokersJoined(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	c.Eventually(t, timeout, "every broker registered and unfenced", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		running := c.runningBrokers()
-		for _, id := range running {
-			md, err := c.NodeMetadata(ctx, id)
-			if err != nil {
-				return err
-			}
-			if md.ControllerID < 0 {
-				return fmt.Errorf("node %d knows no active controller", id)
-			}
-			if len(md.Brokers) != len(running) {
-				return fmt.Errorf("node %d lists %d brokers, want %d", id, len(md.Brokers), len(running))
-			}
-		}
-		return nil
+		return brokersJoined(runningNodes(c.Nodes(), c.Running), c.NodeMetadata)
 	})
-}
-
-// runningBrokers lists the running nodes.
-func (c *ProcessCluster) runningBrokers() []int32 {
-	var ids []int32
-	for _, id := range c.Nodes() {
-		if c.Running(id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
 }

@@ -54,8 +54,9 @@ func (s State) String() string {
 }
 
 // MarkerWriter writes a transaction marker (a control batch ending the
-// producer's transaction) to one partition and returns once it is durable.
-// The server wires it to the local replica manager; tests use a fake.
+// producer's transaction) to one partition this broker leads and returns
+// once it is durable. The server's WriteTxnMarkers handler and its marker
+// sender write local markers through it.
 type MarkerWriter interface {
 	WriteMarker(topic string, partition int32, producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32) error
 }
@@ -76,11 +77,11 @@ type CoordinatorConfig struct {
 	// (transaction.remove.expired.transaction.cleanup.interval.ms).
 	IDExpiration            time.Duration
 	ExpirationCheckInterval time.Duration
-	// MarkerRetryBackoff is how long to wait before writing markers again
-	// after a failed write.
+	// MarkerRetryBackoff is how long to wait before sending markers again
+	// after a retriable failure (Kafka's retry.backoff.ms, 100ms).
 	MarkerRetryBackoff time.Duration
-	// Markers writes the markers that end transactions.
-	Markers MarkerWriter
+	// Markers sends the markers that end transactions, off the loop.
+	Markers MarkerSender
 	Logger  *slog.Logger
 }
 
@@ -105,6 +106,9 @@ type Shard struct {
 	log    *slog.Logger
 	timers coord.Timers
 	txns   map[string]*transaction
+	// markers holds the marker phase of each prepared transaction
+	// (markers.go): in memory only, rebuilt by Loaded.
+	markers map[string]*markerPhase
 }
 
 // NewCoordinatorShard returns an empty shard; the runtime replays the
@@ -114,9 +118,9 @@ func NewCoordinatorShard(cfg CoordinatorConfig, timers coord.Timers) *Shard {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MarkerRetryBackoff <= 0 {
-		cfg.MarkerRetryBackoff = time.Second
+		cfg.MarkerRetryBackoff = 100 * time.Millisecond
 	}
-	return &Shard{cfg: cfg, log: cfg.Logger, timers: timers, txns: map[string]*transaction{}}
+	return &Shard{cfg: cfg, log: cfg.Logger, timers: timers, txns: map[string]*transaction{}, markers: map[string]*markerPhase{}}
 }
 
 // encodeKey is TransactionLogKey v0 for a transactional ID.
@@ -197,7 +201,7 @@ func (s *Shard) Loaded(fx *coord.Effects) {
 	for _, t := range s.txns {
 		switch t.state {
 		case StatePrepareCommit, StatePrepareAbort:
-			s.scheduleMarkers(t.id, 0)
+			s.resumeMarkers(t)
 		case StateOngoing:
 			s.scheduleTimeout(t, fx.Now)
 		}
@@ -405,7 +409,7 @@ func (s *Shard) abort(fx *coord.Effects, t *transaction, respond func(*kerr.Erro
 }
 
 // prepare writes PrepareCommit or PrepareAbort at epoch, then, once it is
-// durable, answers and schedules the markers.
+// durable, answers and starts the marker phase (markers.go).
 func (s *Shard) prepare(fx *coord.Effects, t *transaction, commit bool, epoch int16, respond func(*kerr.Error)) {
 	next := copyOf(t)
 	next.state, next.producerEpoch, next.lastUpdate = StatePrepareAbort, epoch, fx.Now
@@ -419,56 +423,12 @@ func (s *Shard) prepare(fx *coord.Effects, t *transaction, commit bool, epoch in
 			return
 		}
 		s.timers.Cancel(timeoutKey(t.id))
-		s.scheduleMarkers(t.id, 0)
+		s.startMarkers(next)
 		respond(nil)
 	})
 }
 
-func markersKey(id string) string { return "markers/" + id }
 func timeoutKey(id string) string { return "timeout/" + id }
-
-// scheduleMarkers writes the markers of id's prepared transaction on the
-// loop after delay.
-func (s *Shard) scheduleMarkers(id string, delay time.Duration) {
-	s.timers.Schedule(markersKey(id), delay, func(fx *coord.Effects) { s.completeTransaction(fx, id) })
-}
-
-// completeTransaction writes the markers of a prepared transaction to
-// every partition in it, then CompleteCommit or CompleteAbort. A failed
-// marker write is retried after MarkerRetryBackoff; markers are
-// idempotent for the reader, so writing one twice is harmless.
-//
-// Marker writes are local appends with an fsync and run on the shard's
-// loop: the shard's other IDs wait for them, which keeps the order of
-// Prepare, markers and Complete simple on a single node.
-func (s *Shard) completeTransaction(fx *coord.Effects, id string) {
-	t := s.txns[id]
-	if t == nil || (t.state != StatePrepareCommit && t.state != StatePrepareAbort) {
-		return
-	}
-	commit := t.state == StatePrepareCommit
-	for topic, ps := range t.partitions {
-		for _, p := range ps {
-			if err := s.cfg.Markers.WriteMarker(topic, p, t.producerID, t.producerEpoch, commit, s.cfg.CoordinatorEpoch); err != nil {
-				s.log.Warn("transaction marker write failed; retrying", "transactionalID", id, "topic", topic, "partition", p, "err", err)
-				s.scheduleMarkers(id, s.cfg.MarkerRetryBackoff)
-				return
-			}
-		}
-	}
-	next := copyOf(t)
-	next.state, next.lastUpdate, next.partitions = StateCompleteAbort, fx.Now, map[string][]int32{}
-	if commit {
-		next.state = StateCompleteCommit
-	}
-	s.write(fx, next)
-	fx.Then(func(err error) {
-		if err != nil {
-			s.log.Warn("transaction completion write failed; retrying", "transactionalID", id, "err", err)
-			s.scheduleMarkers(id, s.cfg.MarkerRetryBackoff)
-		}
-	})
-}
 
 // scheduleTimeout arms the abort of t's transaction at its start plus its
 // timeout (transaction.timeout.ms). Starts compare in milliseconds, the

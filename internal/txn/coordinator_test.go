@@ -32,17 +32,21 @@ type marker struct {
 	commit    bool
 }
 
+// fakeMarkers is a MarkerSender that keeps requests until the test
+// answers them (harness.flushMarkers).
 type fakeMarkers struct {
-	written []marker
-	fail    error
+	requests []MarkerRequest
+	written  []marker
+	fail     error // the result of every partition while set
+	refuse   bool  // Send refuses while set
 }
 
-func (m *fakeMarkers) WriteMarker(topic string, partition int32, producerID int64, producerEpoch int16, commit bool, _ int32) error {
-	if m.fail != nil {
-		return m.fail
+func (m *fakeMarkers) Send(req MarkerRequest) bool {
+	if m.refuse {
+		return false
 	}
-	m.written = append(m.written, marker{topic, partition, producerID, producerEpoch, commit})
-	return nil
+	m.requests = append(m.requests, req)
+	return true
 }
 
 // harness plays the coord runtime for one shard: it replays each
@@ -107,6 +111,27 @@ func (h *harness) advance(d time.Duration) {
 		delete(h.timers.pending, key)
 		h.now = tm.at
 		h.run(tm.op)
+	}
+}
+
+// flushMarkers answers every request the sender holds, as the server's
+// sender would once all partitions answered: with fail when set, else by
+// writing the markers.
+func (h *harness) flushMarkers() {
+	h.t.Helper()
+	for len(h.markers.requests) > 0 {
+		req := h.markers.requests[0]
+		h.markers.requests = h.markers.requests[1:]
+		var results []MarkerResult
+		for topic, ps := range req.Partitions {
+			for _, p := range ps {
+				results = append(results, MarkerResult{Topic: topic, Partition: p, Err: h.markers.fail})
+				if h.markers.fail == nil {
+					h.markers.written = append(h.markers.written, marker{topic, p, req.ProducerID, req.ProducerEpoch, req.Commit})
+				}
+			}
+		}
+		h.run(func(fx *coord.Effects) { h.shard.MarkersWritten(fx, req, results) })
 	}
 }
 
@@ -228,7 +253,13 @@ func TestCommitWritesMarkersThenCompletes(t *testing.T) {
 	if err := h.end("tx", 42, 0, true); err != kerr.ConcurrentTransactions {
 		t.Fatalf("retried commit while committing = %v, want CONCURRENT_TRANSACTIONS", err)
 	}
-	h.advance(0)
+	if got := h.init("tx", 60000, 43, -1, -1); got.Err != kerr.ConcurrentTransactions {
+		t.Fatalf("InitProducerId while committing = %v, want CONCURRENT_TRANSACTIONS", got.Err)
+	}
+	if len(h.markers.requests) != 1 || len(h.markers.written) != 0 {
+		t.Fatalf("requests %+v written %+v: want one request with the sender, nothing written yet", h.markers.requests, h.markers.written)
+	}
+	h.flushMarkers()
 	if got := h.state("tx"); got != StateCompleteCommit {
 		t.Fatalf("state after markers %v, want CompleteCommit", got)
 	}
@@ -278,12 +309,17 @@ func TestMarkerFailureRetries(t *testing.T) {
 	if err := h.end("tx", 9, 0, false); err != nil {
 		t.Fatalf("abort: %v", err)
 	}
-	h.advance(0)
+	h.flushMarkers()
 	if got := h.state("tx"); got != StatePrepareAbort {
 		t.Fatalf("state after failed markers %v, want PrepareAbort", got)
 	}
 	h.markers.fail = nil
-	h.advance(time.Second)
+	h.advance(99 * time.Millisecond)
+	if len(h.markers.requests) != 0 {
+		t.Fatal("markers sent again before MarkerRetryBackoff")
+	}
+	h.advance(time.Millisecond)
+	h.flushMarkers()
 	if got := h.state("tx"); got != StateCompleteAbort || len(h.markers.written) != 1 || h.markers.written[0].commit {
 		t.Fatalf("after retry: state %v markers %+v, want CompleteAbort and one abort marker", got, h.markers.written)
 	}
@@ -298,6 +334,7 @@ func TestTimedOutTransactionIsAbortedWithEpochBump(t *testing.T) {
 		t.Fatalf("before the timeout: %v, want Ongoing", got)
 	}
 	h.advance(time.Second)
+	h.flushMarkers()
 	if got := h.state("tx"); got != StateCompleteAbort {
 		t.Fatalf("after the timeout: %v, want CompleteAbort", got)
 	}
@@ -316,7 +353,7 @@ func TestInitAbortsOngoingTransaction(t *testing.T) {
 	if got := h.init("tx", 60000, 10, -1, -1); got.Err != kerr.ConcurrentTransactions {
 		t.Fatalf("init during a transaction: %v, want CONCURRENT_TRANSACTIONS", got.Err)
 	}
-	h.advance(0)
+	h.flushMarkers()
 	got := h.init("tx", 60000, 10, -1, -1)
 	if got.Err != nil || got.ProducerID != 9 || got.ProducerEpoch != 2 {
 		t.Fatalf("init after the abort = %+v, want ID 9 epoch 2", got)
@@ -330,9 +367,7 @@ func TestReplayRebuildsAndLoadedResumes(t *testing.T) {
 	h.add("ongoing", 2, 0, map[string][]int32{"a": {0}})
 	h.init("ending", 60000, 3, -1, -1)
 	h.add("ending", 3, 0, map[string][]int32{"b": {4}})
-	h.markers.fail = errors.New("crash before markers")
-	h.end("ending", 3, 0, true)
-	h.advance(0)
+	h.end("ending", 3, 0, true) // the broker dies before the sender answers
 
 	// A new shard replays the log, as after a restart.
 	restarted := &harness{t: t, now: h.now.Add(time.Minute), timers: &fakeTimers{pending: map[string]fakeTimer{}}, markers: &fakeMarkers{}}
@@ -349,6 +384,7 @@ func TestReplayRebuildsAndLoadedResumes(t *testing.T) {
 	}
 	restarted.run(restarted.shard.Loaded)
 	restarted.advance(0)
+	restarted.flushMarkers()
 	if got := restarted.state("ending"); got != StateCompleteCommit {
 		t.Fatalf("prepared commit after load: %v, want CompleteCommit", got)
 	}

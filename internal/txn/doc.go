@@ -24,10 +24,17 @@
 //
 // InitProducerId bumps the epoch (a new producer ID once the epoch is
 // exhausted) so older instances are fenced. EndTxn answers once Prepare* is
-// durable; the shard then writes a marker to every partition in the
-// transaction through MarkerWriter and records Complete*. Loaded resumes
-// Prepare* transactions by writing their markers again and re-arms the
-// timeouts of Ongoing ones.
+// durable; the shard then hands the markers, one per partition in the
+// transaction, to a MarkerSender (the server's, after Kafka's
+// TransactionMarkerChannelManager) and goes on serving its other IDs. The
+// sender writes them off the loop (locally, or as WriteTxnMarkers to the
+// partitions' leaders) and reports back with an operation
+// (Shard.MarkersWritten); the shard retries the markers that failed with a
+// retriable error after MarkerRetryBackoff, stops on a fenced epoch, and
+// records Complete* once all are written. Meanwhile the producer's
+// InitProducerId, AddPartitionsToTxn and a retried EndTxn get
+// CONCURRENT_TRANSACTIONS. Loaded resumes Prepare* transactions by sending
+// their markers again and re-arms the timeouts of Ongoing ones.
 //
 // # Producer IDs
 //
@@ -40,9 +47,10 @@
 // # Who may import it
 //
 // internal/api and internal/server. It imports internal/coord (the shard
-// runtime) and kmsg (the record schema); the block source (BlockAllocator)
-// and the marker writer (MarkerWriter) are interfaces the server wires to
-// the controller and the local partitions.
+// runtime) and kmsg (the record schema); the block source (BlockAllocator),
+// the marker sender (MarkerSender) and the local marker writer
+// (MarkerWriter) are interfaces the server wires to the controller, its
+// marker sender and the local partitions.
 //
 // # Threading contract
 //
@@ -50,5 +58,5 @@
 // fetches a new block (holding the manager's lock across the metadata
 // commit); the others wait for it or for their context to end. A Shard is
 // owned by its coord loop goroutine, like every coord shard: its operations,
-// timers and marker writes run there one at a time.
+// timers and marker results run there one at a time; marker writes do not.
 package txn

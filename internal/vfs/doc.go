@@ -18,11 +18,18 @@
 // # Durability contract (what storage must do, and what MemFS enforces)
 //
 //	file.Write  -> bytes readable at once, lost on crash until file.Sync
+//	file.WriteAt-> the same; an overwrite of synced bytes is undone by a
+//	               crash until file.Sync (the old bytes come back)
 //	file.Sync   -> everything written to that file so far survives a crash
 //	               (its directory entry does not: see SyncDir)
 //	Create, Rename, Remove, MkdirAll
 //	            -> visible at once, undone by a crash until SyncDir(parent)
 //	Truncate    -> visible at once, undone by a crash until file.Sync
+//
+// Handles append (Create, OpenAppend: Write), write at offsets
+// (OpenReadWrite: WriteAt; what raft-wal's segment files need) or only read
+// (Open); each refuses the other kind of write, as the OS does for a file
+// opened with O_APPEND.
 //
 // # Threading
 //
@@ -30,7 +37,11 @@
 // alongside one writer (Write, Truncate, Sync); storage serialises its writers.
 // After MemFS.Crash every File opened before it fails with ErrCrashed, so a
 // writer racing with a simulated power loss can never report success for a
-// write that the crash dropped.
+// write that the crash dropped. MemFS (and a FaultFS or PowerFS over one)
+// reports the crashes so far as its Generation (Generationer), so that
+// storage's file cache, which closes idle handles and reopens files on
+// demand, refuses after a crash the reopen a dead process could not make.
 //
-// Only internal/storage (and tests) import this package.
+// internal/storage and internal/quorum (the metadata log, its stable state
+// and its snapshots) write through this package, and tests import it.
 package vfs

@@ -42,7 +42,7 @@ func (k OpKind) String() string {
 type Op struct {
 	Kind OpKind
 	Path string // the file or directory (the source path for Rename)
-	Size int    // bytes about to be written, for OpWrite
+	Size int    // bytes about to be written, for OpWrite (Write and WriteAt)
 }
 
 // Injector decides whether an operation fails. It is called before the
@@ -192,6 +192,14 @@ func (f *FaultFS) Open(name string) (File, error) {
 	return f.wrap(f.inner.Open(name))
 }
 
+// OpenReadWrite implements FS.
+func (f *FaultFS) OpenReadWrite(name string) (File, error) {
+	if err := f.check(OpOpen, name, 0); err != nil {
+		return nil, err
+	}
+	return f.wrap(f.inner.OpenReadWrite(name))
+}
+
 // Remove implements FS.
 func (f *FaultFS) Remove(name string) error {
 	if err := f.check(OpRemove, name, 0); err != nil {
@@ -261,16 +269,26 @@ func (f *faultFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *faultFile) Write(p []byte) (int, error) {
+	return f.write(p, f.File.Write)
+}
+
+func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	return f.write(p, func(b []byte) (int, error) { return f.File.WriteAt(b, off) })
+}
+
+// write runs a Write or WriteAt past the injector; a ShortWriteError
+// writes the bytes it allows, then fails.
+func (f *faultFile) write(p []byte, write func([]byte) (int, error)) (int, error) {
 	err := f.fs.check(OpWrite, f.Name(), len(p))
 	if err == nil {
-		return f.File.Write(p)
+		return write(p)
 	}
 	var short *ShortWriteError
 	if !errors.As(err, &short) {
 		return 0, err
 	}
 	written := min(max(short.Written, 0), len(p))
-	n, writeErr := f.File.Write(p[:written])
+	n, writeErr := write(p[:written])
 	if writeErr != nil {
 		return n, writeErr
 	}

@@ -38,10 +38,23 @@ type memFile struct {
 	data []byte
 	// durable holds the bytes that survive a crash. When durableIsPrefix is
 	// true they are also data[:len(durable)], so a torn crash may keep part
-	// of the unsynced tail data[len(durable):].
+	// of the unsynced tail data[len(durable):]. A Truncate below the
+	// durable size or a WriteAt over durable bytes makes it false until the
+	// next Sync: the file then differs from its durable state inside, not
+	// only past its end, and a crash of either kind restores the durable
+	// bytes exactly (the unsynced change is lost whole, never half-applied).
 	durable         []byte
 	durableIsPrefix bool
 }
+
+// handleMode is what an open handle may do besides reading.
+type handleMode uint8
+
+const (
+	modeRead   handleMode = iota // Open: reads only
+	modeAppend                   // Create, OpenAppend: Write and Truncate
+	modeRandom                   // OpenReadWrite: WriteAt and Truncate
+)
 
 func newMemDir() *memDir {
 	return &memDir{entries: map[string]any{}, durable: map[string]any{}}
@@ -99,8 +112,8 @@ func (m *MemFS) fileLocked(op, name string) (*memFile, error) {
 	return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 }
 
-func (m *MemFS) handle(name string, file *memFile, readOnly bool) *memHandle {
-	return &memHandle{fs: m, file: file, name: name, generation: m.generation, readOnly: readOnly}
+func (m *MemFS) handle(name string, file *memFile, mode handleMode) *memHandle {
+	return &memHandle{fs: m, file: file, name: name, generation: m.generation, mode: mode}
 }
 
 // Create implements FS.
@@ -116,33 +129,30 @@ func (m *MemFS) Create(name string) (File, error) {
 		return nil, &fs.PathError{Op: "create", Path: name, Err: syscall.EISDIR}
 	case *memFile:
 		node.truncateLocked(0)
-		return m.handle(name, node, false), nil
+		return m.handle(name, node, modeAppend), nil
 	}
 	file := &memFile{durableIsPrefix: true}
 	dir.entries[base] = file
-	return m.handle(name, file, false), nil
+	return m.handle(name, file, modeAppend), nil
 }
 
 // OpenAppend implements FS.
-func (m *MemFS) OpenAppend(name string) (File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	file, err := m.fileLocked("open", name)
-	if err != nil {
-		return nil, err
-	}
-	return m.handle(name, file, false), nil
-}
+func (m *MemFS) OpenAppend(name string) (File, error) { return m.open(name, modeAppend) }
 
 // Open implements FS.
-func (m *MemFS) Open(name string) (File, error) {
+func (m *MemFS) Open(name string) (File, error) { return m.open(name, modeRead) }
+
+// OpenReadWrite implements FS.
+func (m *MemFS) OpenReadWrite(name string) (File, error) { return m.open(name, modeRandom) }
+
+func (m *MemFS) open(name string, mode handleMode) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	file, err := m.fileLocked("open", name)
 	if err != nil {
 		return nil, err
 	}
-	return m.handle(name, file, true), nil
+	return m.handle(name, file, mode), nil
 }
 
 // Remove implements FS.
@@ -281,7 +291,9 @@ func (m *MemFS) Crash() {
 // a random prefix of its unsynced tail (sometimes with the end of that prefix
 // zeroed, as when a filesystem grows a file before its data lands), and a
 // file created since its directory was last synced survives half the time.
-// rng drives every choice, so a seed reproduces a run.
+// A file truncated below, or overwritten inside, its fsynced bytes since
+// its last Sync keeps exactly those bytes, as with Crash. rng drives every
+// choice, so a seed reproduces a run.
 func (m *MemFS) CrashTorn(rng *rand.Rand) {
 	m.crash(rng)
 }
@@ -344,6 +356,18 @@ func (f *memFile) truncateLocked(size int64) {
 	}
 }
 
+// writeAtLocked writes p at off, growing the file with zeros up to off if
+// it is shorter.
+func (f *memFile) writeAtLocked(p []byte, off int64) {
+	if end := off + int64(len(p)); end > int64(len(f.data)) {
+		f.data = append(f.data, make([]byte, end-int64(len(f.data)))...)
+	}
+	copy(f.data[off:], p)
+	if off < int64(len(f.durable)) {
+		f.durableIsPrefix = false
+	}
+}
+
 func (f *memFile) syncLocked() {
 	if f.durableIsPrefix {
 		f.durable = append(f.durable, f.data[len(f.durable):]...)
@@ -359,17 +383,19 @@ type memHandle struct {
 	file       *memFile
 	name       string
 	generation uint64
-	readOnly   bool
+	mode       handleMode
 	closed     bool // guarded by fs.mu
 }
 
-func (h *memHandle) checkLocked(op string, write bool) error {
+// checkLocked fails an operation on a closed or crashed handle, and one
+// that needs a mode (any of modes; none: any handle) the handle lacks.
+func (h *memHandle) checkLocked(op string, modes ...handleMode) error {
 	switch {
 	case h.closed:
 		return &fs.PathError{Op: op, Path: h.name, Err: fs.ErrClosed}
 	case h.generation != h.fs.generation:
 		return &fs.PathError{Op: op, Path: h.name, Err: ErrCrashed}
-	case write && h.readOnly:
+	case len(modes) > 0 && !slices.Contains(modes, h.mode):
 		return &fs.PathError{Op: op, Path: h.name, Err: syscall.EBADF}
 	}
 	return nil
@@ -380,7 +406,7 @@ func (h *memHandle) Name() string { return h.name }
 func (h *memHandle) ReadAt(p []byte, off int64) (int, error) {
 	h.fs.mu.RLock()
 	defer h.fs.mu.RUnlock()
-	if err := h.checkLocked("read", false); err != nil {
+	if err := h.checkLocked("read"); err != nil {
 		return 0, err
 	}
 	if off < 0 {
@@ -399,17 +425,30 @@ func (h *memHandle) ReadAt(p []byte, off int64) (int, error) {
 func (h *memHandle) Write(p []byte) (int, error) {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
-	if err := h.checkLocked("write", true); err != nil {
+	if err := h.checkLocked("write", modeAppend); err != nil {
 		return 0, err
 	}
 	h.file.data = append(h.file.data, p...)
 	return len(p), nil
 }
 
+func (h *memHandle) WriteAt(p []byte, off int64) (int, error) {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if err := h.checkLocked("writeat", modeRandom); err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, &fs.PathError{Op: "writeat", Path: h.name, Err: fs.ErrInvalid}
+	}
+	h.file.writeAtLocked(p, off)
+	return len(p), nil
+}
+
 func (h *memHandle) Sync() error {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
-	if err := h.checkLocked("sync", false); err != nil {
+	if err := h.checkLocked("sync"); err != nil {
 		return err
 	}
 	h.file.syncLocked()
@@ -419,7 +458,7 @@ func (h *memHandle) Sync() error {
 func (h *memHandle) Truncate(size int64) error {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
-	if err := h.checkLocked("truncate", true); err != nil {
+	if err := h.checkLocked("truncate", modeAppend, modeRandom); err != nil {
 		return err
 	}
 	if size < 0 {
@@ -432,7 +471,7 @@ func (h *memHandle) Truncate(size int64) error {
 func (h *memHandle) Size() (int64, error) {
 	h.fs.mu.RLock()
 	defer h.fs.mu.RUnlock()
-	if err := h.checkLocked("stat", false); err != nil {
+	if err := h.checkLocked("stat"); err != nil {
 		return 0, err
 	}
 	return int64(len(h.file.data)), nil

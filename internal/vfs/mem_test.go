@@ -215,3 +215,94 @@ func TestFailOnMatchesKindAndPath(t *testing.T) {
 		t.Errorf("sync after disarming: %v", err)
 	}
 }
+
+// openRW creates name (durably, in a durable directory) holding synced,
+// and opens it for WriteAt.
+func openRW(t *testing.T, m *MemFS, name, synced string) File {
+	t.Helper()
+	f, _ := m.Create(name)
+	mustWrite(t, f, synced)
+	f.Sync()
+	f.Close()
+	m.SyncDir("d")
+	rw, err := m.OpenReadWrite(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rw
+}
+
+func TestCrashDropsUnsyncedWriteAt(t *testing.T) {
+	m := newDurableDir(t)
+	f := openRW(t, m, "d/seg", "durable|")
+	mustWriteAt(t, f, "tail", 8)
+	mustWriteAt(t, f, "gap", 20)
+	m.Crash()
+	if got, _ := contents(t, m, "d/seg"); got != "durable|" {
+		t.Errorf("after crash: %q, want only the fsynced bytes", got)
+	}
+}
+
+// An unsynced overwrite of synced bytes is lost whole, by a clean crash
+// and by a torn one alike: the old bytes come back. Without that a test
+// could not tell a writer that fsyncs its overwrites from one that does
+// not.
+func TestCrashUndoesUnsyncedOverwrite(t *testing.T) {
+	for seed := range uint64(50) {
+		m := newDurableDir(t)
+		f := openRW(t, m, "d/seg", "0123456789")
+		mustWriteAt(t, f, "AB", 2)
+		mustWriteAt(t, f, "tail", 10)
+		if got := readAll(t, f); got != "01AB456789tail" {
+			t.Fatalf("before the crash: %q", got)
+		}
+		if seed == 0 {
+			m.Crash()
+		} else {
+			m.CrashTorn(rand.New(rand.NewPCG(seed, 3)))
+		}
+		if got, _ := contents(t, m, "d/seg"); got != "0123456789" {
+			t.Fatalf("seed %d: after crash %q, want the synced bytes exactly", seed, got)
+		}
+	}
+}
+
+func TestSyncKeepsWriteAt(t *testing.T) {
+	m := newDurableDir(t)
+	f := openRW(t, m, "d/seg", "0123456789")
+	mustWriteAt(t, f, "AB", 2)
+	mustWriteAt(t, f, "!", 12)
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	mustWriteAt(t, f, "lost", 13)
+	m.CrashTorn(rand.New(rand.NewPCG(1, 1)))
+	got, _ := contents(t, m, "d/seg")
+	if want := "01AB456789\x00\x00!"; got[:min(len(got), len(want))] != want {
+		t.Errorf("after sync and crash: %q, want %q then a prefix of the unsynced tail", got, want)
+	}
+}
+
+// A torn crash of a file written only past its synced end (raft-wal's
+// appends) keeps the synced bytes and a prefix of the new ones.
+func TestCrashTornKeepsAPrefixOfWriteAtTail(t *testing.T) {
+	sawPartial := false
+	for seed := range uint64(100) {
+		m := newDurableDir(t)
+		f := openRW(t, m, "d/seg", "SYNCED")
+		tail := "written-at-the-end"
+		mustWriteAt(t, f, tail, 6)
+		m.CrashTorn(rand.New(rand.NewPCG(seed, 2)))
+		got, _ := contents(t, m, "d/seg")
+		if len(got) < 6 || got[:6] != "SYNCED" {
+			t.Fatalf("seed %d: %q lost synced bytes", seed, got)
+		}
+		if kept := bytes.TrimRight([]byte(got[6:]), "\x00"); !bytes.HasPrefix([]byte(tail), kept) {
+			t.Fatalf("seed %d: kept %q is not a prefix of the tail", seed, got[6:])
+		}
+		sawPartial = sawPartial || (len(got) > 6 && len(got) < 6+len(tail))
+	}
+	if !sawPartial {
+		t.Error("100 seeds never kept part of the tail")
+	}
+}

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"syscall"
@@ -12,7 +13,19 @@ type OS struct{}
 
 var _ FS = OS{}
 
+// osFile is a handle from Create, OpenAppend or Open. Its WriteAt is
+// os.File's, which refuses a file opened with O_APPEND (and a read-only
+// one): appending handles have no offsets to write at.
 type osFile struct{ *os.File }
+
+// osRandomFile is a handle from OpenReadWrite: opened without O_APPEND, so
+// WriteAt works, and Write, which would write at the file offset rather
+// than the end, is refused.
+type osRandomFile struct{ osFile }
+
+func (f osRandomFile) Write([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "write", Path: f.Name(), Err: syscall.EBADF}
+}
 
 func (f osFile) Size() (int64, error) {
 	info, err := f.File.Stat()
@@ -32,6 +45,14 @@ func (OS) OpenAppend(name string) (File, error) {
 
 func (OS) Open(name string) (File, error) {
 	return openOS(name, os.O_RDONLY)
+}
+
+func (OS) OpenReadWrite(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return osRandomFile{osFile{f}}, nil
 }
 
 func openOS(name string, flag int) (File, error) {

@@ -7,15 +7,25 @@ import (
 	"path/filepath"
 )
 
-// File is an open file. Files in Sluice are append-only (a log segment, an
-// index) except for Truncate, which recovery and replication use to cut a tail.
+// File is an open file. How it may be written depends on how it was
+// opened: a handle from Create or OpenAppend appends (Write; a log segment,
+// an index), with Truncate to cut a tail; a handle from OpenReadWrite writes
+// at any offset (WriteAt; the metadata log's segments, which raft-wal
+// writes at offsets it tracks and rewinds after a crash); a handle from
+// Open only reads. Each refuses the other kinds of write.
 type File interface {
 	// ReadAt reads len(p) bytes at off; it is safe to call concurrently with
 	// other ReadAt calls and with the writer. It returns io.EOF when fewer
 	// bytes exist, as os.File does.
 	io.ReaderAt
-	// Write appends p at the end of the file. Not durable until Sync.
+	// Write appends p at the end of the file. Not durable until Sync. Only
+	// on handles from Create and OpenAppend.
 	Write(p []byte) (int, error)
+	// WriteAt writes p at off, overwriting what is there and growing the
+	// file if it ends before off+len(p) (a gap reads as zeros). Not
+	// durable until Sync, overwritten synced bytes included: a crash before
+	// the Sync may keep the old bytes. Only on handles from OpenReadWrite.
+	WriteAt(p []byte, off int64) (int, error)
 	// Sync makes everything written so far survive a crash (fsync).
 	Sync() error
 	// Truncate changes the size; durable after the next Sync.
@@ -43,6 +53,10 @@ type FS interface {
 	OpenAppend(name string) (File, error)
 	// Open opens an existing file read-only.
 	Open(name string) (File, error)
+	// OpenReadWrite opens an existing file for reads and WriteAt at any
+	// offset (no Write: the handle has no end to append at). To make a new
+	// one, Create it first.
+	OpenReadWrite(name string) (File, error)
 	// Remove deletes a file or an empty directory.
 	Remove(name string) error
 	// RemoveAll deletes a directory tree; a missing path is not an error.

@@ -18,6 +18,7 @@ func TestConformance(t *testing.T) {
 		"OS":    func(t *testing.T) (FS, string) { return OS{}, t.TempDir() },
 		"Mem":   func(t *testing.T) (FS, string) { return NewMem(), "/data" },
 		"Fault": func(t *testing.T) (FS, string) { return NewFaultFS(NewMem(), nil), "data" },
+		"Power": func(t *testing.T) (FS, string) { return NewPowerFS(NewMem()), "/data" },
 	}
 	cases := map[string]func(t *testing.T, fsys FS, root string){
 		"WriteReadAppend":      testWriteReadAppend,
@@ -28,6 +29,8 @@ func TestConformance(t *testing.T) {
 		"DirectoryOps":         testDirectoryOps,
 		"NotExist":             testNotExist,
 		"ConcurrentReadAt":     testConcurrentReadAt,
+		"WriteAt":              testWriteAt,
+		"WriteKindsByHandle":   testWriteKindsByHandle,
 	}
 	for implName, newFS := range impls {
 		for caseName, run := range cases {
@@ -209,6 +212,9 @@ func testNotExist(t *testing.T, fsys FS, root string) {
 	if _, err := fsys.OpenAppend(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenAppend: %v", err)
 	}
+	if _, err := fsys.OpenReadWrite(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenReadWrite: %v", err)
+	}
 	if _, err := fsys.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Stat: %v", err)
 	}
@@ -248,5 +254,87 @@ func testConcurrentReadAt(t *testing.T, fsys FS, root string) {
 	wg.Wait()
 	if size, _ := f.Size(); size != int64(len(prefix)+800) {
 		t.Errorf("size %d", size)
+	}
+}
+
+func mustWriteAt(t *testing.T, f File, p string, off int64) {
+	t.Helper()
+	n, err := f.WriteAt([]byte(p), off)
+	if err != nil || n != len(p) {
+		t.Fatalf("writeat %q at %d: n=%d err=%v", p, off, n, err)
+	}
+}
+
+// testWriteAt: WriteAt overwrites in place, extends the file, and fills a
+// gap before its offset with zeros (raft-wal writes segments this way).
+func testWriteAt(t *testing.T, fsys FS, root string) {
+	name := filepath.Join(root, "seg")
+	f, err := fsys.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	w, err := fsys.OpenReadWrite(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	mustWriteAt(t, w, "hello world", 0)
+	mustWriteAt(t, w, "W", 6)
+	mustWriteAt(t, w, "!", 13)
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readAll(t, w), "hello World\x00\x00!"; got != want {
+		t.Errorf("after WriteAt: %q, want %q", got, want)
+	}
+	if err := w.Truncate(5); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, w); got != "hello" {
+		t.Errorf("after Truncate: %q", got)
+	}
+	r, err := fsys.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := readAll(t, r); got != "hello" {
+		t.Errorf("another handle reads %q", got)
+	}
+}
+
+// testWriteKindsByHandle: an appending handle refuses WriteAt, a
+// read-write one refuses Write (it has no end to append at), a read-only
+// one refuses both, as the OS does.
+func testWriteKindsByHandle(t *testing.T, fsys FS, root string) {
+	name := filepath.Join(root, "a")
+	a, err := fsys.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mustWrite(t, a, "data")
+	if _, err := a.WriteAt([]byte("x"), 0); err == nil {
+		t.Error("WriteAt on an appending handle succeeded")
+	}
+	rw, err := fsys.OpenReadWrite(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	if _, err := rw.Write([]byte("x")); err == nil {
+		t.Error("Write on a read-write handle succeeded")
+	}
+	r, err := fsys.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.WriteAt([]byte("x"), 0); err == nil {
+		t.Error("WriteAt on a read-only handle succeeded")
+	}
+	if got := readAll(t, r); got != "data" {
+		t.Errorf("content %q after refused writes", got)
 	}
 }

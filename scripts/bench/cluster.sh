@@ -11,6 +11,16 @@
 # JSON line per run (sluice perf --json, plus "rf" and "mode") and stops the
 # nodes with SIGTERM. MODES="latency" runs one kind only; EXTRA_PROPS adds
 # lines to every node's server.properties; KEEP=1 keeps the data and logs.
+#
+# WARM_GB (default: all available memory but 2 GiB, at most 20) first
+# touches that much memory once and frees it. On this machine's VM, the
+# first write to a guest page the host has not backed yet costs a
+# hypervisor fault: appending to new page cache runs at about 0.3-0.4 GB/s
+# until the memory has been touched once, then at 3-5 GB/s (measured with
+# dd, docs/performance.md). RF=3 writes three times the page cache of
+# RF=1, so a cold machine charges RF=3 three times the artifact; a server
+# that has run for a while has recycled its page cache long ago. WARM_GB=0
+# skips the step.
 set -euo pipefail
 
 ROUNDS=${1:-3}
@@ -34,6 +44,12 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 (cd "$ROOT" && go build -o "$work/sluice" ./cmd/sluice)
+
+warm_gb=${WARM_GB:-$(awk '/MemAvailable/ { gb = int($2 / 1048576) - 2; print (gb > 20 ? 20 : (gb < 0 ? 0 : gb)) }' /proc/meminfo)}
+if ((warm_gb > 0)); then
+	echo "touching ${warm_gb} GiB of memory once (WARM_GB=0 skips)" >&2
+	python3 -c 'import sys; b = bytearray(int(sys.argv[1]) << 30); b[::4096] = b"\1" * len(range(0, len(b), 4096))' "$warm_gb"
+fi
 echo "sluice $(cd "$ROOT" && git rev-parse --short HEAD)" >&2
 
 ports=() cports=() voters=""

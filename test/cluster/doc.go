@@ -28,6 +28,9 @@
 //     leader) and [2 3] -> [2 1] (leader stays) with `sluice topic reassign`
 //     under acks=all load: the new replica catches up, the old one's
 //     directory is deleted, nothing acknowledged is lost, identical logs.
+//   - TestFollowerFetch: brokers in racks r1-r3 with the rack-aware replica
+//     selector (KIP-392): a consumer in a follower's rack reads every batch
+//     from that follower, never past the leader's high watermark.
 //
 // Replica logs are compared offline, after every node is killed, by reading
 // each node's partition directory with internal/storage

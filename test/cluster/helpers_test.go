@@ -138,16 +138,17 @@ func waitFullISR(t *testing.T, c *testcluster.ProcessCluster, timeout time.Durat
 
 // newIdempotentProducer is a kgo producer with idempotence on (its default,
 // which implies acks=all), explicit partitions, and enough buffering that
-// records keep flowing into the client while a leader is being elected.
-func newIdempotentProducer(t *testing.T, c *testcluster.ProcessCluster) *kgo.Client {
+// records keep flowing into the client while a leader is being elected;
+// extra options (hooks) come last.
+func newIdempotentProducer(t *testing.T, c *testcluster.ProcessCluster, extra ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	return c.Client(t,
+	return c.Client(t, append([]kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.MaxBufferedRecords(5000),
-		kgo.ProducerLinger(5*time.Millisecond),
-		kgo.ProduceRequestTimeout(5*time.Second),
-	)
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProduceRequestTimeout(5 * time.Second),
+	}, extra...)...)
 }
 
 // produceSync produces n test records to each partition with client,

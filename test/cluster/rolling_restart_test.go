@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,20 @@ const (
 	// the offsets topic can be compared too.
 	offsetsPartitions = 3
 	offsetsTopic      = "__consumer_offsets"
+
+	// maxAckPause bounds the longest pause in acknowledgements around
+	// each SIGTERM (from the signal until the restarted node is back in
+	// every ISR). Issue 12's target is 0.5 s, and the test logs what it
+	// measured (0.01-0.13 s on two loaded cores, docs/performance.md);
+	// the bound is looser so that a stalled neighbour process cannot fail
+	// the test, yet a second-long stall (a replica.fetch.backoff.ms wait, a
+	// session timeout standing in for the controlled shutdown) does.
+	maxAckPause = 2 * time.Second
+	// maxPartitionPause bounds the same for each partition on its own:
+	// the moved partition waits for its remaining follower to fetch from
+	// the new leader, which can take one replica.fetch.wait.max.ms long
+	// poll more than the pause over all partitions shows.
+	maxPartitionPause = 3 * time.Second
 )
 
 // TestRollingRestart is issue 12's rolling restart: each of the three
@@ -35,7 +51,10 @@ const (
 // produce failed, the log holds every acknowledged record exactly once in
 // order, the group's commits reach the end of every partition, every
 // record was delivered to a member, and the replica logs of the topic and
-// of __consumer_offsets are identical. About 30 s.
+// of __consumer_offsets are identical. The longest pause in
+// acknowledgements around each SIGTERM, over all partitions and per
+// partition, is logged and bounded (maxAckPause, maxPartitionPause).
+// About 30 s.
 func TestRollingRestart(t *testing.T) {
 	c := startCluster(t, testcluster.ProcessOptions{Nodes: 3, ExtraConfig: map[string]string{
 		"group.initial.rebalance.delay.ms": "0",
@@ -44,7 +63,8 @@ func TestRollingRestart(t *testing.T) {
 	createTopic(t, c, rollingTopic, rollingPartitions, 3, map[string]string{"min.insync.replicas": "2"})
 
 	l := newLedger(rollingTopic, rollingPartitions)
-	producer := newIdempotentProducer(t, c)
+	clock := newAckClock(rollingPartitions)
+	producer := newIdempotentProducer(t, c, kgo.WithHooks(clock))
 	stopProducing := l.startProducing(producer)
 	group := startGroup(t, c, rollingGroup, rollingTopic, 2)
 	admin := c.Admin(t)
@@ -63,8 +83,9 @@ func TestRollingRestart(t *testing.T) {
 		waitFullISR(t, c, phaseTimeout, rollingTopic, rollingPartitions)
 		waitFullISR(t, c, phaseTimeout, offsetsTopic, offsetsPartitions)
 		waitCommitsAdvance(t, c, admin, committed)
-		t.Logf("node %d restarted: longest pause in acknowledgements %s; %d acknowledged, %d consumed, %d committed",
-			id, l.longestAckPause(stoppedAt).Round(time.Millisecond), l.ackedCount(), group.consumedCount(), committedTotal(admin))
+		t.Logf("node %d restarted: %d acknowledged, %d consumed, %d committed",
+			id, l.ackedCount(), group.consumedCount(), committedTotal(admin))
+		clock.checkPauses(t, id, stoppedAt)
 	}
 	stopProducing()
 	l.finish(t, c, producer)
@@ -224,4 +245,80 @@ func commitsReached(admin *kadm.Client, ends map[int32]int64) error {
 		}
 	}
 	return nil
+}
+
+// ackClock records when acknowledgements arrive, over all partitions and
+// per partition (a kgo HookProduceRecordUnbuffered, called just before each
+// record's promise), so that a stall of one partition shows too: the
+// other partitions keep the pause over all of them short.
+type ackClock struct {
+	mu  sync.Mutex
+	all []time.Time
+	per [][]time.Time // by partition
+}
+
+func newAckClock(partitions int32) *ackClock {
+	return &ackClock{per: make([][]time.Time, partitions)}
+}
+
+// OnProduceRecordUnbuffered implements kgo.HookProduceRecordUnbuffered.
+func (a *ackClock) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.all = append(a.all, now)
+	if r.Partition >= 0 && int(r.Partition) < len(a.per) {
+		a.per[r.Partition] = append(a.per[r.Partition], now)
+	}
+}
+
+// checkPauses logs the longest pauses in acknowledgements since the
+// SIGTERM of node at since, and fails the test past maxAckPause (over all
+// partitions) or maxPartitionPause (any one partition).
+func (a *ackClock) checkPauses(t *testing.T, node int32, since time.Time) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	pause, began := longestPause(a.all, since, now)
+	perPartition := make([]string, len(a.per))
+	worst := time.Duration(0)
+	for p, times := range a.per {
+		d, at := longestPause(times, since, now)
+		perPartition[p] = fmt.Sprintf("p%d %s (at +%s)", p, d.Round(time.Millisecond), at.Sub(since).Round(time.Millisecond))
+		worst = max(worst, d)
+		if d > maxPartitionPause {
+			t.Errorf("node %d: %s-%d had no acknowledgement for %s from %s after the SIGTERM (bound %s)",
+				node, rollingTopic, p, d.Round(time.Millisecond), at.Sub(since).Round(time.Millisecond), maxPartitionPause)
+		}
+	}
+	t.Logf("node %d: SIGTERM: longest pause in acknowledgements %s, from %s after the signal (target 0.5 s); per partition: %s",
+		node, pause.Round(time.Millisecond), began.Sub(since).Round(time.Millisecond), strings.Join(perPartition, ", "))
+	if pause > maxAckPause {
+		t.Errorf("node %d: no acknowledgement for %s from %s after the SIGTERM (bound %s)",
+			node, pause.Round(time.Millisecond), began.Sub(since).Round(time.Millisecond), maxAckPause)
+	}
+}
+
+// longestPause is the longest time without an entry of times (in order)
+// between since and until, and when it began.
+func longestPause(times []time.Time, since, until time.Time) (time.Duration, time.Time) {
+	i, _ := slices.BinarySearchFunc(times, since, func(at, since time.Time) int { return at.Compare(since) })
+	longest, began, previous := time.Duration(0), since, since
+	for _, at := range times[i:] {
+		if at.After(until) {
+			break
+		}
+		if d := at.Sub(previous); d > longest {
+			longest, began = d, previous
+		}
+		previous = at
+	}
+	if d := until.Sub(previous); d > longest {
+		longest, began = d, previous
+	}
+	return longest, began
 }

@@ -138,6 +138,39 @@ def check_round_trip(bootstrap, codec):
     compare(sent, received)
 
 
+def check_auto_create(bootstrap):
+    """Produce to a topic nobody created: the producer's first Metadata answer
+    for it is LEADER_NOT_AVAILABLE with no partitions (the broker has just
+    created it, as Kafka answers); the producer must retry and deliver."""
+    topic = "compat-py-auto-%d" % os.getpid()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=DEADLINE_SECONDS * 1000,
+                             max_block_ms=DEADLINE_SECONDS * 1000)
+    try:
+        values = [b"auto-%d" % i for i in range(5)]
+        futures = [producer.send(topic, value=v, partition=0) for v in values]
+        producer.flush(timeout=DEADLINE_SECONDS)
+        offsets = [f.get(timeout=DEADLINE_SECONDS).offset for f in futures]
+    finally:
+        producer.close(timeout=DEADLINE_SECONDS)
+    if offsets != list(range(5)):
+        raise CheckFailed("auto-created topic: acknowledged at offsets %r, want 0-4" % offsets)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", request_timeout_ms=DEADLINE_SECONDS * 1000 + 5000)
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        received = []
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while len(received) < len(values) and time.monotonic() < deadline:
+            for _, records in consumer.poll(timeout_ms=500).items():
+                received.extend(r.value for r in records)
+    finally:
+        consumer.close(autocommit=False)
+    if received != values:
+        raise CheckFailed("auto-created topic: consumed %r, produced %r" % (received, values))
+
+
 def produce(bootstrap, topic, codec):
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                              compression_type=None if codec == "none" else codec,
@@ -279,6 +312,7 @@ def suite(bootstrap):
                 print("skip %s: python module %s missing" % (name, module), flush=True)
                 continue
         passed = run_check(name, check_round_trip, bootstrap, codec) and passed
+    passed = run_check("kafka-python produces to an auto-created topic", check_auto_create, bootstrap) and passed
     passed = run_check("kafka-python group member commits, restarts and resumes with no loss or duplicate",
                        check_group_resume, bootstrap) and passed
     return 0 if passed else 1

@@ -1,8 +1,8 @@
 package durability
 
 // Whole-cluster power cuts (issue 12, "Durability beyond Kafka's"): three
-// in-process brokers (internal/testcluster.StartCluster), each keeping its
-// partition data in its own vfs.MemFS, replicate an RF=3 topic with
+// in-process brokers (internal/testcluster.StartCluster), each keeping
+// everything it persists in its own vfs.MemFS, replicate an RF=3 topic with
 // min.insync.replicas=2 while several producers write with acks=all. The
 // power of all three nodes is cut at one instant (every byte not fsynced,
 // on every node, is gone) and the cluster restarts on what survived.
@@ -19,18 +19,26 @@ package durability
 // records there, so the first test would notice a broker that acknowledged
 // from the page cache.
 //
-// What the cut does not reach: the metadata quorum's Raft log is written
-// with raft-wal straight to the real disk (outside the vfs seam), in a
-// temporary directory per node, and survives every cut whole. Topics,
-// leaders, ISRs and leader epochs therefore come back as last committed;
-// only partition data (segments, indexes, checkpoints, producer
-// snapshots) loses what was not fsynced.
+// The cut reaches the metadata quorum too: each node's Raft log, term and
+// vote and snapshots live on the same MemFS as its partitions. While the
+// producers write, topics are created one after another, and the cut
+// falls among those creations as well: every topic whose CreateTopics was
+// acknowledged before the cut must exist after the restart on every node,
+// and every partition's metadata as the cluster showed it just before the
+// cut (replicas, leader epoch) must come back on every node with the same
+// replicas and a leader epoch no lower (epochs never go back), the nodes
+// agreeing on each partition's leader and epoch. Each cut also checks that
+// the quorum's state file is on the crashed MemFS; that such a cut drops
+// metadata a node had not fsynced is internal/quorum's
+// TestPowerCutDropsWhatWasNotSynced.
 
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -39,7 +47,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/testcluster"
 )
@@ -160,16 +170,26 @@ func TestClusterPowerCutKeepsEveryAcknowledgedRecord(t *testing.T) {
 		delay := d[0] + time.Duration(rng.Int64N(int64(d[1]-d[0])))
 		torn := rng.IntN(2) == 0
 		var isr map[int32][]int32
+		probe := startTopicCreator(t, c, r.topic)
 		produceThroughClusterCut(t, c, r, delay, func(mark func()) {
 			isr = partitionISRs(t, c, r.topic)
+			shown := clusterPartitions(t, c)
+			probe.markCut()
 			mark()
 			if torn {
 				c.PowerOffTorn(rng)
 			} else {
 				c.PowerOff()
 			}
+			checkMetadataOnCutDisk(t, c)
 			checkReplicasHoldAcks(t, c, r, isr)
+			restart := time.Now()
 			c.Start()
+			restarted := time.Since(restart)
+			created := probe.stop()
+			checkMetadataSurvived(t, c, shown, created)
+			t.Logf("round %d: restarted in %s; %d topics created before the cut, %d partitions' metadata shown just before it, all on every node %s after the restart",
+				i, restarted.Round(time.Millisecond), len(created), countPartitions(shown), (time.Since(restart) - restarted).Round(time.Millisecond))
 		})
 		before := r.beforeCut()
 		t.Logf("round %d: cut %s after %d acks (torn %v): %d records acknowledged before it, %d after, %d failed",
@@ -617,4 +637,218 @@ func describeAcks(acks []cutAck) string {
 		parts = append(parts, fmt.Sprintf("partition %d offset %d (producer %d seq %d)", a.partition, a.offset, a.producer, a.seq))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// topicCreator creates small RF=3 topics one after another while a round
+// produces, so that the power cut falls among metadata writes too. It
+// records the topics whose CreateTopics was acknowledged before the cut.
+type topicCreator struct {
+	cut     atomic.Bool
+	done    chan struct{}
+	stopped chan struct{}
+	mu      sync.Mutex
+	acked   []string // guarded by mu
+}
+
+// creatorTopics caps the topics one round creates, and creatorPace spaces
+// them, so that a round's metadata stays small next to its data (each
+// topic is three more replicas for the restarted brokers to open).
+const (
+	creatorTopics = 30
+	creatorPace   = 25 * time.Millisecond
+)
+
+func startTopicCreator(t *testing.T, c *testcluster.InProcessCluster, prefix string) *topicCreator {
+	t.Helper()
+	p := &topicCreator{done: make(chan struct{}), stopped: make(chan struct{})}
+	adm := c.Admin()
+	go func() {
+		defer close(p.stopped)
+		tick := time.NewTicker(creatorPace)
+		defer tick.Stop()
+		for n := range creatorTopics {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+			}
+			topic := fmt.Sprintf("%s-meta-%d", prefix, n)
+			ctx, cancel := context.WithTimeout(context.Background(), cutPhase)
+			resp, err := adm.CreateTopic(ctx, 1, cutRF, nil, topic)
+			cancel()
+			if err == nil {
+				err = resp.Err
+			}
+			if err == nil && !p.cut.Load() {
+				p.mu.Lock()
+				p.acked = append(p.acked, topic)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+// markCut makes later acknowledgements count as after the cut.
+func (p *topicCreator) markCut() { p.cut.Store(true) }
+
+// stop ends the creations (waiting for the one in flight, which the
+// restarted cluster answers) and returns the topics acknowledged before
+// the cut.
+func (p *topicCreator) stop() []string {
+	close(p.done)
+	<-p.stopped
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.acked...)
+}
+
+// shownPartition is one partition's metadata as a broker showed it.
+type shownPartition struct {
+	replicas    []int32
+	leader      int32
+	leaderEpoch int32
+}
+
+// clusterPartitions is every topic's partitions as the cluster's metadata
+// shows them now: committed metadata, which a power cut must not take
+// back.
+func clusterPartitions(t *testing.T, c *testcluster.InProcessCluster) map[string]map[int32]shownPartition {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cutPhase)
+	defer cancel()
+	topics, err := c.Admin().ListTopics(ctx)
+	if err != nil {
+		t.Fatalf("metadata before the cut: %v", err)
+	}
+	shown := map[string]map[int32]shownPartition{}
+	for name, td := range topics {
+		if td.Err != nil {
+			continue // not fully visible yet: the creator's acknowledgements cover it
+		}
+		shown[name] = map[int32]shownPartition{}
+		for _, p := range td.Partitions {
+			shown[name][p.Partition] = shownPartition{replicas: sorted(p.Replicas), leader: p.Leader, leaderEpoch: p.LeaderEpoch}
+		}
+	}
+	return shown
+}
+
+func countPartitions(shown map[string]map[int32]shownPartition) int {
+	n := 0
+	for _, parts := range shown {
+		n += len(parts)
+	}
+	return n
+}
+
+func sorted(ids []int32) []int32 {
+	out := append([]int32(nil), ids...)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// checkMetadataOnCutDisk checks that the metadata quorum's state is on the
+// file systems the power cut crashed (its state file in each node's
+// MemFS), so that the cut did reach the metadata.
+func checkMetadataOnCutDisk(t *testing.T, c *testcluster.InProcessCluster) {
+	t.Helper()
+	for _, id := range c.Nodes() {
+		state := filepath.Join(c.DataDir(id), "__cluster_metadata", "wal", "wal-state")
+		if _, err := c.MemFS(id).Stat(state); err != nil {
+			t.Fatalf("node %d: the metadata quorum's state is not on the MemFS the power cut crashed: %v", id, err)
+		}
+	}
+}
+
+// checkMetadataSurvived waits until every node's own metadata holds every
+// topic created before the cut and every partition shown before it, with
+// the same replicas and a leader epoch no lower, and the nodes agree on
+// each partition's leader and leader epoch.
+func checkMetadataSurvived(t *testing.T, c *testcluster.InProcessCluster, shown map[string]map[int32]shownPartition, created []string) {
+	t.Helper()
+	c.Eventually(cutPhase, "the metadata committed before the power cut on every node", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var views []map[string]map[int32]shownPartition
+		for _, id := range c.Nodes() {
+			view, err := nodePartitions(ctx, c, id)
+			if err != nil {
+				return err
+			}
+			if err := viewHolds(view, shown, created); err != nil {
+				return fmt.Errorf("node %d: %w", id, err)
+			}
+			views = append(views, view)
+		}
+		return viewsAgree(c.Nodes(), views)
+	})
+}
+
+// nodePartitions is every topic's partitions by node id's own metadata.
+func nodePartitions(ctx context.Context, c *testcluster.InProcessCluster, id int32) (map[string]map[int32]shownPartition, error) {
+	md, err := c.NodeMetadata(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	view := map[string]map[int32]shownPartition{}
+	for _, mt := range md.Topics {
+		if mt.Topic == nil || mt.IsInternal {
+			continue
+		}
+		if err := kerr.ErrorForCode(mt.ErrorCode); err != nil && !errors.Is(err, kerr.LeaderNotAvailable) {
+			return nil, fmt.Errorf("node %d: topic %s: %w", id, *mt.Topic, err)
+		}
+		view[*mt.Topic] = partitionsOf(mt)
+	}
+	return view, nil
+}
+
+func partitionsOf(mt kmsg.MetadataResponseTopic) map[int32]shownPartition {
+	parts := map[int32]shownPartition{}
+	for _, p := range mt.Partitions {
+		parts[p.Partition] = shownPartition{replicas: sorted(p.Replicas), leader: p.Leader, leaderEpoch: p.LeaderEpoch}
+	}
+	return parts
+}
+
+// viewHolds says what of the metadata committed before the cut a node's
+// view lacks or has taken back, nil if nothing.
+func viewHolds(view, shown map[string]map[int32]shownPartition, created []string) error {
+	for _, topic := range created {
+		if parts, ok := view[topic]; !ok || len(parts) != 1 || len(parts[0].replicas) != cutRF {
+			return fmt.Errorf("topic %s, created before the power cut, is missing or not 1 partition of RF %d: %+v", topic, cutRF, parts)
+		}
+	}
+	for topic, parts := range shown {
+		now, ok := view[topic]
+		if !ok || len(now) != len(parts) {
+			return fmt.Errorf("topic %s had %d partitions before the power cut, now %d", topic, len(parts), len(now))
+		}
+		for p, before := range parts {
+			after := now[p]
+			if fmt.Sprint(after.replicas) != fmt.Sprint(before.replicas) || after.leaderEpoch < before.leaderEpoch {
+				return fmt.Errorf("%s-%d: replicas %v leader epoch %d before the power cut, replicas %v leader epoch %d after it",
+					topic, p, before.replicas, before.leaderEpoch, after.replicas, after.leaderEpoch)
+			}
+		}
+	}
+	return nil
+}
+
+// viewsAgree says where two nodes' views differ in a partition's leader
+// or leader epoch.
+func viewsAgree(ids []int32, views []map[string]map[int32]shownPartition) error {
+	for i := 1; i < len(views); i++ {
+		for topic, parts := range views[0] {
+			for p, first := range parts {
+				other := views[i][topic][p]
+				if other.leader != first.leader || other.leaderEpoch != first.leaderEpoch {
+					return fmt.Errorf("%s-%d: node %d has leader %d epoch %d, node %d has leader %d epoch %d",
+						topic, p, ids[0], first.leader, first.leaderEpoch, ids[i], other.leader, other.leaderEpoch)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -118,7 +118,8 @@ func checkMetadataBrokers(t *testing.T, b *testcluster.Broker, resp *kmsg.Metada
 // kafka-python 2.0 speaks Metadata v0 and v1. In v0 an empty list means
 // every topic; from v1 null means every topic and an empty list none. Before
 // v4 there is no allow_auto_topic_creation flag: a named unknown topic is
-// created when auto.create.topics.enable is on.
+// created when auto.create.topics.enable is on, answered
+// LEADER_NOT_AVAILABLE without partitions, which the next Metadata has.
 func TestMetadataOldVersions(t *testing.T) {
 	b := startBroker(t)
 	createTopic(t, b, "existing", 1, nil)
@@ -150,23 +151,27 @@ func TestMetadataOldVersions(t *testing.T) {
 
 	for _, version := range []int16{0, 1} {
 		name := "created-by-v" + strconv.Itoa(int(version))
+		v := "v" + strconv.Itoa(int(version))
 		resp := wire.roundTrip(metadataRequest(version, false, name)).(*kmsg.MetadataResponse)
-		if len(resp.Topics) != 1 {
-			t.Fatalf("v%d: %d topics", version, len(resp.Topics))
-		}
-		wantCode(t, "v"+strconv.Itoa(int(version))+" auto-create", singleTopic(t, resp).ErrorCode, nil)
-		if len(singleTopic(t, resp).Partitions) != int(b.Config().NumPartitions) {
-			t.Errorf("v%d auto-created %d partitions, want num.partitions=%d", version, len(singleTopic(t, resp).Partitions), b.Config().NumPartitions)
+		wantCode(t, v+" auto-create", singleTopic(t, resp).ErrorCode, kerr.LeaderNotAvailable)
+		if n := len(singleTopic(t, resp).Partitions); n != 0 {
+			t.Errorf("%s auto-create answered %d partitions, want none", v, n)
 		}
 		if !slices.Contains(allTopicNames(t, b), name) {
-			t.Errorf("v%d: topic %s not created", version, name)
+			t.Errorf("%s: topic %s not created", v, name)
+		}
+		next := wire.roundTrip(metadataRequest(version, false, name)).(*kmsg.MetadataResponse)
+		wantCode(t, v+" after auto-create", singleTopic(t, next).ErrorCode, nil)
+		if n := len(singleTopic(t, next).Partitions); n != int(b.Config().NumPartitions) {
+			t.Errorf("%s auto-created %d partitions, want num.partitions=%d", v, n, b.Config().NumPartitions)
 		}
 	}
 }
 
 // Metadata v4+ carries allow_auto_topic_creation (KIP-204): false must not
 // create the topic (UNKNOWN_TOPIC_OR_PARTITION), true creates it with
-// num.partitions partitions.
+// num.partitions partitions; the creating request answers
+// LEADER_NOT_AVAILABLE and the next one has the partitions.
 func TestMetadataAutoCreate(t *testing.T) {
 	b := startBroker(t, testcluster.WithConfig(func(c *config.Broker) { c.NumPartitions = 3 }))
 
@@ -177,16 +182,21 @@ func TestMetadataAutoCreate(t *testing.T) {
 	}
 
 	created := request[*kmsg.MetadataResponse](t, b, metadataRequest(12, true, "wanted"))
-	wantCode(t, "allow=true", singleTopic(t, created).ErrorCode, nil)
-	if n := len(singleTopic(t, created).Partitions); n != 3 {
+	wantCode(t, "allow=true", singleTopic(t, created).ErrorCode, kerr.LeaderNotAvailable)
+	if n := len(singleTopic(t, created).Partitions); n != 0 {
+		t.Errorf("creating request answered %d partitions, want none", n)
+	}
+	next := request[*kmsg.MetadataResponse](t, b, metadataRequest(12, true, "wanted"))
+	wantCode(t, "after auto-create", singleTopic(t, next).ErrorCode, nil)
+	if n := len(singleTopic(t, next).Partitions); n != 3 {
 		t.Errorf("auto-created topic has %d partitions, want num.partitions=3", n)
 	}
-	if singleTopic(t, created).TopicID == [16]byte{} {
+	if singleTopic(t, next).TopicID == [16]byte{} {
 		t.Errorf("auto-created topic has no topic ID")
 	}
 	again := topicMetadata(t, b, "wanted")
-	if again.TopicID != singleTopic(t, created).TopicID {
-		t.Errorf("second lookup: topic ID changed")
+	if again.TopicID != singleTopic(t, next).TopicID {
+		t.Errorf("third lookup: topic ID changed")
 	}
 }
 
