@@ -111,6 +111,7 @@ func (b *Broker) commitAll(ctx context.Context, acks int16, deadline time.Time, 
 		code, ok := replicaErrorCode(err)
 		if !ok {
 			b.log.Error("commit failed", "topic", pc.topic, "partition", pc.partition.Partition, "err", err)
+			b.cfg.Metrics.Refused(StorageRefusal(err))
 			code = kerr.KafkaStorageError.Code
 		}
 		pc.response.ErrorCode = code
@@ -221,6 +222,7 @@ func (b *Broker) producePartition(r *kmsg.ProduceRequest, check transactionCheck
 			return fail(kerr.NotLeaderForPartition, "")
 		}
 		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
+		b.cfg.Metrics.Refused(StorageRefusal(err))
 		return fail(kerr.KafkaStorageError, "")
 	}
 	if res.Duplicate {

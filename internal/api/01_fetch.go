@@ -341,6 +341,7 @@ func (b *Broker) readErrorCode(t *fetchTarget, err error) int16 {
 	code, ok := replicaErrorCode(err)
 	if !ok {
 		b.log.Error("fetch read failed", "topic", t.topic, "partition", t.partition, "offset", t.fetchOffset, "err", err)
+		b.cfg.Metrics.Refused(StorageRefusal(err))
 		code = kerr.KafkaStorageError.Code
 	}
 	return code

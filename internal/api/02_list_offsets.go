@@ -123,6 +123,7 @@ func (b *Broker) listOffset(q listQuery, topic string, rp *kmsg.ListOffsetsReque
 		offset, ts, found, err := p.OffsetForTimestamp(rp.Timestamp)
 		if err != nil {
 			b.log.Error("offset for timestamp failed", "topic", topic, "partition", rp.Partition, "err", err)
+			b.cfg.Metrics.Refused(StorageRefusal(err))
 			sp.ErrorCode = kerr.KafkaStorageError.Code
 			return
 		}

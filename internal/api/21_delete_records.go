@@ -44,6 +44,7 @@ func (b *Broker) deleteRecords(topic string, partition int32, offset int64) (int
 	logStart, err := p.DeleteRecordsBefore(offset)
 	if code, ok := replicaErrorCode(err); !ok {
 		b.log.Error("delete records failed", "topic", topic, "partition", partition, "offset", offset, "err", err)
+		b.cfg.Metrics.Refused(StorageRefusal(err))
 		return -1, kerr.KafkaStorageError.Code
 	} else if code != 0 {
 		return -1, code

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/logging"
 	"github.com/sluice-io/sluice/internal/server"
 )
 
@@ -49,10 +50,11 @@ Kafka-style write caching: acknowledged from the page cache, fsynced later.`,
 			if err != nil {
 				return err
 			}
-			logger, err := newLogger(cmd, logLevel)
+			logger, logs, err := newLogger(cmd, logLevel)
 			if err != nil {
 				return err
 			}
+			defer logs.Close() // the counts of collapsed lines not reported yet
 			warnInertKeys(logger, props)
 			return runBroker(cmd, brokerConfig, props, logger)
 		},
@@ -98,12 +100,18 @@ func gatherProperties(cmd *cobra.Command, configFile string, sets []string, envi
 	return props, nil
 }
 
-func newLogger(cmd *cobra.Command, level string) (*slog.Logger, error) {
+// newLogger builds the broker's logger: text lines on stderr, repeated
+// warnings and errors collapsed with a count, attribute values capped and
+// no line over logging.DefaultMaxLineBytes (internal/logging). The caller
+// closes the handler at exit so that pending counts are written.
+func newLogger(cmd *cobra.Command, level string) (*slog.Logger, *logging.Handler, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l})), nil
+	text := slog.NewTextHandler(logging.NewLineWriter(cmd.ErrOrStderr(), logging.DefaultMaxLineBytes), &slog.HandlerOptions{Level: l})
+	h := logging.New(text, logging.Options{})
+	return slog.New(h), h, nil
 }
 
 // warnInertKeys tells the operator which settings were accepted, so that a
@@ -129,7 +137,10 @@ func runBroker(cmd *cobra.Command, cfg config.Broker, static map[string]string, 
 	<-ctx.Done()
 	logger.Info("shutting down")
 	if err := b.Close(); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Through the logger, not the terminal: the error joins every log
+		// that failed to close, and the logger caps its length.
+		logger.Error("shutdown failed", "err", err)
+		return exitError{code: 1}
 	}
 	logger.Info("shutdown complete")
 	return nil

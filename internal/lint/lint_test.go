@@ -77,7 +77,7 @@ var layers = []layer{
 	{pkg: "internal/testbin", testOnly: true},
 
 	{pkg: "cmd/sluice", imports: []string{"internal/cli"}},
-	{pkg: "internal/cli", imports: []string{"internal/perf", "internal/server", "internal/config"}},
+	{pkg: "internal/cli", imports: []string{"internal/perf", "internal/server", "internal/config", "internal/logging"}},
 	// perf is the CLI's benchmark library: it talks to brokers as a client.
 	{pkg: "internal/perf"},
 	{pkg: "internal/server", imports: []string{
@@ -103,6 +103,8 @@ var layers = []layer{
 	{pkg: "internal/wire"},
 	{pkg: "internal/config"},
 	{pkg: "internal/vfs"},
+	// logging wraps the CLI's slog handler (collapsing, caps).
+	{pkg: "internal/logging"},
 }
 
 // panicAllowed lists the panic calls non-test code may make, keyed by

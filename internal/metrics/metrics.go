@@ -27,7 +27,8 @@ type Broker struct {
 	bytesIn        *prometheus.CounterVec
 	bytesOut       *prometheus.CounterVec
 	recordsIn      *prometheus.CounterVec
-	network        *network // the server's limits (network.go)
+	network        *network               // the server's limits (network.go)
+	refusals       *prometheus.CounterVec // resource refusals (resources.go)
 }
 
 // PartitionStat is one hosted partition as read at scrape time: its sizes
@@ -88,9 +89,11 @@ func New(stats func() Stats) *Broker {
 		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_topic_records_in_total", Help: "Records appended, by topic.",
 		}, []string{"topic"}),
-		network: newNetwork(),
+		network:  newNetwork(),
+		refusals: newRefusals(),
 	}
 	m.registry.MustRegister(m.network.collectors...)
+	m.registry.MustRegister(m.refusals)
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.recordsIn,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats != nil {

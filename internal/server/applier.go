@@ -25,13 +25,22 @@ import (
 // newest one, so intermediate images may be skipped without losing a
 // change (a topic recreated under the same name has a new ID).
 //
-// Threading: the applier goroutine owns applied; mu guards the published
-// offset and its condition variable, which WaitApplied waits on.
+// At start it applies nothing until the image is caught up (catchup.go).
+//
+// Threading: the applier goroutine owns applied and caughtUp; mu guards
+// the published offset and its condition variable, which WaitApplied
+// waits on; first is closed once, under firstOnce.
 type applier struct {
 	b       *Broker
 	log     *slog.Logger
 	notify  chan struct{} // cap 1: a newer image was committed
 	applied *metadata.Image
+	// caughtUp: an image holding this incarnation's registration has been
+	// seen; until then nothing is applied (holdUntilCaughtUp).
+	caughtUp  bool
+	started   time.Time     // for the catch-up's log line
+	first     chan struct{} // closed once the first caught-up image is applied
+	firstOnce sync.Once
 
 	mu            sync.Mutex
 	cond          *sync.Cond
@@ -39,7 +48,8 @@ type applier struct {
 }
 
 func newApplier(b *Broker) *applier {
-	a := &applier{b: b, log: b.log.With("component", "applier"), notify: make(chan struct{}, 1), applied: metadata.NewImage(), appliedOffset: -1}
+	a := &applier{b: b, log: b.log.With("component", "applier"), notify: make(chan struct{}, 1), applied: metadata.NewImage(), appliedOffset: -1,
+		started: time.Now(), first: make(chan struct{})}
 	a.cond = sync.NewCond(&a.mu)
 	return a
 }
@@ -64,10 +74,11 @@ func (a *applier) run(stop <-chan struct{}) {
 	}
 }
 
-// applyLatest brings the hosted partitions to the newest image.
+// applyLatest brings the hosted partitions to the newest image, once the
+// broker has caught up.
 func (a *applier) applyLatest() {
 	next := a.b.quorum.Image()
-	if next == a.applied {
+	if next == a.applied || a.holdUntilCaughtUp(next) {
 		return
 	}
 	a.apply(a.applied, next)
@@ -76,6 +87,7 @@ func (a *applier) applyLatest() {
 	a.appliedOffset = next.Offset()
 	a.cond.Broadcast()
 	a.mu.Unlock()
+	a.published()
 }
 
 // WaitApplied returns once an image at or past offset has been applied to
@@ -199,6 +211,7 @@ func (a *applier) becomeReplica(t *metadata.Topic, p *metadata.Partition, tc con
 			a.log.Error("become leader failed", "topic", t.Name, "partition", p.Index, "err", err)
 			return
 		}
+		a.log.Debug("became leader", "topic", t.Name, "partition", p.Index, "leaderEpoch", p.LeaderEpoch)
 		a.loadCoordinator(t.Name, part)
 		return
 	}

@@ -76,6 +76,8 @@ type Broker struct {
 	clusterMetrics clusterMetrics
 	// files splits the open-file limit (limits_broker.go).
 	files FileBudget
+	// metrics is set once before anything serves (metrics_resources.go).
+	metrics *metrics.Broker
 
 	stop chan struct{}
 	wg   sync.WaitGroup // background loops
@@ -151,7 +153,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		closeAll(listeners)
 		return nil, err
 	}
-	m := metrics.New(b.partitionStats)
+	m := b.newMetrics()
 	b.handlers = api.New(api.Config{
 		Broker: cfg, StaticConfig: opts.StaticConfig, Metadata: b.quorum,
 		Controller: &forwardingController{b: b, local: b.ctrl}, ClusterController: b.ctrl,
@@ -159,7 +161,9 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		Metrics: m, Logger: b.log.With("component", "api"), ActiveController: b.quorum.Leader,
 		Quorum: b.quorumDescriber(),
 	})
-	b.server = New(b.serverConfig(m, listeners))
+	serverCfg := b.serverConfig(m, listeners)
+	serverCfg.Handler = b.gatedHandler(serverCfg.Handler) // no client request before the catch-up (catchup.go)
+	b.server = New(serverCfg)
 	for _, l := range listeners {
 		b.addrs = append(b.addrs, l.Addr().String())
 		if err := b.server.Serve(l, b.diverts()...); err != nil {

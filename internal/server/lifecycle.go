@@ -33,7 +33,9 @@ type lifecycle struct {
 	interval    time.Duration
 	// kick (cap 1) makes run send the next heartbeat now instead of at
 	// the end of the interval: a controlled shutdown asks at once, so
-	// SIGTERM does not wait up to broker.heartbeat.interval.ms first.
+	// SIGTERM does not wait up to broker.heartbeat.interval.ms first, and
+	// a fenced broker reports at once that it has caught up
+	// (metadataApplied).
 	kick chan struct{}
 
 	mu       sync.Mutex
@@ -182,6 +184,22 @@ func (l *lifecycle) update(resp *kmsg.BrokerHeartbeatResponse) {
 		l.log.Debug("controller allows the shutdown", "brokerEpoch", l.epoch)
 	}
 	l.cond.Broadcast()
+}
+
+// metadataApplied is called by the applier after it applied an image: a
+// registered broker that is still fenced heartbeats at once, so that the
+// controller learns without a retry interval that it has caught up.
+func (l *lifecycle) metadataApplied() {
+	l.mu.Lock()
+	waiting := l.epoch >= 0 && l.fenced && !l.shutdown
+	l.mu.Unlock()
+	if !waiting {
+		return
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
 }
 
 // waitUnfenced returns once the controller has unfenced this broker.
