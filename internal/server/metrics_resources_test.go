@@ -31,8 +31,7 @@ func TestResourceMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	client, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()[0]), kgo.RecordRetries(1),
-		kgo.RecordDeliveryTimeout(time.Second), kgo.DefaultProduceTopic("metered"),
+	client, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()[0]), kgo.DefaultProduceTopic("metered"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -84,20 +83,24 @@ func TestResourceMetrics(t *testing.T) {
 		}
 		return nil
 	}))
-	start := time.Now()
-	err = client.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("lost")}).FirstErr()
-	t.Logf("refused produce took %v", time.Since(start))
-	// kgo retries KAFKA_STORAGE_ERROR until the record times out, so the
-	// client's error is a timeout or the storage error: either way it must
-	// fail, and the broker's refusal counter says why.
-	if err == nil {
-		t.Fatal("produce to a failing disk succeeded")
+	// The client retries a storage error until its delivery timeout:
+	// watch the broker's counter instead of waiting for the client.
+	refused := make(chan error, 1)
+	client.Produce(ctx, &kgo.Record{Partition: 0, Value: []byte("lost")}, func(_ *kgo.Record, err error) { refused <- err })
+	storageErrors := func() float64 {
+		return seriesValue(t, scrapeText(t, b.MetricsURL()), `sluice_refusals_total{reason="storage_error"}`)
 	}
-	body = scrapeText(t, b.MetricsURL())
-	if got := seriesValue(t, body, `sluice_refusals_total{reason="storage_error"}`); got < 1 {
-		t.Errorf(`sluice_refusals_total{reason="storage_error"} = %v after a refused produce, want at least 1`, got)
+	for deadline := time.Now().Add(10 * time.Second); storageErrors() < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal(`sluice_refusals_total{reason="storage_error"} still 0 10 s after a produce to a failing disk`)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition
 	}
-	if got := seriesValue(t, body, `sluice_refusals_total{reason="too_many_open_files"}`); got != 0 {
+	if got := seriesValue(t, scrapeText(t, b.MetricsURL()), `sluice_refusals_total{reason="too_many_open_files"}`); got != 0 {
 		t.Errorf(`sluice_refusals_total{reason="too_many_open_files"} = %v, want 0 (the disk failed, not the budget)`, got)
+	}
+	client.Close()
+	if err := <-refused; err == nil {
+		t.Error("the produce to a failing disk succeeded")
 	}
 }
