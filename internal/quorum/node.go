@@ -96,10 +96,14 @@ type Config struct {
 
 // commitTimeout is hashicorp/raft's CommitTimeout: how long the leader's
 // replication loop for a follower waits for new entries before it sends
-// an AppendEntries anyway, which is how a follower learns that what it
-// already holds has committed. Raft's default (50 ms) made every broker
-// learn a new partition leader 50-100 ms after the election committed.
-const commitTimeout = 5 * time.Millisecond
+// an AppendEntries anyway (a random wait of 1-2x this), which is how a
+// follower learns that what it already holds has committed. Raft's
+// default, 50 ms, made every broker learn a new partition leader 50-100
+// ms after the election committed, most of a SIGTERM's pause; 10 ms makes
+// it 10-20 ms, for about 3 % of a core more on the leader of an idle
+// cluster and 1 % on each follower (docs/performance.md, "Metadata commit
+// latency"; 5 ms would cost 7-8 % more on the leader).
+const commitTimeout = 10 * time.Millisecond
 
 // singleVoterTimeout is the heartbeat and election timeout of a one-voter
 // quorum: the first election starts after 1-2x this, and there is no peer
