@@ -4,7 +4,7 @@ GO ?= go
 # doubles build time, so it is not spent on the pure-function packages twice.
 TEST_FLAGS ?= -race -timeout 9m
 
-.PHONY: run build test gotest test-deps vet compat bench fuzz
+.PHONY: run build test gotest test-deps vet compat bench fuzz scale
 
 run:
 	$(GO) run ./cmd/sluice serve
@@ -39,3 +39,10 @@ bench:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/server
+
+# scale is issue 11's full-size test: the real binary under
+# prlimit --nofile=20000 with 100,000 partitions (CI runs the same test
+# with 20,000). It takes about ten minutes on two cores and prints the
+# row of docs/performance.md's partitions table.
+scale:
+	SLUICE_SCALE_PARTITIONS=$${SLUICE_SCALE_PARTITIONS:-100000} $(GO) test -count=1 -timeout 40m -run 'TestPartitionsAtScale' -v ./test/scale/

@@ -49,12 +49,17 @@ func onGroupShard[T any](b *Broker, ctx context.Context, groupID string, op func
 // append and commit (internal/coord), so an answer computed while an
 // operation runs (a read: OffsetFetch, DescribeGroups, a transaction's
 // state) may show records of earlier operations of the same iteration that
-// are not durable yet. Such an answer is held until the iteration commits
-// and dropped if the commit fails, so no reply reports state a failed
-// commit takes back, as Kafka's coordinators read only committed state. An
-// answer given later, from a completion (coord.Effects.Then), is committed
-// already and goes at once. Everything but receive runs on the shard's
-// loop.
+// are not committed yet. Such an answer is held until the iteration's
+// records are committed (acks=all) and dropped if their append or commit
+// fails: the shard is then reloaded from its partition, which may still
+// hold (and later commit) those records. An iteration that writes nothing
+// answers at once, so a read can still show records not yet committed
+// that a load replayed: the load reads to the log end (past the high
+// watermark of a new leader, and including what a failed commit left in
+// the local log), whereas Kafka's coordinators read only committed state.
+// An answer given later, from a completion (coord.Effects.Then), comes
+// after its iteration's records (if any) were committed and goes at once.
+// Everything but receive runs on the shard's loop.
 type committedAnswer[T any] struct {
 	answer chan T        // cap 1: the first answer wins
 	lost   chan struct{} // closed when a held answer's commit failed

@@ -43,12 +43,17 @@ func replicaErrorCode(err error) (code int16, ok bool) {
 }
 
 // partition returns the hosted partition, or the error for one that is
-// not hosted: NOT_LEADER_OR_FOLLOWER when the metadata knows it (it lives
-// on other brokers, or this one has not opened it yet), else
+// not hosted: KAFKA_STORAGE_ERROR when this broker failed to open its log
+// (Kafka's answer for a partition on an offline log directory),
+// NOT_LEADER_OR_FOLLOWER when the metadata knows it (it lives on other
+// brokers, or this one has not opened it yet), else
 // UNKNOWN_TOPIC_OR_PARTITION (Kafka's ReplicaManager.getPartitionOrError).
 func (b *Broker) partition(topic string, index int32) (*replica.Partition, *kerr.Error) {
 	if p, ok := b.cfg.Partitions.Get(topic, index); ok {
 		return p, nil
+	}
+	if b.cfg.Partitions.OpenFailed(topic, index) {
+		return nil, kerr.KafkaStorageError
 	}
 	if t := b.cfg.Metadata.Image().TopicByName(topic); t != nil && t.Partition(index) != nil {
 		return nil, kerr.NotLeaderForPartition

@@ -3,15 +3,18 @@
 // Kafka's CoordinatorRuntime.
 //
 // A coordinator's state is split into shards, one per partition of its
-// internal topic (`__consumer_offsets` for groups). A shard is a
-// deterministic state machine: an operation reads its state, mutates what
-// lives only in memory, and describes durable changes as records in
-// Effects. The runtime appends those records to the shard's partition,
-// waits until they are durable (the partition's group-committed fsync),
-// replays them into the shard (the same Replay that rebuilds the shard
-// when the partition is loaded after a restart or a leader change), and
-// only then delivers the operation's responses. So a client is never told
-// of a change that a crash could take back.
+// internal topic (`__consumer_offsets` for groups, `__transaction_state`
+// for transactions). A shard is a deterministic state machine: an
+// operation reads its state, mutates what lives only in memory, and
+// describes durable changes as records in Effects. The runtime replays
+// those records into the shard as soon as the operation returns (the same
+// Replay that rebuilds the shard when the partition is loaded after a
+// restart or a leader change), appends them to the shard's partition, waits
+// until they are committed (the partition's group-committed fsync and, with
+// replication, every in-sync replica: acks=all), and only then runs the
+// operation's completions (Effects.Then), which deliver its responses. So
+// a completion never announces a change a crash or a leader change could
+// take back.
 //
 // Transactional records (Effects.AppendTransactional, for TxnOffsetCommit)
 // are written as a transactional batch of their producer, one batch per
@@ -29,18 +32,23 @@
 // shard as soon as it has run, so the next sees them (Kafka's write
 // operations also see uncommitted state). It then appends all their
 // records in one call (one batch per run of records of the same producer)
-// and waits for one commit (the fsync, and the ISR with replication), and
-// only then runs the completions, in order. So a completion still never
-// announces a change a crash could take back; but an operation that
-// answers inside its body instead of in Effects.Then (a read) may see the
-// records of operations before it in the same iteration before they are
-// committed (Kafka's reads see only committed state). A failed commit
-// completes the iteration with the error; the records stay in the local
-// log and in the shard. A failed append leaves the shard ahead of its log:
-// a partition no longer led here fails the shard, anything else reloads it
-// after Config.ReloadBackoff.
+// and waits for one commit, and only then runs the completions, in order.
+// An operation that answers inside its body instead of in Effects.Then (a
+// read) may see the records of operations before it in the same iteration
+// before they are committed (Kafka's reads see only committed state).
 //
-// Failure: a shard whose load fails (a record it cannot replay, a read
+// A failed write: whether the append or the commit failed, the shard holds
+// records its partition does not have or has not committed, so the loop
+// stops before the completions run (they get an error wrapping
+// ErrNotCoordinator, and nothing they schedule fires). A partition no
+// longer led here fails the shard; any other failure (a storage error,
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND) reloads it from its partition after
+// Config.ReloadBackoff. The reload replays to the log end, so the records
+// of a failed commit, still in the local log, are in the reloaded shard
+// and its Loaded resumes what they started (a prepared transaction's
+// markers): the shard is again exactly what its log says.
+//
+// Failed shards: a shard whose load fails (a record it cannot replay, a read
 // error), or that cannot replay a record it wrote, is FAILED, as in
 // Kafka's CoordinatorRuntime: the error is logged once with the partition,
 // operations get ErrNotCoordinator (NOT_COORDINATOR), and only a Load under

@@ -33,8 +33,11 @@ type Timers interface {
 }
 
 // Effects collects what one operation wants done. The shard appends
-// records and registers completions; the runtime makes the records durable,
-// replays them, then runs the completions in order.
+// records and registers completions. The runtime replays the records into
+// the shard as soon as the operation returns (so the next operation of the
+// same loop iteration sees them), writes the records of the whole
+// iteration in one append and one commit, then runs the iteration's
+// completions in order.
 type Effects struct {
 	// Now is the operation's time: shards never read a clock.
 	Now time.Time
@@ -43,8 +46,10 @@ type Effects struct {
 	completions []func(err error)
 }
 
-// Append asks for a record to be written to the shard's partition and
-// replayed into the shard once durable.
+// Append asks for a record to be written to the shard's partition. The
+// runtime replays it into the shard right after the operation returns,
+// before it is written: the shard's state runs ahead of its partition's
+// committed records until the iteration's commit.
 func (fx *Effects) Append(r Record) { fx.records = append(fx.records, r) }
 
 // AppendTransactional is Append for a record of producerID's open
@@ -56,9 +61,15 @@ func (fx *Effects) AppendTransactional(producerID int64, producerEpoch int16, r 
 	fx.records = append(fx.records, r)
 }
 
-// Then registers fn to run after this operation's records are durable and
-// replayed (at once if there are none); err is non-nil when they could not
-// be written, and fn must then answer with an error instead.
+// Then registers fn to run once the records of this operation's whole
+// loop iteration are committed (fsynced and on every in-sync replica), or
+// at the end of the iteration if it wrote none. A non-nil err means the
+// iteration's append or commit failed; the runtime has then already
+// stopped the shard's loop (the shard is unloaded, failed, or reloaded
+// from its partition), so fn must only answer with an error: state it
+// changes belongs to a shard that is being discarded, and timers it
+// schedules never fire. Whatever the failed write left in the partition's
+// log is replayed by the next load.
 func (fx *Effects) Then(fn func(err error)) { fx.completions = append(fx.completions, fn) }
 
 // Records lists the records appended so far (for tests of shards).

@@ -262,10 +262,10 @@ func (l *loop[S]) apply(fx *Effects) bool {
 	return true
 }
 
-// flush writes the iteration's records and runs its completions. If the
-// append fails, the shard holds records its log does not: it is reloaded.
-// If only the commit fails, the records are in the local log, as in the
-// shard, and the operations learn that they may not be durable.
+// flush writes the iteration's records and runs its completions. The
+// shard already holds the records (apply), so a write that fails leaves
+// it ahead of what its partition has committed: writeFailed discards it
+// (the loop stops) before the completions learn of the failure.
 func (l *loop[S]) flush(batch []*Effects) {
 	var records []Record
 	for _, fx := range batch {
@@ -276,33 +276,39 @@ func (l *loop[S]) flush(batch []*Effects) {
 		return
 	}
 	res, err := l.append(records)
-	if err != nil {
-		l.appendFailed(err)
-		l.complete(batch, fmt.Errorf("%w: %w", ErrNotCoordinator, err))
-		return
+	if err == nil {
+		err = l.partition.CommitAppended(l.stopped, res, replica.AcksAll)
 	}
-	if err := l.partition.CommitAppended(l.stopped, res, replica.AcksAll); err != nil {
-		if l.isStopping() {
-			err = fmt.Errorf("%w: %w", ErrNotCoordinator, err)
-		}
-		l.complete(batch, err)
+	if err != nil {
+		l.writeFailed(err)
+		l.complete(batch, fmt.Errorf("%w: %w", ErrNotCoordinator, err))
 		return
 	}
 	l.complete(batch, nil)
 }
 
-// appendFailed stops a loop whose shard now holds records its partition
-// does not. A partition no longer led here fails the shard (the applier
-// unloads it, or loads it again under a new epoch); any other failure
-// (storage) reloads the shard from its partition after ReloadBackoff, as
-// Kafka reloads a coordinator out of sync with its log.
-func (l *loop[S]) appendFailed(err error) {
+// writeFailed stops a loop whose append or commit failed: its shard
+// holds records its partition does not have (a failed append) or has not
+// committed (a failed commit: NOT_ENOUGH_REPLICAS_AFTER_APPEND, an fsync
+// error), so the shard may no longer go on from its in-memory state, as
+// Kafka's transaction coordinator does not move a transaction on a failed
+// append and its CoordinatorRuntime reverts to its last committed state.
+// A partition no longer led here fails the shard (the applier unloads it,
+// or loads it again under a new epoch); any other failure reloads the
+// shard from its partition after ReloadBackoff, so it is again what its
+// log says, as Kafka reloads a coordinator out of sync with its log. The
+// records of a failed commit are still in the local log, and the reload
+// replays them (to the log end, as every load does): a transaction whose
+// Prepare* commit failed is found prepared and its markers resume. Either
+// way the loop stops first, so the completions that learn of the failure
+// run on a discarded shard: their timers never fire.
+func (l *loop[S]) writeFailed(err error) {
 	switch {
 	case l.isStopping():
 	case errors.Is(err, replica.ErrNotLeader):
-		l.fail("coordinator append refused: the partition is no longer led here; the shard stops serving", err)
+		l.fail("coordinator write refused: the partition is no longer led here; the shard stops serving", err)
 	default:
-		l.log.Warn("coordinator append failed; reloading the shard from its partition", "err", err)
+		l.log.Warn("coordinator write failed; reloading the shard from its partition", "err", err)
 		l.rt.reload(l)
 		l.stop()
 	}

@@ -119,7 +119,7 @@ func TestTimersFollowTheInjectedClock(t *testing.T) {
 
 	now := make(chan time.Time, 1)
 	do(t, rt, func(s *testShard, fx *Effects) {
-		now <- fx.Now
+		defer func() { now <- fx.Now }() // once every timer is armed: Pending passes 2 on the way
 		fire := func(name string) func(*Effects) {
 			return func(fx *Effects) {
 				s.fired = append(s.fired, name)
@@ -517,5 +517,81 @@ func TestFailedAppendReloadsTheShard(t *testing.T) {
 	})
 	if !slices.Equal(keys, []string{"before"}) {
 		t.Fatalf("reloaded shard holds %q, want only the record in the log", keys)
+	}
+}
+
+// newReplicatedLeader is a partition this broker (1) leads with a second
+// replica, broker 2, outside the ISR: its writes commit while
+// min.insync.replicas is 1 and fail with ErrNotEnoughReplicasAfterAppend
+// once it is raised to 2.
+func newReplicatedLeader(t *testing.T) *replica.Partition {
+	t.Helper()
+	m, err := replica.NewManager(replica.ManagerConfig{FS: vfs.NewMem(), LogDir: "/data", NodeID: 1, AwaitRole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	p, err := m.Ensure("__consumer_offsets", [16]byte{1}, 0, 0, storage.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := replica.LeaderAndISR{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1}}
+	if err := p.MakeLeader(state, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A commit that fails after the append (the ISR below
+// min.insync.replicas) leaves the shard holding a record its partition
+// has not committed: the operation completes with ErrNotCoordinator, the
+// shard answers COORDINATOR_LOAD_IN_PROGRESS for ReloadBackoff, then it
+// reloads from its partition, which still holds the record in its local
+// log (a load reads to the log end), and serves again.
+func TestFailedCommitReloadsTheShard(t *testing.T) {
+	p := newReplicatedLeader(t)
+	appendRaw(t, p, "before")
+	if err := p.Commit(0); err != nil {
+		t.Fatal(err)
+	}
+	clock := NewManualClock(time.UnixMilli(1_700_000_000_000))
+	rt := newTestRuntime(t, Config[*testShard]{Clock: clock, ReloadBackoff: time.Second})
+	rt.Load(p)
+	await(t, rt, func(*testShard) struct{} { return struct{}{} })
+
+	p.SetMinInsyncReplicas(2)
+	write := func(key string) error {
+		t.Helper()
+		written := make(chan error, 1)
+		do(t, rt, func(_ *testShard, fx *Effects) {
+			fx.Append(Record{Key: []byte(key), Value: []byte("v")})
+			fx.Then(func(err error) { written <- err })
+		})
+		return <-written
+	}
+	if err := write("uncommitted"); !errors.Is(err, ErrNotCoordinator) || !errors.Is(err, replica.ErrNotEnoughReplicasAfterAppend) {
+		t.Fatalf("write with the ISR below min.insync.replicas: %v, want ErrNotCoordinator wrapping ErrNotEnoughReplicasAfterAppend", err)
+	}
+	waitFor(t, "the reload backoff", func() bool { return clock.Pending() == 1 })
+	if _, err := rt.Do(0, func(*testShard, *Effects) {}); !errors.Is(err, ErrLoading) {
+		t.Fatalf("Do during the reload backoff: %v, want ErrLoading", err)
+	}
+	p.SetMinInsyncReplicas(1)
+	clock.Advance(time.Second)
+	keys := await(t, rt, func(s *testShard) []string {
+		var keys []string
+		for _, r := range s.records {
+			keys = append(keys, string(r.Key))
+		}
+		return keys
+	})
+	if !slices.Equal(keys, []string{"before", "uncommitted"}) {
+		t.Fatalf("reloaded shard holds %q, want the records of its log", keys)
+	}
+	if err := write("after"); err != nil {
+		t.Fatalf("write once the ISR suffices again: %v", err)
+	}
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d, want 3: every record committed", hw)
 	}
 }

@@ -53,8 +53,8 @@ type Config[S Shard] struct {
 	// Kafka's message.max.bytes default).
 	MaxBatchOps   int
 	MaxBatchBytes int
-	// ReloadBackoff is how long a shard whose append failed waits before
-	// it reloads its partition (default 1s).
+	// ReloadBackoff is how long a shard whose write (append or commit)
+	// failed waits before it reloads its partition (default 1s).
 	ReloadBackoff time.Duration
 	// Clock gives the time and arms timers (default SystemClock).
 	Clock Clock
@@ -126,8 +126,8 @@ func (r *Runtime[S]) startLocked(p *replica.Partition, after <-chan struct{}, de
 	r.wg.Go(l.run)
 }
 
-// reload replaces l, whose shard no longer matches its partition (an
-// append failed after its operations' records were applied), with a fresh
+// reload replaces l, whose shard no longer matches its partition (a write
+// failed after its operations' records were applied), with a fresh
 // loop that replays the partition after ReloadBackoff (Kafka reloads a
 // coordinator out of sync with its log). Operations meanwhile get
 // ErrLoading.

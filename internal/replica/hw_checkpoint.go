@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"encoding/binary"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -42,11 +44,15 @@ const removalCheckpointDelay = 100 * time.Millisecond
 type hwCheckpointer struct {
 	m        *Manager
 	interval time.Duration
-	writeMu  sync.Mutex
-	wake     chan struct{} // cap 1: a partition was removed
-	quit     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	writeMu  sync.Mutex // serialises writes; guards lastScan and lastFingerprint
+	// lastScan and lastFingerprint describe the last periodic write
+	// (Manager.CheckpointHighWatermarks skips one that would repeat it).
+	lastScan        []*Partition
+	lastFingerprint uint64
+	wake            chan struct{} // cap 1: a partition was removed
+	quit            chan struct{}
+	done            chan struct{}
+	stopOnce        sync.Once
 }
 
 // start runs the loop for m until stop.
@@ -107,6 +113,21 @@ func (c *hwCheckpointer) stop() (first bool) {
 	return first
 }
 
+// wrote reports whether the last successful write was of scan with
+// fingerprint.
+func (c *hwCheckpointer) wrote(scan []*Partition, fingerprint uint64) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return len(scan) > 0 && len(c.lastScan) == len(scan) && &c.lastScan[0] == &scan[0] && c.lastFingerprint == fingerprint
+}
+
+// remember records a successful write of scan with fingerprint.
+func (c *hwCheckpointer) remember(scan []*Partition, fingerprint uint64) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.lastScan, c.lastFingerprint = scan, fingerprint
+}
+
 // write replaces the checkpoint file with entries.
 func (c *hwCheckpointer) write(entries []storage.PartitionOffset) error {
 	c.writeMu.Lock()
@@ -119,11 +140,43 @@ func (c *hwCheckpointer) write(entries []storage.PartitionOffset) error {
 // the log directory's replication-offset-checkpoint, durably (Kafka's
 // ReplicaManager.checkpointHighWatermarks). The loop calls it every
 // replica.high.watermark.checkpoint.interval.ms.
+//
+// A write that would repeat the last one is skipped: most of 100,000
+// partitions sit idle, and rewriting (sorting, encoding, two fsyncs) an
+// unchanged file of them every five seconds is waste.
 func (m *Manager) CheckpointHighWatermarks() error {
+	scan := m.all()
 	m.mu.RLock()
+	fingerprint := highWatermarkFingerprint(scan, len(m.checkpointed))
+	if m.hw.wrote(scan, fingerprint) {
+		m.mu.RUnlock()
+		return nil
+	}
 	entries := highWatermarkEntries(m.partitions, m.checkpointed)
 	m.mu.RUnlock()
-	return m.hw.write(entries)
+	if err := m.hw.write(entries); err != nil {
+		return err
+	}
+	m.hw.remember(scan, fingerprint)
+	return nil
+}
+
+// highWatermarkFingerprint hashes the high watermarks of scan, in its
+// order, and the count of checkpointed partitions not opened yet. Equal
+// fingerprints over the same scan slice mean, but for a 64-bit collision,
+// an unchanged checkpoint; a collision only delays a write by an interval,
+// and a high watermark checkpointed late is merely lower after a restart
+// (followers and consumers wait until it is raised again).
+func highWatermarkFingerprint(scan []*Partition, checkpointed int) uint64 {
+	h := fnv.New64a()
+	var buf [8]byte
+	for _, p := range scan {
+		binary.LittleEndian.PutUint64(buf[:], uint64(p.HighWatermark()))
+		h.Write(buf[:])
+	}
+	binary.LittleEndian.PutUint64(buf[:], uint64(checkpointed))
+	h.Write(buf[:])
+	return h.Sum64()
 }
 
 // highWatermarkEntries lists the hosted partitions' high watermarks and

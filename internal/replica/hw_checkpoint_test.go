@@ -3,6 +3,8 @@ package replica
 import (
 	"context"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,4 +261,45 @@ func TestSecondCloseKeepsTheCheckpoint(t *testing.T) {
 	if got, want := checkpointEntries(t, fsys), []storage.PartitionOffset{{Topic: "t", Offset: 2}}; !slices.Equal(got, want) {
 		t.Fatalf("checkpoint after two Closes: %v, want %v", got, want)
 	}
+}
+
+// A periodic checkpoint that would repeat the last one is not written,
+// one after any high watermark moved or the partition set changed is
+// (from no partitions to one included), and the file always ends up
+// holding every partition's high watermark.
+func TestCheckpointSkipsUnchangedWrites(t *testing.T) {
+	var renames atomic.Int64 // the checkpoint is replaced through a rename
+	fsys := vfs.NewFaultFS(vfs.NewMem(), vfs.InjectorFunc(func(op vfs.Op) error {
+		if op.Kind == vfs.OpRename && strings.Contains(op.Path, storage.HighWatermarkCheckpointName) {
+			renames.Add(1)
+		}
+		return nil
+	}))
+	m := hwManager(t, fsys, false, 3_600_000)
+	writes := renames.Load
+	if err := m.CheckpointHighWatermarks(); err != nil { // no partitions yet
+		t.Fatal(err)
+	}
+	a := ensure(t, m, "a", storage.DefaultConfig())
+	if err := m.CheckpointHighWatermarks(); err != nil {
+		t.Fatal(err)
+	}
+	waitCheckpoint(t, fsys, []storage.PartitionOffset{{Topic: "a", Partition: 0, Offset: 0}})
+	first := writes()
+	if err := m.CheckpointHighWatermarks(); err != nil {
+		t.Fatal(err)
+	}
+	if writes() != first {
+		t.Fatal("an unchanged checkpoint was written again")
+	}
+	produceCommitted(t, a, 3)
+	if err := m.CheckpointHighWatermarks(); err != nil {
+		t.Fatal(err)
+	}
+	waitCheckpoint(t, fsys, []storage.PartitionOffset{{Topic: "a", Partition: 0, Offset: 3}})
+	ensure(t, m, "b", storage.DefaultConfig())
+	if err := m.CheckpointHighWatermarks(); err != nil {
+		t.Fatal(err)
+	}
+	waitCheckpoint(t, fsys, []storage.PartitionOffset{{Topic: "a", Partition: 0, Offset: 3}, {Topic: "b", Partition: 0, Offset: 0}})
 }

@@ -76,14 +76,28 @@ type Manager struct {
 	log   *slog.Logger
 	clean bool // the previous run shut down cleanly: logs skip recovery
 
-	mu         sync.RWMutex // guards partitions and checkpointed
+	mu         sync.RWMutex // guards partitions, scan, checkpointed and failed
 	partitions map[TopicPartition]*Partition
+	// scan is partitions as a slice, for the background passes (flush
+	// checks every 100 ms, ISR checks, retention, checkpoints): built on
+	// the first pass after partitions changed and shared, never modified,
+	// by every pass until the next change, so that a pass over 100,000
+	// idle partitions neither allocates nor sorts. Nil when stale.
+	scan []*Partition
+	// writeCached is the partitions of scan in write-caching mode (Kafka's
+	// flush settings), the only ones FlushDue checks; valid with scan, and
+	// made stale also by SetConfig.
+	writeCached []*Partition
 	// checkpointed holds the high watermarks read from the checkpoint at
 	// start for partitions not opened yet: Ensure takes a partition's out
 	// as its initial high watermark, Remove drops it, and every checkpoint
 	// written keeps the rest (a partition the metadata has not reached
 	// yet must not lose its high watermark).
 	checkpointed map[TopicPartition]int64
+	// failed holds the partitions whose log would not open, so that
+	// nobody retries them before openRetryBackoff (manager_open.go) and
+	// requests for them are answered KAFKA_STORAGE_ERROR.
+	failed map[TopicPartition]openFailure
 
 	hw hwCheckpointer
 }
@@ -117,7 +131,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if !clean && len(entries) > 0 {
 		cfg.Logger.Info("log dir was not shut down cleanly, recovering logs", "dir", cfg.LogDir)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, clean: clean, partitions: map[TopicPartition]*Partition{},
+	m := &Manager{cfg: cfg, log: cfg.Logger, clean: clean, partitions: map[TopicPartition]*Partition{}, failed: map[TopicPartition]openFailure{},
 		checkpointed: readHighWatermarks(cfg.FS, cfg.LogDir, entries, cfg.Logger)}
 	m.hw.start(m, millis(cfg.HighWatermarkCheckpointIntervalMs, defaultHighWatermarkCheckpointIntervalMs))
 	return m, nil
@@ -145,14 +159,28 @@ func (m *Manager) Get(topic string, partition int32) (*Partition, bool) {
 // provisional self-leadership takes a newer leaderEpoch from a later
 // Ensure (a single node's epoch bumps); one whose role the broker set is
 // left alone.
+//
+// A partition whose open failed less than openRetryBackoff ago is not
+// retried: Ensure returns its error wrapped in ErrOpenFailed at once.
 func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch int32, cfg storage.Config) (*Partition, error) {
-	tp := TopicPartition{topic, partition}
 	if p, ok := m.Get(topic, partition); ok {
-		p.log.SetConfig(cfg)
+		m.SetConfig(p, cfg)
 		p.provisionalEpoch(leaderEpoch)
 		return p, nil
 	}
-	dir := path.Join(m.cfg.LogDir, topic+"-"+strconv.Itoa(int(partition)))
+	tp := TopicPartition{topic, partition}
+	if err := m.recentFailure(tp); err != nil {
+		return nil, err
+	}
+	p, err := m.open(tp, topicID, leaderEpoch, cfg)
+	m.recordOpen(tp, err)
+	return p, err
+}
+
+// open opens tp's log and hosts it.
+func (m *Manager) open(tp TopicPartition, topicID [16]byte, leaderEpoch int32, cfg storage.Config) (*Partition, error) {
+	topic, partition := tp.Topic, tp.Partition
+	dir := m.logDir(tp)
 	l, err := storage.Open(m.cfg.FS, dir, cfg, storage.Options{
 		Logger:        m.log.With("topic", topic, "partition", partition),
 		Now:           m.cfg.Now,
@@ -177,6 +205,7 @@ func (m *Manager) Ensure(topic string, topicID [16]byte, partition, leaderEpoch 
 		return existing, nil
 	}
 	m.partitions[tp] = p
+	m.scan = nil
 	delete(m.checkpointed, tp)
 	return p, nil
 }
@@ -214,7 +243,9 @@ func (m *Manager) Remove(topic string, partition int32) error {
 	m.mu.Lock()
 	p, ok := m.partitions[tp]
 	delete(m.partitions, tp)
+	m.scan = nil
 	delete(m.checkpointed, tp)
+	delete(m.failed, tp)
 	m.mu.Unlock()
 	if !ok {
 		return nil
@@ -226,6 +257,55 @@ func (m *Manager) Remove(topic string, partition int32) error {
 		return fmt.Errorf("delete log of %s-%d: %w", topic, partition, err)
 	}
 	return nil
+}
+
+// all is the hosted partitions in no order, for background passes: the
+// same slice until the set changes (see Manager.scan); callers must not
+// modify it.
+func (m *Manager) all() []*Partition {
+	scan, _ := m.scans()
+	return scan
+}
+
+// scans returns scan and writeCached, rebuilding them if stale.
+func (m *Manager) scans() (scan, writeCached []*Partition) {
+	m.mu.RLock()
+	scan, writeCached = m.scan, m.writeCached
+	m.mu.RUnlock()
+	if scan != nil {
+		return scan, writeCached
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.scan == nil {
+		m.scan = make([]*Partition, 0, len(m.partitions))
+		m.writeCached = nil
+		for _, p := range m.partitions {
+			m.scan = append(m.scan, p)
+			if p.log.WriteCaching() {
+				m.writeCached = append(m.writeCached, p)
+			}
+		}
+	}
+	return m.scan, m.writeCached
+}
+
+// SetConfig gives p's log a new configuration, through the manager so
+// that FlushDue learns whether p caches writes.
+func (m *Manager) SetConfig(p *Partition, cfg storage.Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.log.WriteCaching() != cfg.WriteCaching() {
+		m.scan = nil
+	}
+	p.log.SetConfig(cfg)
+}
+
+// Len is how many partitions are hosted (open).
+func (m *Manager) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.partitions)
 }
 
 // Partitions lists the hosted partitions sorted by topic and partition.
@@ -261,7 +341,7 @@ func (m *Manager) proposeISR(tp TopicPartition, proposed LeaderAndISR) {
 // The broker calls it periodically (Kafka's isr-expiration task runs
 // every replica.lag.time.max.ms / 2).
 func (m *Manager) CheckISR(nowMs int64) {
-	for _, p := range m.Partitions() {
+	for _, p := range m.all() {
 		p.checkISR(nowMs)
 	}
 }
@@ -272,7 +352,7 @@ func (m *Manager) CheckISR(nowMs int64) {
 // it has not seen committed.
 func (m *Manager) EnforceRetention() {
 	now := m.cfg.Now()
-	for _, p := range m.Partitions() {
+	for _, p := range m.all() {
 		deleted, err := p.log.EnforceRetentionBelow(now, p.HighWatermark())
 		if err != nil {
 			m.log.Error("retention failed", "topic", p.Topic, "partition", p.Partition, "err", err)
@@ -308,7 +388,7 @@ func (m *Manager) Compact() {
 // every producer.id.expiration.check.interval.ms).
 func (m *Manager) ExpireProducers() {
 	now := m.cfg.Now()
-	for _, p := range m.Partitions() {
+	for _, p := range m.all() {
 		if expired := p.log.ExpireProducers(now); expired > 0 {
 			m.log.Info("expired idle producer IDs", "topic", p.Topic, "partition", p.Partition, "producers", expired)
 		}
@@ -318,10 +398,8 @@ func (m *Manager) ExpireProducers() {
 // FlushDue fsyncs write-cached logs whose flush.messages or flush.ms is due.
 func (m *Manager) FlushDue() {
 	now := m.cfg.Now()
-	for _, p := range m.Partitions() {
-		if !p.log.WriteCaching() {
-			continue
-		}
+	_, writeCached := m.scans()
+	for _, p := range writeCached {
 		if err := p.log.MaybeFlush(now); err != nil {
 			m.log.Error("flush failed", "topic", p.Topic, "partition", p.Partition, "err", err)
 		}
@@ -332,7 +410,7 @@ func (m *Manager) FlushDue() {
 // the next unclean start scans only what was written since (Kafka's
 // log.flush.offset.checkpoint.interval.ms).
 func (m *Manager) Checkpoint() {
-	for _, p := range m.Partitions() {
+	for _, p := range m.all() {
 		if err := p.log.Checkpoint(); err != nil {
 			m.log.Error("checkpoint failed", "topic", p.Topic, "partition", p.Partition, "err", err)
 		}
@@ -388,6 +466,7 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	parts := m.partitions
 	m.partitions = map[TopicPartition]*Partition{}
+	m.scan = nil
 	entries := highWatermarkEntries(parts, m.checkpointed)
 	m.mu.Unlock()
 	var hwErr error
@@ -397,14 +476,7 @@ func (m *Manager) Close() error {
 	if hwErr != nil {
 		m.log.Error("high watermark checkpoint failed at shutdown", "dir", m.cfg.LogDir, "err", hwErr)
 	}
-	var errs []error
-	for tp, p := range parts {
-		p.close()
-		if err := p.log.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s-%d: %w", tp.Topic, tp.Partition, err))
-		}
-	}
-	if len(errs) > 0 {
+	if errs := closeAll(parts); len(errs) > 0 {
 		return errors.Join(append(errs, hwErr)...)
 	}
 	if unopened := m.unopenedLogs(parts); len(unopened) > 0 {

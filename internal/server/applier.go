@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -127,6 +128,8 @@ func (a *applier) apply(prev, next *metadata.Image) {
 			}
 		}
 	}
+	a.openHosted(next)
+	var roles []roleChange
 	for _, t := range next.Topics() {
 		old := prev.TopicByID(t.ID)
 		tc := a.topicConfig(t)
@@ -148,12 +151,13 @@ func (a *applier) apply(prev, next *metadata.Image) {
 					continue
 				}
 			}
-			a.becomeReplica(t, p, tc)
+			roles = append(roles, roleChange{t, p, tc})
 		}
 		if old != nil && configsChanged(old, t) {
 			a.applyConfig(t, tc)
 		}
 	}
+	a.applyRoles(roles)
 }
 
 // samePartition reports whether nothing this broker acts on changed.
@@ -186,7 +190,7 @@ func (a *applier) topicConfig(t *metadata.Topic) config.Topic {
 func (a *applier) applyConfig(t *metadata.Topic, tc config.Topic) {
 	for _, p := range t.Partitions {
 		if part, ok := a.b.partitions.Get(t.Name, p.Index); ok {
-			part.Log().SetConfig(storageConfig(tc))
+			a.b.partitions.SetConfig(part, storageConfig(tc))
 			part.SetMinInsyncReplicas(tc.MinInsyncReplicas)
 		}
 	}
@@ -197,7 +201,9 @@ func (a *applier) applyConfig(t *metadata.Topic, tc config.Topic) {
 func (a *applier) becomeReplica(t *metadata.Topic, p *metadata.Partition, tc config.Topic) {
 	part, err := a.b.partitions.Ensure(t.Name, t.ID, p.Index, p.LeaderEpoch, storageConfig(tc))
 	if err != nil {
-		a.log.Error("open partition failed", "topic", t.Name, "partition", p.Index, "err", err)
+		if !errors.Is(err, replica.ErrOpenFailed) { // else openHosted logged it
+			a.log.Error("open partition failed", "topic", t.Name, "partition", p.Index, "err", err)
+		}
 		return
 	}
 	part.SetMinInsyncReplicas(tc.MinInsyncReplicas)

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -86,9 +88,9 @@ type Broker struct {
 	closeErr  error
 }
 
-// startupWait bounds how long a single node waits, before serving, to be
-// unfenced and to have opened its partitions.
-const startupWait = 30 * time.Second
+// startupProgressInterval is how often a single node still opening its
+// partitions says how far it got.
+const startupProgressInterval = 10 * time.Second
 
 // StartBroker opens the data directory, recovers the logs, joins (or
 // bootstraps) the metadata quorum and starts serving. On error everything
@@ -303,10 +305,14 @@ func (b *Broker) startCluster() {
 
 // waitServing waits until a single node is unfenced and has opened every
 // partition of the metadata image, so the first client sees what was
-// there before the restart.
+// there before the restart. It waits as long as that takes (the caller's
+// ctx, cancelled by a signal, still ends it): recovering 100,000 logs
+// after a crash on a slow disk may take minutes, and a broker that gave up
+// after a fixed time would fail the same way at every restart. Every
+// startupProgressInterval it logs how many partitions are open.
 func (b *Broker) waitServing(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, startupWait)
-	defer cancel()
+	stop := b.logStartupProgress()
+	defer stop()
 	if err := b.lifecycle.waitUnfenced(ctx); err != nil {
 		return fmt.Errorf("join the metadata quorum: %w", err)
 	}
@@ -314,6 +320,40 @@ func (b *Broker) waitServing(ctx context.Context) error {
 		return fmt.Errorf("open partitions: %w", err)
 	}
 	return nil
+}
+
+// hostedReplicas counts the partitions img assigns to broker.
+func hostedReplicas(img *metadata.Image, broker int32) int {
+	n := 0
+	for _, t := range img.Topics() {
+		for i := range t.Partitions {
+			if slices.Contains(t.Partitions[i].Replicas, broker) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// logStartupProgress logs the partitions opened so far every
+// startupProgressInterval until the returned function is called.
+func (b *Broker) logStartupProgress() (stop func()) {
+	done := make(chan struct{})
+	began := time.Now()
+	go func() {
+		ticker := time.NewTicker(startupProgressInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ticker.C:
+				b.log.Info("still opening partitions before serving", "open", b.partitions.Len(),
+					"hosted", hostedReplicas(b.quorum.Image(), b.cfg.NodeID), "elapsed", time.Since(began).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // fetcherConfig maps replica.fetch.* onto the replica fetchers.
@@ -507,6 +547,19 @@ func (b *Broker) partitionStats() metrics.Stats {
 	return stats
 }
 
+// handleProfiles serves Go's runtime profiles (net/http/pprof) under
+// /debug/pprof/ next to /metrics: the metrics listener is the operator's
+// port, off unless sluice.metrics.listener is set, and a CPU or heap
+// profile of the live broker is how one finds what costs at 100,000
+// partitions or under a load a benchmark does not reproduce.
+func handleProfiles(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
 func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 	if addr == "" {
 		return nil
@@ -518,6 +571,7 @@ func (b *Broker) serveMetrics(addr string, m *metrics.Broker) error {
 	b.metricsURL = "http://" + l.Addr().String() + "/metrics"
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
+	handleProfiles(mux)
 	b.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.wg.Go(func() {
 		if err := b.metricsSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

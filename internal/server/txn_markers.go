@@ -54,12 +54,16 @@ const writeTxnMarkersVersion = 1
 // markerTimeout bounds one WriteTxnMarkers request to another broker.
 const markerTimeout = 30 * time.Second
 
-// markerWorkers bounds the marker writes in flight at once (each remote
-// destination has at most one request in flight; local writes take one
-// worker each); markerQueueMax bounds the markers waiting for a worker.
+// markerWorkers bounds the requests in flight at once: each remote
+// destination has at most one request in flight, and the local markers
+// of one transaction take one worker, which writes up to
+// markerLocalParallelism of them at once. markerQueueMax bounds the
+// markers queued and in flight; a transaction with more partitions than
+// that is still taken when nothing else is queued.
 const (
-	markerWorkers  = 8
-	markerQueueMax = 10000
+	markerWorkers          = 8
+	markerLocalParallelism = 16
+	markerQueueMax         = 10000
 )
 
 // markerSender is the transaction coordinator's txn.MarkerSender (Kafka's
@@ -74,6 +78,8 @@ const (
 //
 // Threading: queues, busy, ready, queued and closed are guarded by mu;
 // the workers are started by start and stopped and waited for by close.
+// A worker writing local markers runs one goroutine per marker (at most
+// markerLocalParallelism at once) and waits for them.
 type markerSender struct {
 	log *slog.Logger
 	// route names the leader of a partition; skip means the partition no
@@ -85,6 +91,8 @@ type markerSender struct {
 	remote func(ctx context.Context, leader int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error)
 	// report hands a request's results to its coordinator shard.
 	report func(req txn.MarkerRequest, results []txn.MarkerResult)
+	// queueMax is markerQueueMax (smaller in tests).
+	queueMax int
 
 	mu     sync.Mutex
 	wake   *sync.Cond // signalled when work arrives or close is called
@@ -122,7 +130,7 @@ func (it *markerItem) size() int {
 }
 
 func newMarkerSender(log *slog.Logger, self int32, local txn.MarkerWriter) *markerSender {
-	s := &markerSender{log: log, self: self, local: local, queues: map[int32][]*markerItem{}, busy: map[int32]bool{}}
+	s := &markerSender{log: log, self: self, local: local, queueMax: markerQueueMax, queues: map[int32][]*markerItem{}, busy: map[int32]bool{}}
 	s.wake = sync.NewCond(&s.mu)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.route = func(string, int32) (int32, bool, error) { return self, false, nil }
@@ -179,7 +187,7 @@ func (s *markerSender) Send(req txn.MarkerRequest) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.queued+n > markerQueueMax {
+	if s.closed || !s.admitsLocked(n) {
 		return false
 	}
 	t.remaining = len(byLeader)
@@ -192,6 +200,14 @@ func (s *markerSender) Send(req txn.MarkerRequest) bool {
 	}
 	s.wake.Broadcast()
 	return true
+}
+
+// admitsLocked reports whether n more markers fit in the queue. A request
+// larger than the whole queue is taken once the queue is empty: refused
+// every time, its transaction could never complete (Kafka's channel
+// manager queues without a bound).
+func (s *markerSender) admitsLocked(n int) bool {
+	return s.queued == 0 || s.queued+n <= s.queueMax
 }
 
 func (s *markerSender) work() {
@@ -277,19 +293,42 @@ func (s *markerSender) deliver(dest int32, items []*markerItem) {
 	s.wake.Broadcast()
 }
 
-// writeLocal writes each marker to this broker's partition.
+// writeLocal writes the markers of items to this broker's partitions.
 func (s *markerSender) writeLocal(items []*markerItem) [][]txn.MarkerResult {
 	out := make([][]txn.MarkerResult, len(items))
 	for i, it := range items {
-		req := it.txn.req
-		for topic, ps := range it.partitions {
-			for _, p := range ps {
-				err := s.local.WriteMarker(topic, p, req.ProducerID, req.ProducerEpoch, req.Commit, req.CoordinatorEpoch)
-				out[i] = append(out[i], txn.MarkerResult{Topic: topic, Partition: p, Err: localMarkerError(err)})
-			}
-		}
+		out[i] = s.writeLocalItem(it)
 	}
 	return out
+}
+
+// writeLocalItem writes an item's markers concurrently, at most
+// markerLocalParallelism at once, and returns once all are done. Each
+// write returns only once its marker is committed (acks=all: every ISR
+// member has it), so a partition with a slow follower delays only its own
+// marker, not the item's others, as Kafka appends all the markers of a
+// WriteTxnMarkers request before it waits for any.
+func (s *markerSender) writeLocalItem(it *markerItem) []txn.MarkerResult {
+	req := it.txn.req
+	var results []txn.MarkerResult
+	for topic, ps := range it.partitions {
+		for _, p := range ps {
+			results = append(results, txn.MarkerResult{Topic: topic, Partition: p})
+		}
+	}
+	slots := make(chan struct{}, markerLocalParallelism)
+	var wg sync.WaitGroup
+	for i := range results {
+		r := &results[i]
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			err := s.local.WriteMarker(r.Topic, r.Partition, req.ProducerID, req.ProducerEpoch, req.Commit, req.CoordinatorEpoch)
+			r.Err = localMarkerError(err)
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // localMarkerError gives a local write's error the Kafka code the

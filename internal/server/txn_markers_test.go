@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -353,4 +354,118 @@ func TestRemoteMarkersBatchPerBroker(t *testing.T) {
 	if results[4][0].Err == nil {
 		t.Fatal("a failed request reported its marker written")
 	}
+}
+
+// partitionGate is a local txn.MarkerWriter whose write to one partition
+// waits until the test opens the gate; every write that returns is sent
+// on written.
+type partitionGate struct {
+	topic     string
+	partition int32
+	gate      chan struct{}
+	opened    sync.Once
+	written   chan string
+}
+
+// newPartitionGate gates topic-partition; the gate opens at the end of the
+// test at the latest, so a failing test does not leave a worker stuck.
+func newPartitionGate(t *testing.T, topic string, partition int32) *partitionGate {
+	g := &partitionGate{topic: topic, partition: partition, gate: make(chan struct{}), written: make(chan string, 100)}
+	t.Cleanup(g.open)
+	return g
+}
+
+func (m *partitionGate) open() { m.opened.Do(func() { close(m.gate) }) }
+
+func (m *partitionGate) WriteMarker(topic string, partition int32, _ int64, _ int16, _ bool, _ int32) error {
+	if topic == m.topic && partition == m.partition {
+		<-m.gate
+	}
+	m.written <- fmt.Sprintf("%s-%d", topic, partition)
+	return nil
+}
+
+// startSender starts a local-only sender whose reports go to the returned
+// channel; the test sets its local writer before the first Send.
+func startSender(t *testing.T, queueMax int) (*markerSender, chan []txn.MarkerResult) {
+	t.Helper()
+	s := newMarkerSender(slog.New(slog.DiscardHandler), 1, nil)
+	s.queueMax = queueMax
+	reports := make(chan []txn.MarkerResult, 10)
+	s.start(func(_ txn.MarkerRequest, results []txn.MarkerResult) { reports <- results })
+	t.Cleanup(func() { s.stop(); s.wait() })
+	return s, reports
+}
+
+func receive[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// The local markers of one transaction are written concurrently: a
+// partition whose marker waits (for a slow ISR) does not hold back the
+// markers of the transaction's other partitions, and the request is
+// reported once all are written.
+func TestSlowLocalMarkerDoesNotHoldTheOthers(t *testing.T) {
+	s, reports := startSender(t, markerQueueMax)
+	local := newPartitionGate(t, "t", 0)
+	s.local = local
+	if !s.Send(txn.MarkerRequest{TransactionalID: "tx", ProducerID: 1, Commit: true, Partitions: map[string][]int32{"t": {0, 1, 2}}}) {
+		t.Fatal("Send refused")
+	}
+	got := map[string]bool{}
+	for range 2 {
+		got[receive(t, local.written, "the markers of t-1 and t-2 while t-0's waits")] = true
+	}
+	if !got["t-1"] || !got["t-2"] {
+		t.Fatalf("written while t-0 waits: %v, want t-1 and t-2", got)
+	}
+	select {
+	case r := <-reports:
+		t.Fatalf("reported %+v before t-0's marker was written", r)
+	default:
+	}
+	local.open()
+	results := receive(t, reports, "the request's report")
+	if len(results) != 3 {
+		t.Fatalf("results %+v, want one per partition", results)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			t.Fatalf("results %+v, want every marker written", results)
+		}
+	}
+}
+
+// A transaction over more partitions than the queue holds is taken when
+// the queue is empty (refused every time, it could never complete); while
+// it is in flight other requests are refused, and taken again once it is
+// done.
+func TestMarkerQueueAdmitsATransactionLargerThanItself(t *testing.T) {
+	s, reports := startSender(t, 2)
+	local := newPartitionGate(t, "t", 0)
+	s.local = local
+	big := txn.MarkerRequest{TransactionalID: "big", ProducerID: 1, Commit: true, Partitions: map[string][]int32{"t": {0, 1, 2}}}
+	if !s.Send(big) {
+		t.Fatal("a transaction larger than the queue was refused with the queue empty")
+	}
+	small := txn.MarkerRequest{TransactionalID: "small", ProducerID: 2, Commit: true, Partitions: map[string][]int32{"u": {0}}}
+	if s.Send(small) {
+		t.Fatal("Send taken while the queue is over its bound")
+	}
+	local.open()
+	if results := receive(t, reports, "the large transaction's report"); len(results) != 3 {
+		t.Fatalf("results %+v, want 3", results)
+	}
+	if !s.Send(small) {
+		t.Fatal("Send refused once the queue is empty again")
+	}
+	receive(t, reports, "the small transaction's report")
 }

@@ -109,9 +109,9 @@ func (c Config) validateCompaction() []error {
 	return errs
 }
 
-// writeCaching reports whether the config asks for Kafka-style write
+// WriteCaching reports whether the config asks for Kafka-style write
 // caching (acknowledge before fsync, flush by count or age).
-func (c Config) writeCaching() bool {
+func (c Config) WriteCaching() bool {
 	return c.FlushMessages > 1 || c.FlushMs > 0
 }
 

@@ -272,8 +272,14 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (foundEpoch int32, endOffset int64)
 // Partition.makeLeader calling maybeAssignEpochStartOffset): followers
 // asking where the previous epoch ended then get the right answer at once,
 // and appends under older epochs are fenced. An epoch below the latest is
-// refused with ErrFencedLeaderEpoch; the latest one changes nothing. The
-// checkpoint is written durably.
+// refused with ErrFencedLeaderEpoch; the latest one changes nothing.
+//
+// The new entry is published at once but reaches the checkpoint only with
+// the first batch written under it (or the cache's next durable change):
+// until then it describes no data, and losing it in a crash loses nothing,
+// since the broker leads under a newer epoch after a restart. Kafka writes
+// it at once; here a restart that makes 100,000 partitions leaders would
+// otherwise cost 200,000 fsyncs before they serve.
 func (l *Log) AssignLeaderEpoch(epoch int32) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -290,7 +296,11 @@ func (l *Log) AssignLeaderEpoch(epoch int32) error {
 	if !changed {
 		return nil
 	}
-	return l.setEpochsLocked(next)
+	l.mu.Lock()
+	l.epochs = next
+	l.mu.Unlock()
+	l.epochsUnsynced = true
+	return nil
 }
 
 // checkLeaderEpochLocked fences a leader's write under an epoch older than
@@ -329,6 +339,7 @@ func (l *Log) setEpochsLocked(next epochEntries) error {
 	if err != nil {
 		return fmt.Errorf("write leader epoch checkpoint: %w", err)
 	}
+	l.epochsUnsynced = false
 	return nil
 }
 
@@ -347,13 +358,18 @@ func (l *Log) updateEpochsLocked(change func(epochEntries) (epochEntries, bool))
 // Called before the batches are written, so the checkpoint never lacks the
 // epoch of a durable batch; an append that then fails leaves an entry at
 // the log end, which describes no data and is dropped at the next open.
+//
+// An entry AssignLeaderEpoch published without writing it is written here,
+// before the first batch under it.
 func (l *Log) assignLeaderEpochLocked(leaderEpoch int32, base int64) error {
 	if leaderEpoch < 0 {
 		return nil
 	}
-	return l.updateEpochsLocked(func(es epochEntries) (epochEntries, bool) {
-		return es.assignNewer(epochEntry{epoch: leaderEpoch, startOffset: base})
-	})
+	next, changed := l.epochs.assignNewer(epochEntry{epoch: leaderEpoch, startOffset: base})
+	if !changed && !l.epochsUnsynced {
+		return nil
+	}
+	return l.setEpochsLocked(next)
 }
 
 // loadEpochsLocked builds the cache when the log opens, after recovery:

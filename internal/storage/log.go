@@ -78,6 +78,14 @@ type Log struct {
 	// recoveredEpochs collects, while the log opens, the leader epochs of
 	// the batches recovery scanned (epoch_cache.go).
 	recoveredEpochs epochEntries
+	// epochsUnsynced: epochs holds an entry AssignLeaderEpoch published
+	// that the leader-epoch checkpoint lacks (no batch under it yet); the
+	// next append writes it first (epoch_cache.go).
+	epochsUnsynced bool
+	// pristine is the active segment as loaded from a clean shutdown or
+	// created empty; nil once anything may have changed it since
+	// (pristine.go). Close skips the seal's fsyncs while it holds.
+	pristine *pristineState
 
 	// syncMu is held by the group-commit leader across its fsync.
 	syncMu sync.Mutex
@@ -577,14 +585,14 @@ func (l *Log) LogStartOffset() int64 {
 // WriteCaching reports whether the config asks for Kafka-style write
 // caching (flush.messages > 1 or flush.ms > 0): acknowledge before fsync
 // and let MaybeFlush fsync by count or age.
-func (l *Log) WriteCaching() bool { return l.config.Load().writeCaching() }
+func (l *Log) WriteCaching() bool { return l.config.Load().WriteCaching() }
 
 // MaybeFlush, in write-caching mode, fsyncs when at least flush.messages
 // offsets are unflushed or flush.ms has passed since the last fsync (Kafka's
 // flush scheduler check). It does nothing in the default durable mode.
 func (l *Log) MaybeFlush(now time.Time) error {
 	cfg := l.config.Load()
-	if !cfg.writeCaching() {
+	if !cfg.WriteCaching() {
 		return nil
 	}
 	end := l.LogEndOffset()
@@ -665,8 +673,10 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) closeCleanlyLocked() error {
-	if err := l.sealLocked(l.activeLocked(), neverRefuse); err != nil {
-		return err
+	if !l.unchangedSinceLoadLocked() {
+		if err := l.sealLocked(l.activeLocked(), neverRefuse); err != nil {
+			return err
+		}
 	}
 	l.raiseFlushed(l.logEndOffset)
 	l.takeSnapshotLocked() // the whole log is fsynced

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"fmt"
+
 	"github.com/sluice-io/sluice/internal/vfs"
 )
 
@@ -39,6 +41,26 @@ func (l *Log) readFile(policy openPolicy, name string, limit int64) (b []byte, e
 // (vfs.WriteFile); the name is durable after the next syncDir.
 func (l *Log) writeFile(name string, data []byte) error {
 	return l.files.transient(neverRefuse, name, func() error { return vfs.WriteFile(l.fsys, name, data) })
+}
+
+// writeFileUnsynced creates or truncates name and writes data without
+// fsync, for files rebuilt again after any crash before they are next
+// fsynced (the active segment's indexes after recovery).
+func (l *Log) writeFileUnsynced(name string, data []byte) error {
+	return l.files.transient(neverRefuse, name, func() error {
+		f, err := l.fsys.Create(name)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		_, err = f.Write(data)
+		if closeErr := f.Close(); err == nil {
+			err = closeErr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // writeFileAtomic replaces name with data durably, through name+".tmp"

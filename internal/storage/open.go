@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,18 +36,23 @@ func (l *Log) load(clean bool) error {
 		l.checkpointed = cp
 		l.firstDirty.Store(cp.firstDirtyOffset)
 	} else {
-		cp.recoveryPoint = 0 // no checkpoint: everything is suspect
+		// No checkpoint: everything is suspect. What is on disk says
+		// no more than absentCheckpoint, so writing that is no news.
+		cp, l.checkpointed = absentCheckpoint, absentCheckpoint
 	}
 	bases := segmentBases(names)
 	if len(bases) == 0 {
-		err = l.startAt(cp.logStartOffset)
-	} else if err = l.loadSegments(bases, cp.recoveryPoint, clean); err == nil {
-		err = l.finishLoad(cp, bases[0])
+		err = l.startAt(cp.logStartOffset, found)
+	} else {
+		var scanned bool
+		if scanned, err = l.loadSegments(bases, cp.recoveryPoint, clean); err == nil {
+			err = l.finishLoad(cp, bases[0], scanned)
+		}
 	}
 	if err != nil {
 		return err
 	}
-	if err := l.openProducerState(); err != nil {
+	if err := l.openProducerState(clean, names); err != nil {
 		return err
 	}
 	recovered := l.recoveredEpochs
@@ -110,8 +116,12 @@ func segmentBases(names []string) []int64 {
 	return bases
 }
 
-// startAt gives an empty directory its first segment.
-func (l *Log) startAt(base int64) error {
+// startAt gives an empty directory its first segment. A brand-new log
+// (no checkpoint, starting at 0, never compacted) writes no checkpoint:
+// a missing checkpoint loads exactly as that one would (log start 0,
+// recovery point 0, no cleaner checkpoint; see load), so the file and its
+// two fsyncs are left to the first checkpoint with something to say.
+func (l *Log) startAt(base int64, checkpointFound bool) error {
 	seg, err := l.createSegmentFiles(base)
 	if err != nil {
 		return err
@@ -122,36 +132,49 @@ func (l *Log) startAt(base int64) error {
 	}
 	l.logStartOffset, l.logEndOffset = base, base
 	l.flushed.Store(base)
+	l.markPristineLocked()
 	l.checkpointed = checkpoint{logStartOffset: base, recoveryPoint: base, firstDirtyOffset: l.firstDirty.Load()}
+	if !checkpointFound && l.checkpointed == absentCheckpoint {
+		return nil
+	}
 	return l.writeCheckpoint(l.checkpointed)
 }
 
+// absentCheckpoint is what load makes of a log directory without a
+// checkpoint: nothing trusted, nothing compacted.
+var absentCheckpoint = checkpoint{logStartOffset: 0, recoveryPoint: 0, firstDirtyOffset: noCleanerCheckpoint}
+
 // loadSegments opens every segment: those that may hold offsets at or past
 // the recovery point are scanned (unless clean), the others trusted.
-func (l *Log) loadSegments(bases []int64, recoveryPoint int64, clean bool) error {
+// scanned reports whether a recovery scan ran (then the log's bytes may
+// be the page cache's and must be fsynced before they count).
+func (l *Log) loadSegments(bases []int64, recoveryPoint int64, clean bool) (scanned bool, err error) {
 	for i, base := range bases {
 		last := i == len(bases)-1
 		seg, err := l.openSegment(base, last)
 		if err != nil {
-			return err
+			return scanned, err
 		}
 		l.segments = append(l.segments, seg)
 		switch {
 		case !clean && (last || bases[i+1] > recoveryPoint):
 			err = l.recoverSegment(seg, last, recoveryPoint)
+			scanned = true
 		case last:
-			err = l.loadActiveClean(seg, recoveryPoint)
+			var fellBack bool
+			fellBack, err = l.loadActiveClean(seg, recoveryPoint)
+			scanned = scanned || fellBack
 		default:
 			err = l.loadSealed(seg, bases[i+1])
 		}
 		if err != nil {
-			return err
+			return scanned, err
 		}
 		if !last && seg.indexLoaded && seg.nextOffset != bases[i+1] {
-			return corruption(seg.logName(), seg.size, fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", seg.nextOffset, bases[i+1]), nil)
+			return scanned, corruption(seg.logName(), seg.size, fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", seg.nextOffset, bases[i+1]), nil)
 		}
 	}
-	return nil
+	return scanned, nil
 }
 
 // openSegment makes the segment at base from its .log, not opened yet:
@@ -169,8 +192,10 @@ func (l *Log) openSegment(base int64, last bool) (*segment, error) {
 }
 
 // finishLoad sets the log's offsets, makes the recovered state durable and
-// records it in the checkpoint.
-func (l *Log) finishLoad(cp checkpoint, firstBase int64) error {
+// records it in the checkpoint. After a clean shutdown with nothing
+// scanned there is nothing to make durable: Close fsynced every segment
+// before the marker was written, and nothing has written since.
+func (l *Log) finishLoad(cp checkpoint, firstBase int64, scanned bool) error {
 	active := l.activeLocked()
 	if active.nextOffset < cp.recoveryPoint {
 		return corruption(active.logName(), active.size,
@@ -186,17 +211,29 @@ func (l *Log) finishLoad(cp checkpoint, firstBase int64) error {
 	if active.offsetIndex == nil {
 		l.attachIndexFiles(active, false)
 	}
-	files, err := l.pinActive(active, mayRefuse, true, true) // the appends' files all open
-	if err != nil {
-		return fmt.Errorf("open active segment: %w", err)
-	}
-	err = files.log.Sync() // fsync point: what recovery kept
-	files.release()
-	if err != nil {
-		return fmt.Errorf("make recovered log durable: %w", err)
+	if scanned {
+		if err := l.syncRecovered(active); err != nil {
+			return err
+		}
+	} else {
+		l.markPristineLocked()
 	}
 	l.flushed.Store(l.logEndOffset)
 	return l.writeCheckpointLocked()
+}
+
+// syncRecovered fsyncs the active segment after a recovery scan: the bytes
+// it kept may have been the dead process's page cache.
+func (l *Log) syncRecovered(active *segment) error {
+	files, err := l.pinActive(active, mayRefuse, false, false)
+	if err != nil {
+		return fmt.Errorf("open active segment: %w", err)
+	}
+	defer files.release()
+	if err := files.log.Sync(); err != nil { // fsync point: what recovery kept
+		return fmt.Errorf("make recovered log durable: %w", err)
+	}
+	return nil
 }
 
 // recoverSegment scans seg, cuts a torn tail (only in the last segment and
@@ -215,12 +252,43 @@ func (l *Log) recoverSegment(seg *segment, last bool, recoveryPoint int64) error
 			return err
 		}
 	}
-	if err := l.writeIndexFiles(seg.baseOffset, res.offsets, res.times); err != nil {
+	if err := l.writeRecoveredIndexes(seg, last, &res); err != nil {
 		return err
 	}
 	seg.applyScan(&res)
 	l.recoveredEpochs = append(l.recoveredEpochs, res.epochs...)
 	return nil
+}
+
+// writeRecoveredIndexes replaces the index files of a scanned segment. A
+// sealed segment's are fsynced: once the recovery point passes it they are
+// trusted without a scan. The active segment's are not: nothing reads
+// them before they are fsynced (its seal, at a roll or at Close, fsyncs
+// them, and only then can a clean-shutdown marker vouch for them), and
+// after another crash the active segment is scanned and its indexes
+// rebuilt again. That spares two fsyncs per partition on a restart after
+// a crash.
+func (l *Log) writeRecoveredIndexes(seg *segment, last bool, res *scanResult) error {
+	if !last {
+		return l.writeIndexFiles(seg.baseOffset, res.offsets, res.times)
+	}
+	offsetBytes, timeBytes := encodeIndexEntries(res.offsets, res.times)
+	if err := l.rewriteIfChanged(segmentFileName(l.dir, seg.baseOffset, indexSuffix), offsetBytes); err != nil {
+		return err
+	}
+	return l.rewriteIfChanged(segmentFileName(l.dir, seg.baseOffset, timeIndexSuffix), timeBytes)
+}
+
+// rewriteIfChanged writes data to name, unsynced, unless name already
+// holds exactly data: after a crash the active segment's indexes usually
+// hold what the scan rebuilt (every entry was written as its batch was),
+// and reading a small file costs far less than truncating and rewriting
+// it (a metadata change, for each of 100,000 partitions).
+func (l *Log) rewriteIfChanged(name string, data []byte) error {
+	if current, err := l.readFile(neverRefuse, name, int64(len(data))+1); err == nil && bytes.Equal(current, data) {
+		return nil
+	}
+	return l.writeFileUnsynced(name, data)
 }
 
 // judgeStop decides whether the invalid bytes a scan stopped at are a torn
@@ -287,17 +355,22 @@ func (l *Log) writeIndexFiles(base int64, offsets []offsetEntry, times []timeEnt
 // writeIndexFilesNamed writes index entries to the files named, durably
 // (fsync point: a rebuilt index).
 func (l *Log) writeIndexFilesNamed(offsetName, timeName string, offsets []offsetEntry, times []timeEntry) error {
-	var offsetBytes, timeBytes []byte
+	offsetBytes, timeBytes := encodeIndexEntries(offsets, times)
+	if err := l.writeFile(offsetName, offsetBytes); err != nil {
+		return err
+	}
+	return l.writeFile(timeName, timeBytes)
+}
+
+// encodeIndexEntries is the file contents of an offset and a time index.
+func encodeIndexEntries(offsets []offsetEntry, times []timeEntry) (offsetBytes, timeBytes []byte) {
 	for _, e := range offsets {
 		offsetBytes = appendOffsetEntry(offsetBytes, e)
 	}
 	for _, e := range times {
 		timeBytes = appendTimeEntry(timeBytes, e)
 	}
-	if err := l.writeFile(offsetName, offsetBytes); err != nil {
-		return err
-	}
-	return l.writeFile(timeName, timeBytes)
+	return offsetBytes, timeBytes
 }
 
 // loadSealed trusts a segment below the recovery point: its end is the next
@@ -392,17 +465,18 @@ func (l *Log) rebuildSealed(seg *segment) error {
 // loadActiveClean loads the last segment after a clean shutdown without a
 // full scan: indexes read and checked, batch headers walked from the last
 // index entry to find the end. Anything odd falls back to recovery.
-func (l *Log) loadActiveClean(seg *segment, recoveryPoint int64) error {
+// recovered reports whether it fell back to a recovery scan.
+func (l *Log) loadActiveClean(seg *segment, recoveryPoint int64) (recovered bool, err error) {
 	if err := l.tryLoadActiveClean(seg); err != nil {
 		if errors.Is(err, ErrTooManyOpenFiles) {
-			return err // not the segment's fault: the open fails, to be retried
+			return false, err // not the segment's fault: the open fails, to be retried
 		}
 		l.logger.Warn("clean shutdown marker present but the active segment needs recovery",
 			slog.String("file", seg.logName()), slog.Any("error", err))
 		seg.offsets, seg.times = nil, nil
-		return l.recoverSegment(seg, true, recoveryPoint)
+		return true, l.recoverSegment(seg, true, recoveryPoint)
 	}
-	return nil
+	return false, nil
 }
 
 func (l *Log) tryLoadActiveClean(seg *segment) error {

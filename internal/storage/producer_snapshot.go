@@ -244,6 +244,12 @@ func (l *Log) listSnapshots() ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list producer snapshots: %w", err)
 	}
+	return snapshotOffsets(names), nil
+}
+
+// snapshotOffsets is the offsets of the snapshots among a directory's
+// names, ascending.
+func snapshotOffsets(names []string) []int64 {
 	var offsets []int64
 	for _, name := range names {
 		if offset, ok := parseSnapshotName(name); ok {
@@ -251,27 +257,40 @@ func (l *Log) listSnapshots() ([]int64, error) {
 		}
 	}
 	slices.Sort(offsets)
-	return offsets, nil
+	return offsets
 }
 
 // openProducerState builds the producer states when the log opens, once
 // the segments are recovered and the log is durable to its end. If that
 // took a replay, a snapshot at the log end saves the next start from
-// repeating it.
-func (l *Log) openProducerState() error {
-	snapshots, err := l.listSnapshots()
-	if err != nil {
-		return err
-	}
-	l.producers.snapshots = snapshots
+// repeating it, unless after a crash (not clean) it replayed only the
+// active segment. names is the directory's listing when the log began to
+// load: nothing in between creates or deletes snapshots.
+func (l *Log) openProducerState(clean bool, names []string) error {
+	l.producers.snapshots = snapshotOffsets(names)
 	replayed, err := l.loadProducerStateLocked()
 	if err != nil {
 		return fmt.Errorf("rebuild producer state: %w", err)
 	}
-	if replayed {
+	if replayed && (clean || l.replayedSealedLocked()) {
 		l.takeSnapshotLocked()
 	}
 	return nil
+}
+
+// replayedSealedLocked reports whether the producer-state replay that
+// just ran read sealed segments, not only the active one: only then is a
+// snapshot worth its two fsyncs. A replay of the active segment alone is
+// repeated at the next open only after a crash, whose recovery scans that
+// segment anyway (a clean Close leaves a snapshot at the log end), so on a
+// restart after a crash each partition is spared a snapshot. (A clean
+// open replays only when its snapshot was unusable, and replaces it.)
+func (l *Log) replayedSealedLocked() bool {
+	from := l.segments[0].baseOffset
+	if n := len(l.producers.snapshots); n > 0 {
+		from = max(from, l.producers.snapshots[n-1])
+	}
+	return from < l.activeLocked().baseOffset
 }
 
 // loadProducerStateLocked rebuilds the producer states at the log end: the

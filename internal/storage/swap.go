@@ -328,8 +328,12 @@ func (l *Log) listAfterSwaps() ([]string, error) {
 			return nil, err
 		}
 	}
-	if err := l.removeUncommitted(names, bases); err != nil {
+	removed, err := l.removeUncommitted(names, bases)
+	if err != nil {
 		return nil, err
+	}
+	if len(bases) == 0 && !removed {
+		return names, nil // nothing changed: no second listing
 	}
 	if names, err = l.readDir(); err != nil {
 		return nil, fmt.Errorf("list: %w", err)
@@ -392,9 +396,9 @@ func (l *Log) installSwap(base int64, res *scanResult) error {
 
 // removeUncommitted deletes every .cleaned file, and every .swap file not
 // of a completed run (those are index .swap files, superseded by the
-// rebuilt indexes, or leftovers of a pass that never committed).
-func (l *Log) removeUncommitted(names []string, completed []int64) error {
-	removed := false
+// rebuilt indexes, or leftovers of a pass that never committed). removed
+// reports whether it deleted any.
+func (l *Log) removeUncommitted(names []string, completed []int64) (removed bool, err error) {
 	for _, name := range names {
 		if !strings.HasSuffix(name, cleanedSuffix) && !strings.HasSuffix(name, swapSuffix) {
 			continue
@@ -404,17 +408,17 @@ func (l *Log) removeUncommitted(names []string, completed []int64) error {
 		}
 		path := filepath.Join(l.dir, name)
 		if err := l.fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove uncommitted compaction file: %w", err)
+			return removed, fmt.Errorf("remove uncommitted compaction file: %w", err)
 		}
 		removed = true
 	}
 	if !removed {
-		return nil
+		return false, nil
 	}
 	if err := l.syncDir(); err != nil { // fsync point: the leftovers are gone
-		return fmt.Errorf("sync directory: %w", err)
+		return true, fmt.Errorf("sync directory: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // parseBase returns the base offset named by a 20-digit file stem, or -1.

@@ -55,7 +55,7 @@ func (s State) String() string {
 
 // MarkerWriter writes a transaction marker (a control batch ending the
 // producer's transaction) to one partition this broker leads and returns
-// once it is durable. The server's WriteTxnMarkers handler and its marker
+// once it is committed (acks=all, as Kafka writes markers). The server's WriteTxnMarkers handler and its marker
 // sender write local markers through it.
 type MarkerWriter interface {
 	WriteMarker(topic string, partition int32, producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32) error
@@ -367,8 +367,8 @@ func (s *Shard) Partitions(id string, producerID int64, producerEpoch int16) (ma
 
 // EndTxn commits or aborts the producer's transaction (Kafka's
 // handleEndTransaction): it writes PrepareCommit or PrepareAbort, answers
-// once that is durable, then writes the markers and CompleteCommit or
-// CompleteAbort. A retry of an end already done answers NONE; one still
+// once that is committed, then has the markers written (markers.go) and
+// writes CompleteCommit or CompleteAbort. A retry of an end already done answers NONE; one still
 // writing markers CONCURRENT_TRANSACTIONS; the opposite end of a
 // transaction already ending, or ending none, INVALID_TXN_STATE.
 func (s *Shard) EndTxn(fx *coord.Effects, id string, producerID int64, producerEpoch int16, commit bool, respond func(*kerr.Error)) {
@@ -409,7 +409,13 @@ func (s *Shard) abort(fx *coord.Effects, t *transaction, respond func(*kerr.Erro
 }
 
 // prepare writes PrepareCommit or PrepareAbort at epoch, then, once it is
-// durable, answers and starts the marker phase (markers.go).
+// committed, answers and starts the marker phase (markers.go). If the
+// write fails the caller is told NOT_COORDINATOR and the runtime reloads
+// the shard from its partition: if the record reached the local log the
+// reloaded shard finds the transaction prepared and Loaded starts its
+// markers, so the producer's retried EndTxn gets CONCURRENT_TRANSACTIONS
+// until they are written and then NONE; otherwise it is still Ongoing and
+// the retry prepares it again.
 func (s *Shard) prepare(fx *coord.Effects, t *transaction, commit bool, epoch int16, respond func(*kerr.Error)) {
 	next := copyOf(t)
 	next.state, next.producerEpoch, next.lastUpdate = StatePrepareAbort, epoch, fx.Now

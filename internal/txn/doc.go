@@ -24,7 +24,7 @@
 //
 // InitProducerId bumps the epoch (a new producer ID once the epoch is
 // exhausted) so older instances are fenced. EndTxn answers once Prepare* is
-// durable; the shard then hands the markers, one per partition in the
+// committed; the shard then hands the markers, one per partition in the
 // transaction, to a MarkerSender (the server's, after Kafka's
 // TransactionMarkerChannelManager) and goes on serving its other IDs. The
 // sender writes them off the loop (locally, or as WriteTxnMarkers to the
@@ -34,7 +34,12 @@
 // records Complete* once all are written. Meanwhile the producer's
 // InitProducerId, AddPartitionsToTxn and a retried EndTxn get
 // CONCURRENT_TRANSACTIONS. Loaded resumes Prepare* transactions by sending
-// their markers again and re-arms the timeouts of Ongoing ones.
+// their markers again and re-arms the timeouts of Ongoing ones. A write
+// whose append or commit fails is never retried by the shard: the coord
+// runtime discards the shard and reloads it from its partition, whose log
+// (read to its end) says where each transaction is: one whose Prepare*
+// reached the log but failed to commit resumes its markers from Loaded like
+// any prepared transaction.
 //
 // # Producer IDs
 //

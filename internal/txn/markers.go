@@ -208,7 +208,12 @@ func copyPartitions(m map[string][]int32) map[string][]int32 {
 }
 
 // writeComplete records CompleteCommit or CompleteAbort once every marker
-// of t is written; a failed write is retried after MarkerRetryBackoff.
+// of t is written; the phase ends once the record is committed. A failed
+// write needs no retry here: the runtime has then stopped this shard and
+// reloads it from its partition (internal/coord), and the reloaded shard
+// finds the transaction complete if the record reached the log, or still
+// prepared, in which case Loaded sends its markers again (a marker written
+// twice is harmless, as in Kafka) and this runs again.
 func (s *Shard) writeComplete(fx *coord.Effects, t *transaction, phase *markerPhase) {
 	id := t.id
 	next := copyOf(t)
@@ -219,8 +224,7 @@ func (s *Shard) writeComplete(fx *coord.Effects, t *transaction, phase *markerPh
 	s.write(fx, next)
 	fx.Then(func(err error) {
 		if err != nil {
-			s.log.Warn("transaction completion write failed; retrying", "transactionalID", id, "err", err)
-			s.retryMarkers(id, s.cfg.MarkerRetryBackoff)
+			s.log.Warn("transaction completion not written; the reloaded coordinator completes it", "transactionalID", id, "err", err)
 			return
 		}
 		if s.markers[id] == phase {
