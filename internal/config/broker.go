@@ -126,6 +126,10 @@ type Broker struct {
 	// DefaultReplicationFactor is default.replication.factor: replicas of
 	// an auto-created topic or a CreateTopics request with -1. Default 1.
 	DefaultReplicationFactor int16
+	// MaxPartitions is sluice.max.partitions: the most partition replicas
+	// one broker may host. 0 (the default) is automatic: see
+	// ResolvePartitionCap.
+	MaxPartitions int32
 	// MinInsyncReplicas is the broker-level min.insync.replicas: the
 	// default of every topic's min.insync.replicas, so always equal to
 	// TopicDefaults.MinInsyncReplicas. Default 1.

@@ -173,6 +173,12 @@ var brokerSettings = []brokerDefinition{
 	{name: "default.replication.factor", typ: kmsg.ConfigTypeInt, defaultText: text("1"), check: between(1, math.MaxInt16),
 		doc:   "Replication factor of auto-created topics and of CreateTopics requests that leave it to the broker.",
 		field: func(b *Broker) any { return &b.DefaultReplicationFactor }},
+	{name: "sluice.max.partitions", typ: kmsg.ConfigTypeInt, defaultText: text("0"), check: atLeast(0),
+		doc: "Sluice: most partition replicas one broker may host, internal topics included; CreateTopics, CreatePartitions and " +
+			"reassignments that would put more on any broker are refused with POLICY_VIOLATION, and nothing of a refused topic is created. " +
+			"0: automatic, max(1000, memory limit / 64 KiB), the memory limit being the cgroup's memory.max if set, else the machine's memory " +
+			"(100000 where it cannot be read). The active controller applies its own value to every broker. Kafka has no such setting.",
+		field: func(b *Broker) any { return &b.MaxPartitions }},
 	{name: "auto.create.topics.enable", typ: kmsg.ConfigTypeBoolean, defaultText: text("true"),
 		doc: "Create a topic when a client asks for metadata of one that does not exist.", field: func(b *Broker) any { return &b.AutoCreateTopicsEnable }},
 	{name: "delete.topic.enable", typ: kmsg.ConfigTypeBoolean, defaultText: text("true"),

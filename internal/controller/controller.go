@@ -106,6 +106,20 @@ type Config struct {
 	// leader.imbalance.check.interval.seconds. Zero means
 	// DefaultLeaderImbalanceCheckInterval.
 	LeaderImbalanceCheckInterval time.Duration
+	// MaxPartitions is sluice.max.partitions as resolved at start-up
+	// (config.Broker.ResolvePartitionCap): the most partition replicas any
+	// broker may host. CreateTopics, CreatePartitions and
+	// AlterPartitionReassignments that would put more on a broker are
+	// refused per topic or partition with POLICY_VIOLATION. This
+	// controller applies its own value to every broker while it is
+	// active. 0: no cap.
+	MaxPartitions int32
+	// PartitionCapRefused, if set, is told how many topics or partitions
+	// an answered request refused because of MaxPartitions (validate_only
+	// included). The server counts them in
+	// sluice_refusals_total{reason="max_partitions"}: internal/metrics is
+	// not among this package's imports.
+	PartitionCapRefused func(n int)
 	// Now is the clock for broker sessions. Nil uses time.Now; tests inject
 	// a fake one.
 	Now func() time.Time
@@ -147,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTimeout < 0 {
 		return fmt.Errorf("controller config: broker.session.timeout.ms %v must not be negative", c.SessionTimeout)
+	}
+	if c.MaxPartitions < 0 {
+		return fmt.Errorf("controller config: %s %d must not be negative", maxPartitionsKey, c.MaxPartitions)
 	}
 	if c.LeaderImbalanceCheckInterval < 0 {
 		return fmt.Errorf("controller config: leader.imbalance.check.interval.seconds %v must not be negative", c.LeaderImbalanceCheckInterval)

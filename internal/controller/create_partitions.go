@@ -14,18 +14,21 @@ import (
 // validate_only answers the same and writes nothing.
 func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
 	if req.ValidateOnly {
-		_, resp := planCreatePartitions(c.quorum.Image(), req, &c.cfg)
+		_, resp, refused := planCreatePartitions(c.quorum.Image(), req, &c.cfg)
+		c.cfg.countCapRefusals(refused)
 		return resp
 	}
 	var resp *kmsg.CreatePartitionsResponse
+	var refused int
 	code := c.write(ctx, func(img *metadata.Image) []metadata.Record {
-		records, planned := planCreatePartitions(img, req, &c.cfg)
-		resp = planned
+		records, planned, n := planCreatePartitions(img, req, &c.cfg)
+		resp, refused = planned, n
 		return records
 	})
 	if code != nil {
 		return createPartitionsErrorResponse(req, defaultAPIError(code))
 	}
+	c.cfg.countCapRefusals(refused)
 	return resp
 }
 
@@ -38,8 +41,11 @@ func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreateParti
 // unregistered broker, repeat a broker or differ from the topic's
 // replication factor INVALID_REPLICA_ASSIGNMENT. More than 10000 new
 // partitions in all fail every topic with POLICY_VIOLATION before anything
-// is allocated.
-func planCreatePartitions(img *metadata.Image, req *kmsg.CreatePartitionsRequest, cfg *Config) ([]metadata.Record, *kmsg.CreatePartitionsResponse) {
+// is allocated. Last, a topic whose new replicas would put more than
+// sluice.max.partitions on a broker is refused with POLICY_VIOLATION
+// (Config.MaxPartitions), counting the topics of the request cumulatively
+// in request order as CreateTopics does; the third result is how many.
+func planCreatePartitions(img *metadata.Image, req *kmsg.CreatePartitionsRequest, cfg *Config) ([]metadata.Record, *kmsg.CreatePartitionsResponse, int) {
 	names := make([]string, len(req.Topics))
 	for i, t := range req.Topics {
 		names[i] = t.Topic
@@ -55,27 +61,28 @@ func planCreatePartitions(img *metadata.Image, req *kmsg.CreatePartitionsRequest
 	}
 	var records []metadata.Record
 	budget := maxRecordsPerOperation
+	limit := newPartitionCap(img, cfg.MaxPartitions)
 	for _, t := range req.Topics {
 		if dups[t.Topic] {
 			continue
 		}
-		added, failure, exceeded := growTopic(img, t, cfg, budget)
+		added, failure, exceeded := growTopic(img, t, cfg, budget, limit)
 		if exceeded {
-			return nil, createPartitionsErrorResponse(req, newAPIError(kerr.PolicyViolation, excessiveBatchMessage))
+			return nil, createPartitionsErrorResponse(req, newAPIError(kerr.PolicyViolation, excessiveBatchMessage)), 0
 		}
 		budget -= len(added)
 		records = append(records, added...)
 		resp.Topics = append(resp.Topics, createPartitionsResult(t.Topic, failure))
 	}
 	if req.ValidateOnly {
-		return nil, resp
+		return nil, resp, limit.refused
 	}
-	return records, resp
+	return records, resp, limit.refused
 }
 
 // growTopic plans the partitions one topic gains. exceeded reports that they
-// would not fit in the records left in budget.
-func growTopic(img *metadata.Image, t kmsg.CreatePartitionsRequestTopic, cfg *Config, budget int) (records []metadata.Record, failure *apiError, exceeded bool) {
+// would not fit in the records left in budget; limit admits their replicas.
+func growTopic(img *metadata.Image, t kmsg.CreatePartitionsRequestTopic, cfg *Config, budget int, limit *partitionCap) (records []metadata.Record, failure *apiError, exceeded bool) {
 	topic := img.TopicByName(t.Topic)
 	if topic == nil {
 		return nil, bareAPIError(kerr.UnknownTopicOrPartition), false
@@ -108,6 +115,9 @@ func growTopic(img *metadata.Image, t kmsg.CreatePartitionsRequestTopic, cfg *Co
 			}
 		}
 		records = append(records, &metadata.PartitionRecord{TopicID: topic.ID, Partition: partition})
+	}
+	if failure := limit.admit(capCreating, assignmentsPerBroker(assignments)); failure != nil {
+		return nil, failure, false
 	}
 	return records, nil, false
 }

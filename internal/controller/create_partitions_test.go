@@ -53,7 +53,7 @@ func TestPlanCreatePartitionsRejections(t *testing.T) {
 	img := fixtureImage(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			records, resp := planCreatePartitions(img, growRequest(tt.topic), testConfig())
+			records, resp, _ := planCreatePartitions(img, growRequest(tt.topic), testConfig())
 			wantError(t, tt.name, resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, tt.code, tt.message)
 			if len(records) != 0 {
 				t.Fatalf("rejected request produced %d records", len(records))
@@ -64,7 +64,7 @@ func TestPlanCreatePartitionsRejections(t *testing.T) {
 
 func TestPlanCreatePartitionsGrows(t *testing.T) {
 	img := fixtureImage(t)
-	records, resp := planCreatePartitions(img, growRequest(grow("orders", 5), grow("a_b", 2, []int32{3})), testConfig())
+	records, resp, _ := planCreatePartitions(img, growRequest(grow("orders", 5), grow("a_b", 2, []int32{3})), testConfig())
 	for _, r := range resp.Topics {
 		wantError(t, r.Topic, r.ErrorCode, r.ErrorMessage, nil, "")
 	}
@@ -80,7 +80,7 @@ func TestPlanCreatePartitionsGrows(t *testing.T) {
 
 func TestPlanCreatePartitionsRequestRules(t *testing.T) {
 	img := fixtureImage(t)
-	records, resp := planCreatePartitions(img, growRequest(grow("orders", 4), grow("a_b", 2), grow("orders", 6)), testConfig())
+	records, resp, _ := planCreatePartitions(img, growRequest(grow("orders", 4), grow("a_b", 2), grow("orders", 6)), testConfig())
 	if len(resp.Topics) != 2 || resp.Topics[0].Topic != "orders" || resp.Topics[1].Topic != "a_b" {
 		t.Fatalf("results = %+v, want the duplicate first, once", resp.Topics)
 	}
@@ -89,7 +89,7 @@ func TestPlanCreatePartitionsRequestRules(t *testing.T) {
 		t.Fatalf("%d records, want a_b's one", len(records))
 	}
 
-	records, resp = planCreatePartitions(img, growRequest(grow("orders", 2_000_000_000), grow("a_b", 2)), testConfig())
+	records, resp, _ = planCreatePartitions(img, growRequest(grow("orders", 2_000_000_000), grow("a_b", 2)), testConfig())
 	if len(records) != 0 {
 		t.Fatalf("oversized request produced records")
 	}
@@ -99,7 +99,7 @@ func TestPlanCreatePartitionsRequestRules(t *testing.T) {
 
 	req := growRequest(grow("orders", 4))
 	req.ValidateOnly = true
-	records, resp = planCreatePartitions(img, req, testConfig())
+	records, resp, _ = planCreatePartitions(img, req, testConfig())
 	if len(records) != 0 || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("validate_only: %d records, %+v", len(records), resp.Topics)
 	}

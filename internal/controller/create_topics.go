@@ -23,18 +23,21 @@ import (
 // ReplicationControlManager.createTopics give them (see planCreateTopics).
 func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	if req.ValidateOnly {
-		_, resp := planCreateTopics(c.quorum.Image(), req, &c.cfg)
+		_, resp, refused := planCreateTopics(c.quorum.Image(), req, &c.cfg)
+		c.cfg.countCapRefusals(refused)
 		return resp
 	}
 	var resp *kmsg.CreateTopicsResponse
+	var refused int
 	code := c.write(ctx, func(img *metadata.Image) []metadata.Record {
-		records, planned := planCreateTopics(img, req, &c.cfg)
-		resp = planned
+		records, planned, n := planCreateTopics(img, req, &c.cfg)
+		resp, refused = planned, n
 		return records
 	})
 	if code != nil {
 		return createTopicsErrorResponse(req, defaultAPIError(code))
 	}
+	c.cfg.countCapRefusals(refused)
 	return resp
 }
 
@@ -79,7 +82,8 @@ func (c *Controller) createOne(ctx context.Context, name string, partitions int3
 }
 
 // planCreateTopics is the pure core of CreateTopics: the records to commit
-// (none when validate_only or nothing succeeded) and the response.
+// (none when validate_only or nothing succeeded), the response, and how
+// many topics sluice.max.partitions refused.
 //
 // The order of checks is Kafka's: names given twice get INVALID_REQUEST
 // "Duplicate topic name." and __cluster_metadata gets
@@ -89,12 +93,18 @@ func (c *Controller) createOne(ctx context.Context, name string, partitions int3
 // including a '.'/'_' collision), existence (TOPIC_ALREADY_EXISTS), configs
 // (INVALID_CONFIG), and the partition layout (INVALID_REQUEST,
 // INVALID_REPLICA_ASSIGNMENT, INVALID_REPLICATION_FACTOR,
-// INVALID_PARTITIONS).
+// INVALID_PARTITIONS), and last, where Kafka runs its CreateTopicPolicy,
+// Sluice's partition cap (Config.MaxPartitions: POLICY_VIOLATION naming
+// sluice.max.partitions, the broker and the numbers). The cap is checked
+// per topic, as Kafka reports a policy violation per topic, with the
+// topics of the request counted cumulatively in request order: a refused
+// topic writes no record and the others are created as usual, so a
+// request that fits in part creates the topics that fit.
 //
 // One deliberate difference: Kafka checks name collisions only against
 // existing topics, so "a.b" and "a_b" in one request would both be created;
 // here the later one is refused, which is what the check is for.
-func planCreateTopics(img *metadata.Image, req *kmsg.CreateTopicsRequest, cfg *Config) ([]metadata.Record, *kmsg.CreateTopicsResponse) {
+func planCreateTopics(img *metadata.Image, req *kmsg.CreateTopicsRequest, cfg *Config) ([]metadata.Record, *kmsg.CreateTopicsResponse, int) {
 	names := make([]string, len(req.Topics))
 	for i, t := range req.Topics {
 		names[i] = t.Topic
@@ -107,22 +117,23 @@ func planCreateTopics(img *metadata.Image, req *kmsg.CreateTopicsRequest, cfg *C
 		}
 	}
 	if requestedPartitions(effective, cfg.NumPartitions) > maxPartitionsPerCreate {
-		return nil, createTopicsErrorResponse(req, newAPIError(kerr.PolicyViolation, excessivePartitionsMessage))
+		return nil, createTopicsErrorResponse(req, newAPIError(kerr.PolicyViolation, excessivePartitionsMessage)), 0
 	}
 
-	plan := createPlan{img: img, cfg: cfg, takenIDs: make(map[[16]byte]bool), created: make(map[string]bool)}
+	plan := createPlan{img: img, cfg: cfg, takenIDs: make(map[[16]byte]bool), created: make(map[string]bool),
+		cap: newPartitionCap(img, cfg.MaxPartitions)}
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	for _, t := range effective {
 		resp.Topics = append(resp.Topics, plan.createTopic(t))
 	}
 	resp.Topics = append(resp.Topics, refusedTopicResults(names, dups)...)
 	if len(plan.records) > maxRecordsPerOperation {
-		return nil, createTopicsErrorResponse(req, newAPIError(kerr.PolicyViolation, excessiveBatchMessage))
+		return nil, createTopicsErrorResponse(req, newAPIError(kerr.PolicyViolation, excessiveBatchMessage)), 0
 	}
 	if req.ValidateOnly {
-		return nil, resp
+		return nil, resp, plan.cap.refused
 	}
-	return plan.records, resp
+	return plan.records, resp, plan.cap.refused
 }
 
 // requestedPartitions is Kafka's validateTotalNumberOfPartitions count: an
@@ -185,6 +196,8 @@ type createPlan struct {
 	records  []metadata.Record
 	takenIDs map[[16]byte]bool
 	created  map[string]bool
+	// cap counts the replicas the request has placed so far.
+	cap *partitionCap
 }
 
 func (p *createPlan) createTopic(t kmsg.CreateTopicsRequestTopic) kmsg.CreateTopicsResponseTopic {
@@ -197,6 +210,9 @@ func (p *createPlan) createTopic(t kmsg.CreateTopicsRequestTopic) kmsg.CreateTop
 	}
 	partitions, failure := p.layout(t)
 	if failure != nil {
+		return createTopicError(t.Topic, failure)
+	}
+	if failure := p.cap.admit(capCreating, replicasPerBroker(partitions)); failure != nil {
 		return createTopicError(t.Topic, failure)
 	}
 	id := newTopicID(p.img, p.takenIDs, p.cfg.NewTopicID)

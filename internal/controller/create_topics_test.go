@@ -98,7 +98,7 @@ func TestPlanCreateTopicsRejections(t *testing.T) {
 	img := fixtureImage(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			records, resp := planCreateTopics(img, createRequest(tt.topic), testConfig())
+			records, resp, _ := planCreateTopics(img, createRequest(tt.topic), testConfig())
 			if len(resp.Topics) != 1 {
 				t.Fatalf("%d results, want 1", len(resp.Topics))
 			}
@@ -115,7 +115,7 @@ func TestPlanCreateTopicsDefaultsAndRecords(t *testing.T) {
 	img := fixtureImage(t)
 	cfg := testConfig()
 	req := createRequest(createTopic("events", -1, -1, "cleanup.policy", "compact", "retention.ms", "5"), createTopic("wide", 3, 3))
-	records, resp := planCreateTopics(img, req, cfg)
+	records, resp, _ := planCreateTopics(img, req, cfg)
 
 	events, wide := resp.Topics[0], resp.Topics[1]
 	wantError(t, "events", events.ErrorCode, events.ErrorMessage, nil, "")
@@ -146,7 +146,7 @@ func TestPlanCreateTopicsDefaultsAndRecords(t *testing.T) {
 
 func TestPlanCreateTopicsManualAssignment(t *testing.T) {
 	img := fixtureImage(t)
-	records, resp := planCreateTopics(img, createRequest(assigned("manual", []int32{3, 1}, []int32{2, 3})), testConfig())
+	records, resp, _ := planCreateTopics(img, createRequest(assigned("manual", []int32{3, 1}, []int32{2, 3})), testConfig())
 	wantError(t, "manual", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, nil, "")
 	next := mustApply(t, img, records)
 	p := next.TopicByName("manual").Partitions
@@ -159,7 +159,7 @@ func TestPlanCreateTopicsRequestLevelRules(t *testing.T) {
 	img := fixtureImage(t)
 	req := createRequest(createTopic("dup", 1, 1), createTopic("ok", 1, 1), createTopic("dup", 1, 1),
 		createTopic(metadata.ClusterMetadataTopic, 1, 1), createTopic(metadata.GroupMetadataTopic, 1, 1))
-	records, resp := planCreateTopics(img, req, testConfig())
+	records, resp, _ := planCreateTopics(img, req, testConfig())
 	got := map[string]kmsg.CreateTopicsResponseTopic{}
 	var order []string
 	for _, r := range resp.Topics {
@@ -183,21 +183,21 @@ func TestPlanCreateTopicsRequestLevelRules(t *testing.T) {
 // allocating anything, failing every topic.
 func TestPlanCreateTopicsPartitionLimit(t *testing.T) {
 	img := fixtureImage(t)
-	records, resp := planCreateTopics(img, createRequest(createTopic("huge", 2_000_000_000, 1), createTopic("small", 1, 1)), testConfig())
+	records, resp, _ := planCreateTopics(img, createRequest(createTopic("huge", 2_000_000_000, 1), createTopic("small", 1, 1)), testConfig())
 	if len(records) != 0 || len(resp.Topics) != 2 {
 		t.Fatalf("%d records, %d results", len(records), len(resp.Topics))
 	}
 	for _, r := range resp.Topics {
 		wantError(t, r.Topic, r.ErrorCode, r.ErrorMessage, kerr.PolicyViolation, "Excessively large number of partitions per request.")
 	}
-	_, resp = planCreateTopics(img, createRequest(createTopic("edge", 10_000, 1)), testConfig())
+	_, resp, _ = planCreateTopics(img, createRequest(createTopic("edge", 10_000, 1)), testConfig())
 	wantError(t, "edge", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, kerr.PolicyViolation, "Unable to perform excessively large batch operation.")
 }
 
 func TestPlanCreateTopicsValidateOnly(t *testing.T) {
 	req := createRequest(createTopic("dry", 1, 1))
 	req.ValidateOnly = true
-	records, resp := planCreateTopics(fixtureImage(t), req, testConfig())
+	records, resp, _ := planCreateTopics(fixtureImage(t), req, testConfig())
 	if len(records) != 0 {
 		t.Fatalf("validate_only produced %d records", len(records))
 	}
@@ -209,7 +209,7 @@ func TestPlanCreateTopicsValidateOnly(t *testing.T) {
 // Collisions within one request are refused too (a deliberate tightening of
 // Kafka, which only checks existing topics).
 func TestPlanCreateTopicsCollisionWithinRequest(t *testing.T) {
-	_, resp := planCreateTopics(fixtureImage(t), createRequest(createTopic("x.y", 1, 1), createTopic("x_y", 1, 1)), testConfig())
+	_, resp, _ := planCreateTopics(fixtureImage(t), createRequest(createTopic("x.y", 1, 1), createTopic("x_y", 1, 1)), testConfig())
 	wantError(t, "first", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, nil, "")
 	wantError(t, "second", resp.Topics[1].ErrorCode, resp.Topics[1].ErrorMessage, kerr.InvalidTopicException, "Topic 'x_y' collides with existing topic: x.y")
 }

@@ -25,6 +25,9 @@ type planner struct {
 	// unclean lists the unclean elections planned, for the WARN log once
 	// they are committed.
 	unclean []uncleanElection
+	// cap counts partition replicas per broker for the steps that add
+	// replicas (reassignments), from the base image on.
+	cap *partitionCap
 }
 
 // uncleanElection is a leader elected from outside the ISR.
@@ -38,7 +41,7 @@ type uncleanElection struct {
 }
 
 func newPlanner(img *metadata.Image, cfg *Config) *planner {
-	return &planner{cfg: cfg, img: img}
+	return &planner{cfg: cfg, img: img, cap: newPartitionCap(img, cfg.MaxPartitions)}
 }
 
 // step appends records and applies them to the working image. An error is

@@ -56,6 +56,7 @@ func (c *Controller) AlterPartitionReassignments(ctx context.Context, req *kmsg.
 	if code := c.proposeLocked(ctx, p.records); code != nil {
 		return alterReassignmentsErrorResponse(req, defaultAPIError(code))
 	}
+	c.cfg.countCapRefusals(p.cap.refused)
 	c.logUnclean(p.unclean)
 	if len(p.records) > 0 {
 		c.cfg.Logger.Info("partition reassignments altered", "partitions", len(p.records))
@@ -95,8 +96,11 @@ func (p *planner) alterPartitionReassignments(req *kmsg.AlterPartitionAssignment
 
 // alterPartitionReassignment is Kafka's alterPartitionReassignment for one
 // partition: an unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION;
-// null replicas cancel, others reassign. A planned change is stepped at
-// once.
+// null replicas cancel, others reassign. A reassignment whose new replicas
+// would put more than sluice.max.partitions on a broker is refused with
+// POLICY_VIOLATION (Config.MaxPartitions; Sluice's, Kafka has no cap),
+// counting the partitions of the request cumulatively. A planned change
+// is stepped at once.
 func (p *planner) alterPartitionReassignment(name string, rp kmsg.AlterPartitionAssignmentsRequestTopicPartition, allowRFChange bool) *apiError {
 	topic := p.img.TopicByName(name)
 	if topic == nil {
@@ -116,6 +120,9 @@ func (p *planner) alterPartitionReassignment(name string, rp kmsg.AlterPartition
 	if failure != nil {
 		return failure
 	}
+	if failure := p.cap.check(capReassigning, replicaDelta(part.Replicas, pc.targetReplicas)); failure != nil {
+		return failure
+	}
 	record, _ := p.change(topic, pc)
 	if record == nil {
 		return nil
@@ -123,6 +130,7 @@ func (p *planner) alterPartitionReassignment(name string, rp kmsg.AlterPartition
 	if err := p.step([]metadata.Record{record}); err != nil {
 		return newAPIError(kerr.UnknownServerError, "%s", err.Error())
 	}
+	p.cap.apply(replicaDelta(part.Replicas, record.Partition.Replicas))
 	return nil
 }
 

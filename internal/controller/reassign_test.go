@@ -447,15 +447,15 @@ func TestReassignOnStandby(t *testing.T) {
 func TestCreatePartitionsDuringReassignment(t *testing.T) {
 	ct := reassignFixture(t, nil, metadata.Partition{Replicas: []int32{2, 3, 1}, ISR: []int32{1, 2}, Leader: 1,
 		AddingReplicas: []int32{3}, RemovingReplicas: []int32{1}})
-	_, resp := planCreatePartitions(ct.image(), growRequest(grow("r", 2)), &ct.c.cfg)
+	_, resp, _ := planCreatePartitions(ct.image(), growRequest(grow("r", 2)), &ct.c.cfg)
 	if code := resp.Topics[0].ErrorCode; code != 0 {
 		t.Fatalf("grow: %v", kerr.ErrorForCode(code))
 	}
-	_, resp = planCreatePartitions(ct.image(), growRequest(grow("r", 2, []int32{1, 2, 3})), &ct.c.cfg)
+	_, resp, _ = planCreatePartitions(ct.image(), growRequest(grow("r", 2, []int32{1, 2, 3})), &ct.c.cfg)
 	if code := resp.Topics[0].ErrorCode; code != kerr.InvalidReplicaAssignment.Code {
 		t.Fatalf("grow with 3 replicas: %v, want INVALID_REPLICA_ASSIGNMENT", kerr.ErrorForCode(code))
 	}
-	records, _ := planCreatePartitions(ct.image(), growRequest(grow("r", 2)), &ct.c.cfg)
+	records, _, _ := planCreatePartitions(ct.image(), growRequest(grow("r", 2)), &ct.c.cfg)
 	if len(records) != 1 || len(records[0].(*metadata.PartitionRecord).Replicas) != 2 {
 		t.Fatalf("records %+v, want one partition with 2 replicas", records)
 	}

@@ -14,9 +14,12 @@ import (
 // node.id, num.partitions, default.replication.factor, delete.topic.enable,
 // broker.session.timeout.ms, unclean.leader.election.enable (the broker
 // default), auto.leader.rebalance.enable,
-// leader.imbalance.check.interval.seconds, and topic configs validated and
-// described by internal/config with b's topic defaults. The caller may still
-// set NewTopicID, Rand, Now and Logger.
+// leader.imbalance.check.interval.seconds, sluice.max.partitions (an
+// explicit value; for 0, automatic, config.FallbackMaxPartitions: the
+// server sets the value resolved from the machine's memory), and topic
+// configs validated and described by internal/config with b's topic
+// defaults. The caller may still set NewTopicID, Rand, Now, Logger,
+// MaxPartitions and PartitionCapRefused.
 func ConfigFromBroker(b config.Broker) Config {
 	return Config{
 		NodeID:                       b.NodeID,
@@ -29,7 +32,17 @@ func ConfigFromBroker(b config.Broker) Config {
 		UncleanLeaderElectionEnable:  b.TopicDefaults.UncleanLeaderElectionEnable,
 		AutoLeaderRebalanceEnable:    b.AutoLeaderRebalanceEnable,
 		LeaderImbalanceCheckInterval: time.Duration(b.LeaderImbalanceCheckIntervalSeconds) * time.Second,
+		MaxPartitions:                configuredMaxPartitions(b),
 	}
+}
+
+// configuredMaxPartitions is an explicit sluice.max.partitions, or for 0
+// (automatic) the value used where the memory limit is unknown.
+func configuredMaxPartitions(b config.Broker) int32 {
+	if b.MaxPartitions > 0 {
+		return b.MaxPartitions
+	}
+	return config.FallbackMaxPartitions
 }
 
 // registryTopicConfigs is TopicConfigs backed by internal/config's registry.

@@ -58,12 +58,12 @@ func TestCreateTopicsWithRegistry(t *testing.T) {
 	cfg.NewTopicID = sequentialIDs()
 	cfg.Rand = func(int) int { return 0 }
 	img := fixtureImage(t)
-	_, resp := planCreateTopics(img, createRequest(createTopic("bad", 1, 1, "retention.ms", "soon")), &cfg)
+	_, resp, _ := planCreateTopics(img, createRequest(createTopic("bad", 1, 1, "retention.ms", "soon")), &cfg)
 	wantError(t, "bad", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, kerr.InvalidConfig, "*")
 	if resp.Topics[0].ErrorMessage == nil {
 		t.Fatalf("INVALID_CONFIG without a message")
 	}
-	_, resp = planCreateTopics(img, createRequest(createTopic("good", 1, 1, "cleanup.policy", "compact")), &cfg)
+	_, resp, _ = planCreateTopics(img, createRequest(createTopic("good", 1, 1, "cleanup.policy", "compact")), &cfg)
 	if r := resp.Topics[0]; r.ErrorCode != 0 || len(r.Configs) < 10 {
 		t.Fatalf("good topic: code %d, %d configs", r.ErrorCode, len(r.Configs))
 	}

@@ -89,7 +89,11 @@ var layers = []layer{
 		"internal/group", "internal/txn", "internal/coord", "internal/metadata", "internal/replica",
 		"internal/metrics", "internal/storage", "internal/record", "internal/config", "internal/vfs"}},
 	{pkg: "internal/group", imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config"}},
-	{pkg: "internal/txn", imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config"}},
+	// txn's own code needs only coord; replica, storage and vfs (all below
+	// coord) are for runtime_test.go, which drives the shard through a real
+	// coord runtime on a real partition.
+	{pkg: "internal/txn", imports: []string{"internal/coord", "internal/metadata", "internal/record", "internal/config",
+		"internal/replica", "internal/storage", "internal/vfs"}},
 	{pkg: "internal/coord", imports: []string{"internal/replica", "internal/storage", "internal/record", "internal/config", "internal/vfs"}},
 	{pkg: "internal/controller", imports: []string{"internal/quorum", "internal/metadata", "internal/config"}},
 	// quorum's raft-wal segments, state and snapshots go through the vfs

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -80,6 +81,9 @@ type Broker struct {
 	files FileBudget
 	// metrics is set once before anything serves (metrics_resources.go).
 	metrics *metrics.Broker
+	// dirLock holds log.dirs' lock files from start to the end of close
+	// (datadir_lock.go).
+	dirLock *dataDirLock
 
 	stop chan struct{}
 	wg   sync.WaitGroup // background loops
@@ -109,6 +113,9 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{cfg: cfg, log: opts.Logger, stop: make(chan struct{})}
+	if b.dirLock, err = lockDataDirs(opts.FS, cfg.LogDirs, b.log); err != nil { // before anything in them is opened
+		return nil, err
+	}
 	b.files = planFileBudget(cfg, b.log)
 	defer func() {
 		if err != nil {
@@ -279,12 +286,34 @@ func (b *Broker) diverts() []Divert {
 func (b *Broker) startController() error {
 	ccfg := controller.ConfigFromBroker(b.cfg)
 	ccfg.Logger = b.log.With("component", "controller")
+	ccfg.MaxPartitions = b.partitionCap()
+	ccfg.PartitionCapRefused = func(n int) {
+		for range n {
+			b.metrics.Refused(metrics.RefusedMaxPartitions) // b.metrics is set before anything serves
+		}
+	}
 	ctrl, err := controller.New(ccfg, b.quorum)
 	if err != nil {
 		return fmt.Errorf("start controller: %w", err)
 	}
 	b.ctrl = ctrl
 	return nil
+}
+
+// partitionCap resolves sluice.max.partitions from this machine's memory
+// limit (cgroup v2 memory.max, else MemTotal) and logs it; the controller
+// applies it to every broker while this node is the active controller.
+func (b *Broker) partitionCap() int32 {
+	resolved := b.cfg.ResolvePartitionCap(os.DirFS("/"))
+	args := []any{"sluice.max.partitions", resolved.Value, "source", resolved.Source}
+	if resolved.MemoryLimit > 0 {
+		args = append(args, "memory_limit_bytes", resolved.MemoryLimit)
+	}
+	if resolved.Err != nil {
+		args = append(args, "err", resolved.Err)
+	}
+	b.log.Info("partition replicas per broker capped", args...)
+	return resolved.Value
 }
 
 // startCluster starts the goroutines that make this node part of the
@@ -698,6 +727,7 @@ func (b *Broker) close(controlled bool) error {
 	if b.markers != nil {
 		b.markers.wait()
 	}
+	b.dirLock.release() // last: everything in the directories is closed
 	return errors.Join(errs...)
 }
 

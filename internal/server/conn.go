@@ -49,6 +49,10 @@ type conn struct {
 	lastActive atomic.Int64
 	// readDeadline: the reader has a deadline set on nc (reader only).
 	readDeadline bool
+	// exempt is the bytes of broker requests read without budget whose
+	// replies have not left yet (brokerAllowance): the reader adds, the
+	// writer subtracts.
+	exempt atomic.Int64
 }
 
 // queuedReply is one request's reply waiting for the writer.
@@ -58,9 +62,10 @@ type queuedReply struct {
 	correlationID int32
 	start         time.Time
 	reply         api.Reply
-	// held is what the request took from the server's byte budget,
-	// released once the reply is written or dropped.
-	held int64
+	// held is what the request took from the server's byte budget, and
+	// exempt what it took of the connection's broker allowance instead;
+	// both are given back once the reply is written or dropped.
+	held, exempt int64
 }
 
 // errIdle ends a connection idle for connections.max.idle.ms.
@@ -122,10 +127,10 @@ func (c *conn) closed(err error) {
 
 // readLoop reads, decodes and dispatches requests until the connection
 // fails or a request is malformed. Before allocating a frame it takes the
-// frame's size from the server's byte budget, waiting for room; the writer
-// gives it back.
+// frame's size from the server's byte budget, waiting for room, unless
+// the frame is a broker's request (readRequest); the writer gives it back.
 func (c *conn) readLoop() error {
-	r := bufio.NewReaderSize(c.source(), 64<<10)
+	r := bufio.NewReaderSize(c.source(), readBufferSize)
 	var sizeBuf [4]byte
 	for {
 		if err := c.awaitRequest(r); err != nil {
@@ -139,35 +144,129 @@ func (c *conn) readLoop() error {
 		if err := c.checkFrameSize(size, sizeBuf); err != nil {
 			return err
 		}
-		held, err := c.hold(size)
+		a, err := c.readRequest(r, size)
 		if err != nil {
 			return err
 		}
-		if err := c.serveFrame(r, size, held); err != nil {
-			c.srv.budget.release(held)
+		if err := c.dispatch(a); err != nil {
+			c.unhold(a.held, a.exempt)
 			return err
 		}
 	}
 }
 
-// serveFrame reads one size-byte frame, decodes it, runs the handler's
-// ordered phase and queues the reply, which then owns held.
-func (c *conn) serveFrame(r *bufio.Reader, size int32, held int64) error {
+// readBufferSize is each connection's read buffer, and so the largest
+// frame the reader can look at whole before deciding what it holds.
+const readBufferSize = 64 << 10
+
+// brokerAllowance bounds the bytes of broker requests (brokerRequest) one
+// connection may have in flight outside the server's byte budget: a
+// follower's Fetch of about 20,000 partitions. Past it they take budget
+// like any request, so a client claiming a replica ID gets no more than
+// this past queued.max.request.bytes.
+const brokerAllowance = 1 << 20
+
+// admitted is a request read off the wire and what it holds until its
+// reply leaves: bytes of the server's budget, or of the connection's
+// broker allowance.
+type admitted struct {
+	req    *api.Request
+	start  time.Time
+	held   int64 // of the server's byte budget
+	exempt int64 // of the connection's brokerAllowance
+}
+
+// readRequest reads and decodes one size-byte frame. A frame whose header
+// names a broker request is read before any budget is taken (a Fetch v15+
+// only when it fits the read buffer, as its replica ID comes last), and
+// once decoded, a broker request within the allowance holds no budget:
+// requests that budget holders wait for (an acks=all produce, for the
+// followers' fetches) must never wait behind them, on any listener.
+// Anything else takes its size from the budget, before it is read if it
+// can be.
+func (c *conn) readRequest(r *bufio.Reader, size int32) (admitted, error) {
+	first, err := c.readFirst(r, size)
+	if err != nil {
+		return admitted{}, err
+	}
+	if !first {
+		held, err := c.hold(size)
+		if err != nil {
+			return admitted{}, err
+		}
+		a, err := c.readFrame(r, size)
+		if err != nil {
+			c.unhold(held, 0)
+			return admitted{}, err
+		}
+		a.held = held
+		return a, nil
+	}
+	a, err := c.readFrame(r, size)
+	if err != nil {
+		return admitted{}, err
+	}
+	if brokerRequest(a.req) && c.withinAllowance(size) {
+		a.exempt = int64(size)
+		c.exempt.Add(a.exempt)
+		return a, nil
+	}
+	a.held, err = c.hold(size)
+	return a, err
+}
+
+// readFirst reports whether the frame may be read before taking budget:
+// its header, peeked into the read buffer without consuming it, names a
+// broker request within the allowance (brokerHeader).
+func (c *conn) readFirst(r *bufio.Reader, size int32) (bool, error) {
+	if c.protected || !c.withinAllowance(size) {
+		return false, nil
+	}
+	c.armRead(r, 2)
+	key, err := r.Peek(2)
+	if err != nil {
+		return false, err
+	}
+	if !brokerKey(int16(binary.BigEndian.Uint16(key))) {
+		return false, nil
+	}
+	n := min(int(size), r.Size())
+	c.armRead(r, n)
+	head, err := r.Peek(n)
+	if err != nil {
+		return false, err
+	}
+	return brokerHeader(head, n == int(size)), nil
+}
+
+// withinAllowance reports whether size more bytes of broker requests fit
+// the connection's brokerAllowance.
+func (c *conn) withinAllowance(size int32) bool {
+	return c.exempt.Load()+int64(size) <= brokerAllowance
+}
+
+// readFrame reads one size-byte frame and decodes it.
+func (c *conn) readFrame(r *bufio.Reader, size int32) (admitted, error) {
 	frame := make([]byte, size)
 	c.armRead(r, int(size))
 	if _, err := io.ReadFull(r, frame); err != nil {
-		return fmt.Errorf("read %d-byte request: %w", size, err)
+		return admitted{}, fmt.Errorf("read %d-byte request: %w", size, err)
 	}
 	c.touch()
 	start := time.Now()
 	req, err := c.decode(frame)
-	if err != nil {
-		return err
-	}
-	reply := c.srv.cfg.Handler.Handle(c.ctx, req)
+	return admitted{req: req, start: start}, err
+}
+
+// dispatch runs the handler's ordered phase and queues the reply, which
+// then owns what a holds.
+func (c *conn) dispatch(a admitted) error {
+	reply := c.srv.cfg.Handler.Handle(c.ctx, a.req)
 	c.inflight.Add(1)
+	req := a.req
 	select {
-	case c.replies <- queuedReply{key: req.Key, version: req.Version, correlationID: req.CorrelationID, start: start, reply: reply, held: held}:
+	case c.replies <- queuedReply{key: req.Key, version: req.Version, correlationID: req.CorrelationID, start: a.start,
+		reply: reply, held: a.held, exempt: a.exempt}:
 		return nil
 	case <-c.ctx.Done():
 		c.inflight.Add(-1)
@@ -185,6 +284,12 @@ func (c *conn) hold(size int32) (int64, error) {
 		return 0, err
 	}
 	return int64(size), nil
+}
+
+// unhold gives back what a request held: budget bytes and allowance.
+func (c *conn) unhold(held, exempt int64) {
+	c.srv.budget.release(held)
+	c.exempt.Add(-exempt)
 }
 
 // awaitRequest waits for the first byte of the next request, closing the
@@ -328,7 +433,7 @@ func (c *conn) writeLoop() {
 		if q.reply.Release != nil {
 			q.reply.Release()
 		}
-		c.srv.budget.release(q.held)
+		c.unhold(q.held, q.exempt)
 		c.inflight.Add(-1)
 		if cap(buf) > maxKeptWriteBuffer {
 			buf = nil // do not pin an unusually large response's buffer
@@ -416,16 +521,23 @@ func appendResponse(dst []byte, q queuedReply) []byte {
 var errShortHeader = errors.New("request header truncated")
 
 func readNullableString(b []byte) (string, []byte, error) {
+	s, rest, err := nullableString(b)
+	return string(s), rest, err
+}
+
+// nullableString splits a Kafka nullable string (int16 length, -1 for
+// null) off the front of b, without copying it.
+func nullableString(b []byte) (s, rest []byte, err error) {
 	if len(b) < 2 {
-		return "", nil, errShortHeader
+		return nil, nil, errShortHeader
 	}
 	n := int16(binary.BigEndian.Uint16(b))
 	b = b[2:]
 	if n < 0 {
-		return "", b, nil
+		return nil, b, nil
 	}
 	if int(n) > len(b) {
-		return "", nil, errShortHeader
+		return nil, nil, errShortHeader
 	}
-	return string(b[:n]), b[n:], nil
+	return b[:n], b[n:], nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"container/list"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
@@ -12,7 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/api"
 	"github.com/sluice-io/sluice/internal/metrics"
+	"github.com/sluice-io/sluice/internal/wire"
 )
 
 // byteBudget is queued.max.request.bytes: bytes of requests read but not
@@ -123,6 +128,94 @@ func (b *byteBudget) stats() budgetStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return budgetStats{Held: b.held, Peak: b.peak, Waiting: b.waiters.Len()}
+}
+
+// Broker requests and the budget. A request holds its budget bytes until
+// its reply leaves, also while the reply waits (Reply.Wait): an acks=all
+// produce waits for the followers' fetches, a coordinator's write or a
+// transaction marker for the same. Kafka releases a request's pool memory
+// once its handler returns, before such a wait, so its pool cannot
+// deadlock this way (and it recommends a listener of their own for
+// brokers anyway); here the followers' requests must not wait for budget,
+// on whatever listener they arrive, or produces that fill it wait for
+// fetches that wait for them until the produces time out. So a broker
+// request is read without budget: a Fetch or OffsetForLeaderEpoch (v3+)
+// naming a replica ID (>= 0) and WriteTxnMarkers, the requests Sluice's
+// brokers send to each other's inter-broker listener. The client ID could
+// be anyone's; the replica ID is what the handlers act on, and a client
+// that claims one gets at most brokerAllowance per connection past the
+// budget.
+
+// brokerKey reports whether requests with this API key may be a broker's
+// (brokerRequest), so that the reader looks at their header before it
+// takes budget.
+func brokerKey(key int16) bool {
+	switch key {
+	case kmsg.Fetch.Int16(), kmsg.OffsetForLeaderEpoch.Int16(), kmsg.WriteTxnMarkers.Int16():
+		return true
+	}
+	return false
+}
+
+// brokerHeader reports whether a frame starting with head may be a
+// broker's request, to be read before taking budget: head names one in
+// its header and body's first field, or it is a Fetch v15+ (whose replica
+// ID is a tagged field at the end of the body) and head is the whole
+// frame, small enough to decode first. A frame it accepts is still checked
+// by brokerRequest once decoded.
+func brokerHeader(head []byte, whole bool) bool {
+	if len(head) < 8 {
+		return false
+	}
+	key := int16(binary.BigEndian.Uint16(head))
+	version := int16(binary.BigEndian.Uint16(head[2:]))
+	switch key {
+	case kmsg.WriteTxnMarkers.Int16():
+		return true
+	case kmsg.Fetch.Int16():
+		if version >= 15 {
+			return whole
+		}
+		fetch := kmsg.FetchRequest{Version: version}
+		return bodyReplicaID(head, fetch.IsFlexible()) >= 0
+	case kmsg.OffsetForLeaderEpoch.Int16():
+		epochs := kmsg.OffsetForLeaderEpochRequest{Version: version}
+		return version >= 3 && bodyReplicaID(head, epochs.IsFlexible()) >= 0
+	}
+	return false
+}
+
+// bodyReplicaID reads the int32 that starts the body of the request
+// framed in head (after the header v1, or v2 when flexible), -1 if head
+// ends first.
+func bodyReplicaID(head []byte, flexible bool) int32 {
+	_, body, err := nullableString(head[8:])
+	if err == nil && flexible {
+		body, err = wire.SkipTags(body)
+	}
+	if err != nil || len(body) < 4 {
+		return -1
+	}
+	return int32(binary.BigEndian.Uint32(body))
+}
+
+// brokerRequest reports whether a decoded request is one brokers send
+// each other that may pass the budget (see above): a follower's Fetch (its
+// replica ID in the body before v15, in ReplicaState from v15, KIP-903),
+// a follower's OffsetForLeaderEpoch (v3+, KIP-392) or WriteTxnMarkers.
+func brokerRequest(req *api.Request) bool {
+	switch body := req.Body.(type) {
+	case *kmsg.FetchRequest:
+		if body.Version >= 15 {
+			return body.ReplicaState.ID >= 0
+		}
+		return body.ReplicaID >= 0
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return body.Version >= 3 && body.ReplicaID >= 0
+	case *kmsg.WriteTxnMarkersRequest:
+		return true
+	}
+	return false
 }
 
 // connLimiter counts open connections, in total on the listeners that are

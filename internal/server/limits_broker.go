@@ -148,10 +148,12 @@ func positiveMillis(ms int64) time.Duration {
 // queued.max.request.bytes: the controller listener (Kafka runs it in a
 // socket server of its own) and the inter-broker listener when clients have
 // another one (Kafka's ConnectionQuotas.protectedListener). Replication and
-// the quorum then keep working while clients exhaust the limits; in
-// particular an acks=all produce holding request bytes never waits on a
-// follower fetch that waits for those bytes. listeners are the client
-// listeners in cfg.Listeners order, then the controller listener if any.
+// the quorum then keep working while clients exhaust the limits. On the
+// other listeners brokers' requests pass the byte budget anyway
+// (brokerRequest), so an acks=all produce holding request bytes never
+// waits on a follower fetch that waits for those bytes. listeners are the
+// client listeners in cfg.Listeners order, then the controller listener if
+// any.
 func (b *Broker) protectedAddrs(listeners []net.Listener) []string {
 	var out []string
 	for i, l := range listeners {
