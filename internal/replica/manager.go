@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,7 +129,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, fmt.Errorf("read clean shutdown marker in %s: %w", cfg.LogDir, err)
 	}
 	entries, _ := cfg.FS.ReadDir(cfg.LogDir)
-	if !clean && len(entries) > 0 {
+	if !clean && slices.ContainsFunc(entries, isPartitionDir) {
 		cfg.Logger.Info("log dir was not shut down cleanly, recovering logs", "dir", cfg.LogDir)
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, clean: clean, partitions: map[TopicPartition]*Partition{}, failed: map[TopicPartition]openFailure{},
