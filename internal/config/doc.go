@@ -20,6 +20,11 @@
 // answers DescribeConfigs with DescribeTopic and DescribeBroker. Storage and
 // replication take the resolved Topic.
 //
+// One setting depends on the machine: sluice.max.partitions's automatic
+// value (0) comes from the memory limit, which Broker.ResolvePartitionCap
+// reads from a file system the caller passes (the server passes the root;
+// tests an fstest.MapFS), so this package still opens nothing itself.
+//
 // Unknown keys are errors, with a hint for a likely typo, for a topic config
 // used where a broker setting belongs (and the reverse), and for settings of
 // features Sluice does not have yet (ssl.*, sasl.*, zookeeper.*). Settings

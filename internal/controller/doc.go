@@ -29,7 +29,12 @@
 // PartitionChangeBuilder.completeReassignmentIfNeeded), so the
 // AlterPartition that brings the last new replica into the ISR also
 // removes the old ones. New partitions are placed on active brokers only,
-// rack-aware (Kafka's StripedReplicaPlacer). BecomeActive, called after a Raft barrier on
+// rack-aware (Kafka's StripedReplicaPlacer). No broker may gain partition
+// replicas beyond sluice.max.partitions (Config.MaxPartitions,
+// partition_cap.go): CreateTopics, CreatePartitions and reassignments that
+// would are refused per topic or partition with POLICY_VIOLATION, and the
+// driver reports each refusal through Config.PartitionCapRefused (this
+// package does not import internal/metrics). BecomeActive, called after a Raft barrier on
 // gaining leadership, gives every registered broker a fresh session.
 //
 // Every write follows Kafka's ControllerResult pattern: a pure plan function

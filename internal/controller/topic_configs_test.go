@@ -85,4 +85,13 @@ func TestConfigFromBrokerClusterSettings(t *testing.T) {
 	if cfg := ConfigFromBroker(b); !cfg.UncleanLeaderElectionEnable || cfg.AutoLeaderRebalanceEnable {
 		t.Fatalf("overrides not taken: %+v", cfg)
 	}
+	// sluice.max.partitions: automatic (0) is the unknown-memory value
+	// until the server sets the resolved one; explicit values pass through.
+	if cfg.MaxPartitions != config.FallbackMaxPartitions {
+		t.Fatalf("MaxPartitions = %d for automatic, want %d", cfg.MaxPartitions, config.FallbackMaxPartitions)
+	}
+	b.MaxPartitions = 1500
+	if cfg := ConfigFromBroker(b); cfg.MaxPartitions != 1500 {
+		t.Fatalf("MaxPartitions = %d, want 1500", cfg.MaxPartitions)
+	}
 }
