@@ -1,5 +1,6 @@
 // Package testbin builds the sluice binary for tests that run it as a real
-// process (test/crash, internal/cli) and finds it a port to listen on.
+// process (test/crash, test/groups, test/scale, internal/cli), finds it a
+// port to listen on, and runs it again and again (Process).
 //
 // It is test-only: import it from _test.go files alone (internal/lint
 // enforces this). Functions report failures through the testing.TB they are

@@ -36,7 +36,7 @@ func TestIdempotentProducerSurvivesSIGKILL(t *testing.T) {
 
 	broker := newBrokerProcess(t, t.TempDir())
 	if os.Getenv("SLUICE_CRASH_BROKER_CMD") == "" {
-		broker.argv = append(broker.argv, "--log-level", "debug") // to count deduplicated retries
+		broker.Argv = append(broker.Argv, "--log-level", "debug") // to count deduplicated retries
 	}
 	broker.start()
 	createTopic(t, ctx, broker.address)
@@ -46,7 +46,7 @@ func TestIdempotentProducerSurvivesSIGKILL(t *testing.T) {
 	logs := produceThroughKills(t, ctx, broker, client, &ledger, idempotentKills, idempotentMaxUptime)
 	ledger.verify(t, logs) // offsets, values, acknowledged positions
 	ledger.verifyExactlyOnce(t, logs)
-	t.Logf("%d retried batches were recognised as duplicates", countInLog(t, broker.logPath, retryAnswered))
+	t.Logf("%d retried batches were recognised as duplicates", countInLog(t, broker.LogPath, retryAnswered))
 }
 
 // newIdempotentProducer is newProducer with idempotence left on (kgo's

@@ -1,16 +1,11 @@
 package groups
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sluice-io/sluice/internal/testbin"
 )
@@ -30,16 +25,13 @@ func TestCommitsSurviveSIGKILL(t *testing.T) {
 	})
 }
 
-// brokerProcess runs `sluice serve` as a child process, again and again on
-// one port and data directory, with the short group timeouts of the
-// in-process brokers. It is driven by the test goroutine only.
+// brokerProcess runs `sluice serve` as a child process (testbin.Process),
+// again and again on one port and data directory, with the short group
+// timeouts of the in-process brokers. It is driven by the test goroutine
+// only.
 type brokerProcess struct {
-	t       *testing.T
-	argv    []string
+	*testbin.Process
 	address string
-	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd has been waited for
 }
 
 func startProcess(t *testing.T) *brokerProcess {
@@ -48,65 +40,20 @@ func startProcess(t *testing.T) *brokerProcess {
 	binary := testbin.Build(t, dir)
 	port := testbin.FreePort(t)
 	data := filepath.Join(dir, "data")
-	b := &brokerProcess{
-		t: t,
-		argv: []string{binary, "serve",
-			"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
-			"--log-dirs", data, "--metrics-listener=",
-			"--set", fmt.Sprintf("group.min.session.timeout.ms=%d", minSessionTimeout.Milliseconds()),
-			"--set", "group.initial.rebalance.delay.ms=0",
-		},
-		address: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		logPath: filepath.Join(dir, "broker.log"),
+	argv := []string{binary, "serve",
+		"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
+		"--log-dirs", data, "--metrics-listener=",
+		"--set", fmt.Sprintf("group.min.session.timeout.ms=%d", minSessionTimeout.Milliseconds()),
+		"--set", "group.initial.rebalance.delay.ms=0",
 	}
-	t.Cleanup(b.stop)
+	b := &brokerProcess{Process: testbin.NewProcess(t, argv, filepath.Join(dir, "broker.log")),
+		address: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	b.start()
 	return b
 }
 
 // start runs the broker and waits until it accepts connections.
-func (b *brokerProcess) start() {
-	b.t.Helper()
-	logFile, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		b.t.Fatalf("open broker log: %v", err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(b.argv[0], b.argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		b.t.Fatalf("start broker %q: %v", b.argv, err)
-	}
-	b.cmd, b.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) {
-		cmd.Wait()
-		close(exited)
-	}(b.exited)
-	if err := testbin.WaitListening(b.address, b.exited, testTimeout); err != nil {
-		log, _ := os.ReadFile(b.logPath)
-		b.t.Fatalf("broker %v:\n%s", err, log)
-	}
-}
+func (b *brokerProcess) start() { b.Start(testTimeout, b.address) }
 
 // kill SIGKILLs the broker and waits until it has been reaped.
-func (b *brokerProcess) kill() {
-	b.t.Helper()
-	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		b.t.Fatalf("SIGKILL broker: %v", err)
-	}
-	select {
-	case <-b.exited:
-	case <-time.After(testTimeout):
-		b.t.Fatalf("broker still running %v after SIGKILL", testTimeout)
-	}
-}
-
-// stop kills a broker still running at the end of the test.
-func (b *brokerProcess) stop() {
-	select {
-	case <-b.exited:
-	default:
-		b.cmd.Process.Signal(syscall.SIGKILL)
-		<-b.exited
-	}
-}
+func (b *brokerProcess) kill() { b.Kill(testTimeout) }

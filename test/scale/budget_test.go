@@ -31,8 +31,8 @@ const tinyFileLimit = 256
 func TestFileBudgetExhausted(t *testing.T) {
 	b := newBroker(t, testbin.Build(t, t.TempDir()), tinyFileLimit, "sluice.max.partitions=1500")
 	b.start()
-	if log := b.log(); !strings.Contains(log, "open-file budget") && !strings.Contains(log, "open-file limit too small") {
-		t.Fatalf("the broker did not log its open-file budget:\n%s", b.logTail())
+	if log := b.Log(); !strings.Contains(log, "open-file budget") && !strings.Contains(log, "open-file limit too small") {
+		t.Fatalf("the broker did not log its open-file budget:\n%s", b.LogTail())
 	}
 	adm := newAdmin(t, b.address)
 	topics := []string{"budget-000"}
@@ -53,7 +53,7 @@ func TestFileBudgetExhausted(t *testing.T) {
 	}
 	// Room again: a new client connects and reads.
 	readSample(t, b.address, topics)
-	if n := strings.Count(b.log(), "refusing connections: max.connections reached"); n < 1 || n > 2 {
+	if n := strings.Count(b.Log(), "refusing connections: max.connections reached"); n < 1 || n > 2 {
 		t.Fatalf("refused connections logged %d times; want once per interval (1, or 2 across an interval boundary)", n)
 	}
 	if fds := b.openFiles(); fds >= tinyFileLimit {

@@ -2,7 +2,6 @@ package scale
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,19 +23,19 @@ const startTimeout = 60 * time.Second
 // stopTimeout bounds a clean shutdown (every log fsynced and closed).
 const stopTimeout = 120 * time.Second
 
+// killTimeout bounds how long a SIGKILLed broker may take to be reaped.
+const killTimeout = 30 * time.Second
+
 // broker runs one `sluice serve` under prlimit again and again on the same
-// ports and data directory. It is driven by the test goroutine only.
+// ports and data directory (testbin.Process), and reads what the scale
+// tests report from its /proc entries and /metrics. It is driven by the
+// test goroutine only.
 type broker struct {
+	*testbin.Process
 	t              *testing.T
-	argv           []string
 	address        string
 	metrics        string // the /metrics URL
 	metricsAddress string
-	logPath        string
-	cmd            *exec.Cmd
-	exited         chan struct{} // closed once cmd has been waited for
-	starts         int
-	launched       time.Time
 }
 
 // newBroker prepares a single-node broker limited to nofile descriptors,
@@ -51,110 +49,42 @@ func newBroker(t *testing.T, binary string, nofile int, sets ...string) *broker 
 	port, metricsPort := testbin.FreePort(t), testbin.FreePort(t)
 	b := &broker{t: t,
 		address:        net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		metricsAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort)),
-		logPath:        filepath.Join(dir, "broker.log")}
+		metricsAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))}
 	b.metrics = "http://" + b.metricsAddress + "/metrics"
-	b.argv = []string{"prlimit", fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--", binary, "serve",
+	argv := []string{"prlimit", fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--", binary, "serve",
 		"--listeners", "PLAINTEXT://" + b.address, "--log-dirs", filepath.Join(dir, "data"),
 		"--metrics-listener", b.metricsAddress}
 	for _, s := range sets {
-		b.argv = append(b.argv, "--set", s)
+		argv = append(argv, "--set", s)
 	}
-	t.Cleanup(b.stop)
+	b.Process = testbin.NewProcess(t, argv, filepath.Join(dir, "broker.log"))
 	return b
 }
 
 // start runs the broker (prlimit execs it in place, so the process is the
-// broker itself) and waits until it accepts connections.
+// broker itself) and waits until it accepts connections and scrapes.
 func (b *broker) start() {
 	b.t.Helper()
-	logFile, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		b.t.Fatalf("open broker log: %v", err)
-	}
-	defer logFile.Close()
-	b.starts++
-	fmt.Fprintf(logFile, "=== start %d: %s\n", b.starts, strings.Join(b.argv, " "))
-	cmd := exec.Command(b.argv[0], b.argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	b.launched = time.Now()
-	if err := cmd.Start(); err != nil {
-		b.t.Fatalf("start broker %q: %v", b.argv, err)
-	}
-	b.cmd, b.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) {
-		cmd.Wait()
-		close(exited)
-	}(b.exited)
-	for _, address := range []string{b.address, b.metricsAddress} {
-		if err := testbin.WaitListening(address, b.exited, startTimeout); err != nil {
-			b.t.Fatalf("broker %v (start %d):\n%s", err, b.starts, b.logTail())
-		}
-	}
+	b.Start(startTimeout, b.address, b.metricsAddress)
 }
 
-// stopCleanly sends SIGTERM and waits for the exit, returning how long the
-// shutdown took.
+// stopCleanly sends SIGTERM and waits for a clean exit, returning how long
+// the shutdown took.
 func (b *broker) stopCleanly() time.Duration {
 	b.t.Helper()
-	began := time.Now()
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		b.t.Fatalf("SIGTERM broker: %v", err)
-	}
-	select {
-	case <-b.exited:
-	case <-time.After(stopTimeout):
-		b.t.Fatalf("broker still running %v after SIGTERM:\n%s", stopTimeout, b.logTail())
-	}
-	if code := b.cmd.ProcessState.ExitCode(); code != 0 {
-		b.t.Fatalf("broker exited with %d after SIGTERM:\n%s", code, b.logTail())
-	}
-	return time.Since(began)
+	return b.Terminate(stopTimeout)
 }
 
 // kill SIGKILLs the broker and waits until it has been reaped.
 func (b *broker) kill() {
 	b.t.Helper()
-	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		b.t.Fatalf("SIGKILL broker: %v", err)
-	}
-	select {
-	case <-b.exited:
-	case <-time.After(30 * time.Second):
-		b.t.Fatal("broker still running 30s after SIGKILL")
-	}
-}
-
-// stop kills a broker still running at the end of the test.
-func (b *broker) stop() {
-	if b.cmd == nil {
-		return
-	}
-	select {
-	case <-b.exited:
-	default:
-		b.cmd.Process.Signal(syscall.SIGKILL)
-		<-b.exited
-	}
-	if b.t.Failed() {
-		b.t.Logf("broker log tail:\n%s", b.logTail())
-	}
-}
-
-// alive reports whether the broker process is running.
-func (b *broker) alive() bool {
-	select {
-	case <-b.exited:
-		return false
-	default:
-		return true
-	}
+	b.Kill(killTimeout)
 }
 
 // procStatus reads one kB field of /proc/<pid>/status, in bytes.
 func (b *broker) procStatus(field string) int64 {
 	b.t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", b.Pid()))
 	if err != nil {
 		b.t.Fatalf("read broker status: %v", err)
 	}
@@ -178,7 +108,7 @@ func (b *broker) rss() int64 { return b.procStatus("VmRSS") }
 // openFiles counts the broker's open descriptors.
 func (b *broker) openFiles() int {
 	b.t.Helper()
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", b.cmd.Process.Pid))
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", b.Pid()))
 	if err != nil {
 		b.t.Fatalf("list broker descriptors: %v", err)
 	}
@@ -188,7 +118,7 @@ func (b *broker) openFiles() int {
 // cpuTime is the CPU the broker has used (user + system).
 func (b *broker) cpuTime() time.Duration {
 	b.t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.Pid()))
 	if err != nil {
 		b.t.Fatalf("read broker stat: %v", err)
 	}
@@ -219,23 +149,4 @@ func (b *broker) metric(name string) float64 {
 	}
 	b.t.Fatalf("no %s on %s", name, b.metrics)
 	return 0
-}
-
-// log is the broker's whole log.
-func (b *broker) log() string {
-	data, err := os.ReadFile(b.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no broker log: %v)", err)
-	}
-	return string(data)
-}
-
-// logTail is the end of the broker's log, for failure messages.
-func (b *broker) logTail() string {
-	data := b.log()
-	const keep = 6000
-	if len(data) > keep {
-		data = data[len(data)-keep:]
-	}
-	return data
 }

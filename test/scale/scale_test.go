@@ -30,8 +30,12 @@ const topicsPerRequest = 9
 // shutdown and 30 s after SIGKILL at 100,000 partitions.
 const (
 	createTimePerPartition = time.Millisecond
-	cleanRestartTarget     = 10 * time.Second
-	killRestartTarget      = 30 * time.Second
+	// minCreateLimit is the create target below 10,000 partitions: the
+	// issue's 10 s, not less, since a broker's fixed start-up costs
+	// dominate a small run.
+	minCreateLimit     = 10 * time.Second
+	cleanRestartTarget = 10 * time.Second
+	killRestartTarget  = 30 * time.Second
 )
 
 // sampleSize is how many partitions are read back record by record.
@@ -93,19 +97,19 @@ func TestPartitionsAtScale(t *testing.T) {
 
 	stopped := b.stopCleanly()
 	b.start()
-	clean := waitServing(t, b, adm, topics, 1, b.launched)
+	clean := waitServing(t, b, adm, topics, 1, b.Launched())
 	t.Logf("clean shutdown %v; restart to serving every partition %v: %s", stopped.Round(time.Millisecond), clean.Round(time.Millisecond), b.sample())
 	readSample(t, b.address, topics)
 
 	b.kill()
 	b.start()
-	killed := waitServing(t, b, adm, topics, 1, b.launched)
+	killed := waitServing(t, b, adm, topics, 1, b.Launched())
 	t.Logf("SIGKILL; restart to serving every partition %v: %s", killed.Round(time.Millisecond), b.sample())
 	readSample(t, b.address, topics)
 
 	t.Logf("table row: | %d | %d MiB | %d | %v | %v | %v | %.1f MB/s |", partitions, busy.rss>>20, busy.fds,
 		created.Round(100*time.Millisecond), clean.Round(100*time.Millisecond), killed.Round(100*time.Millisecond), mbps)
-	if limit := time.Duration(partitions) * createTimePerPartition; created > limit {
+	if limit := max(time.Duration(partitions)*createTimePerPartition, minCreateLimit); created > limit {
 		t.Errorf("creating %d partitions took %v, more than %v (10 s per 10,000)", partitions, created, limit)
 	}
 	if clean > cleanRestartTarget {
@@ -209,8 +213,8 @@ func waitServing(t *testing.T, b *broker, adm *kadm.Client, topics []string, min
 		if serving == want {
 			return time.Since(began)
 		}
-		if !b.alive() {
-			t.Fatalf("broker exited while %d of %d partitions served:\n%s", serving, want, b.logTail())
+		if !b.Alive() {
+			t.Fatalf("broker exited while %d of %d partitions served:\n%s", serving, want, b.LogTail())
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d partitions serving after %v (last error: %s)", serving, want, servingTimeout, last)
