@@ -578,9 +578,10 @@ func (b *Broker) partitionStats() metrics.Stats {
 
 // handleProfiles serves Go's runtime profiles (net/http/pprof) under
 // /debug/pprof/ next to /metrics: the metrics listener is the operator's
-// port, off unless sluice.metrics.listener is set, and a CPU or heap
-// profile of the live broker is how one finds what costs at 100,000
-// partitions or under a load a benchmark does not reproduce.
+// port (localhost:9644 by default, none with an empty
+// sluice.metrics.listener), and a CPU or heap profile of the live broker
+// is how one finds what costs at 100,000 partitions or under a load a
+// benchmark does not reproduce. A profile costs only while requested.
 func handleProfiles(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
