@@ -481,3 +481,37 @@ func TestMissingOrBadEpochCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// AssignLeaderEpoch writes nothing (a restart making 100,000 partitions
+// leaders must not cost two fsyncs each), yet the epoch is in the
+// checkpoint before the first batch under it is durable. The batch's
+// segment is then sealed and below the recovery point, so after a power
+// cut no scan can rebuild the entry from the batches: it must come from
+// the checkpoint.
+func TestAssignedEpochWrittenWithItsFirstBatch(t *testing.T) {
+	fsys := newMemFS(t)
+	l := mustOpen(t, fsys, "t-0", testConfig(), testOptions(t))
+	mustAppendEpoch(t, l, testBatch(t, 3, 0, 1, 'a'), 2) // 0..2
+	before, _ := epochFile(t, fsys, "t-0")
+	if err := l.AssignLeaderEpoch(7); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := epochFile(t, fsys, "t-0"); after != before {
+		t.Fatalf("AssignLeaderEpoch rewrote the checkpoint: %q, was %q", after, before)
+	}
+	mustAppendEpoch(t, l, testBatch(t, 2, 0, 10_000, 'b'), 7)   // 3..4, fills the segment
+	res := mustAppendEpoch(t, l, testBatch(t, 1, 0, 1, 'c'), 7) // 5, in a new segment
+	if err := l.Sync(res.LastOffset + 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Crash()
+	l.Close()
+	l = mustOpen(t, fsys, "t-0", testConfig(), testOptions(t))
+	defer l.Close()
+	if got, want := epochsOf(l), entries(2, 0, 7, 3); !slices.Equal(got, want) {
+		t.Fatalf("epochs after a power cut = %+v, want %+v", got, want)
+	}
+}
