@@ -404,6 +404,10 @@
 //     waits while holding pins, so operations cannot deadlock on the
 //     budget. The most one call pins is three (a log and its indexes);
 //     budgets below four are raised to four;
+//   - the fsyncs of acknowledged appends (Sync) pin at most
+//     min(256, budget/2) descriptors at once and queue for a slot beyond
+//     that, so a produce to thousands of partitions cannot pin the whole
+//     budget and starve appends and reads past their wait;
 //   - small files read or rewritten whole, and directory fsyncs, take one
 //     descriptor of the budget for the call (transient).
 //

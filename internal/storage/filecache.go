@@ -138,6 +138,13 @@ type FileCache struct {
 	nIdle  int
 	waiter chan struct{} // closed on the next release; nil when nobody waits
 
+	// syncSlots bounds the fsyncs of acknowledged appends pinned at once
+	// (Log.Sync): a produce to thousands of partitions asks for one per
+	// partition at the same moment, and unbounded they would pin the whole
+	// budget and starve every other open past its wait. A token is taken
+	// before the pin and given back after the fsync.
+	syncSlots chan struct{}
+
 	opens, reopens, evictions, waits, refusals, overdrafts atomic.Int64
 }
 
@@ -152,10 +159,25 @@ func NewFileCache(cfg FileCacheConfig) *FileCache {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &FileCache{budget: max(cfg.Budget, minFileBudget), wait: cfg.Wait, logger: cfg.Logger}
+	budget := max(cfg.Budget, minFileBudget)
+	c := &FileCache{budget: budget, wait: cfg.Wait, logger: cfg.Logger,
+		syncSlots: make(chan struct{}, syncSlotsFor(budget))}
 	c.idle.prev, c.idle.next = &c.idle, &c.idle
 	return c
 }
+
+// maxSyncSlots is the most acknowledged-append fsyncs in flight at once:
+// well past what one disk's journal batches into a commit, so the bound
+// costs no throughput, and far below any budget a broker runs with.
+const maxSyncSlots = 256
+
+// syncSlotsFor is how many fsyncs a budget lets pin at once: at most half
+// of it, so opens for appends and reads always find room beside them.
+func syncSlotsFor(budget int) int { return max(1, min(maxSyncSlots, budget/2)) }
+
+// acquireSync waits for a sync slot; releaseSync gives it back.
+func (c *FileCache) acquireSync() { c.syncSlots <- struct{}{} }
+func (c *FileCache) releaseSync() { <-c.syncSlots }
 
 // Stats returns the current counters.
 func (c *FileCache) Stats() FileCacheStats {
@@ -260,6 +282,7 @@ func (c *FileCache) pin(policy openPolicy, uses ...fileUse) (pins, error) {
 	var wait waitClock
 	defer wait.stop()
 	var toClose []vfs.File
+	expired := false
 	c.mu.Lock()
 	for {
 		need, busy, err := c.inspectLocked(uses)
@@ -276,12 +299,14 @@ func (c *FileCache) pin(policy openPolicy, uses ...fileUse) (pins, error) {
 			c.commitLocked(&p, uses, &toOpen, &toClose)
 			break
 		}
-		if !c.waitLocked(&wait) {
+		if expired {
 			err := c.refusedLocked(uses[0].file.name, nil)
 			c.mu.Unlock()
 			c.closeAll(toClose)
 			return p, err
 		}
+		// A release racing the deadline still counts: look once more.
+		expired = !c.waitLocked(&wait)
 	}
 	c.mu.Unlock()
 	c.closeAll(toClose)

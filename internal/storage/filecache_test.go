@@ -539,3 +539,79 @@ func TestNoReopenAfterCrash(t *testing.T) {
 		t.Fatal("the reopened log holds other bytes")
 	}
 }
+
+// slowSyncs holds every fsync of a segment log until released, counting
+// how many are held at once, as a disk with a long fsync queue does.
+type slowSyncs struct {
+	release chan struct{}
+	mu      sync.Mutex
+	held    int
+	most    int
+}
+
+func (s *slowSyncs) MaybeFail(op vfs.Op) error {
+	if op.Kind != vfs.OpSync || filepathExt(op.Path) != ".log" {
+		return nil
+	}
+	s.mu.Lock()
+	s.held++
+	s.most = max(s.most, s.held)
+	s.mu.Unlock()
+	<-s.release
+	s.mu.Lock()
+	s.held--
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *slowSyncs) counts() (held, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held, s.most
+}
+
+// TestSyncsOfManyLogsLeaveRoomForOthers: an acks=all produce to many
+// partitions fsyncs all of them at once. With slow fsyncs those in flight
+// pin at most half the budget, so an append to another log still gets its
+// descriptors, and every waiting fsync completes once the disk catches up
+// instead of giving up with ErrTooManyOpenFiles after the cache's wait
+// (without the bound, the first fsyncs pin the whole budget and the rest
+// are refused).
+func TestSyncsOfManyLogsLeaveRoomForOthers(t *testing.T) {
+	const budget, logs = 16, 40
+	slow := &slowSyncs{release: make(chan struct{})}
+	fsys := vfs.NewFaultFS(newMemFS(t), slow)
+	cache := NewFileCache(FileCacheConfig{Budget: budget, Wait: 50 * time.Millisecond})
+	opts := testOptions(t)
+	opts.Files = cache
+	all := make([]*Log, logs+1)
+	for i := range all {
+		all[i] = mustOpen(t, fsys, fmt.Sprintf("t-%d", i), testConfig(), opts)
+		defer all[i].Close()
+	}
+	for _, l := range all[:logs] {
+		mustAppend(t, l, testBatch(t, 1, 0, 100, 'a'))
+	}
+	evictAll(cache)
+	errs := make(chan error, logs)
+	for _, l := range all[:logs] {
+		go func() { errs <- l.Sync(1) }()
+	}
+	waitFor(t, func() bool { held, _ := slow.counts(); return held >= syncSlotsFor(budget) })
+	other := all[logs]
+	if _, err := other.Append(testBatch(t, 1, 0, 100, 'b'), 7); err != nil {
+		t.Fatalf("append beside %d fsyncs in flight: %v", syncSlotsFor(budget), err)
+	}
+	close(slow.release)
+	for range logs {
+		if err := <-errs; err != nil {
+			t.Errorf("fsync: %v", err)
+		}
+	}
+	if _, most := slow.counts(); most > syncSlotsFor(budget) {
+		t.Errorf("%d fsyncs in flight at once, more than the %d slots", most, syncSlotsFor(budget))
+	}
+	if s := cache.Stats(); s.Refusals != 0 {
+		t.Errorf("%d opens refused", s.Refusals)
+	}
+}

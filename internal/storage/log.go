@@ -546,6 +546,8 @@ func (l *Log) flushLocked() error {
 	s.acquire()
 	l.mu.RUnlock()
 	defer s.release()
+	l.files.acquireSync()
+	defer l.files.releaseSync()
 	pinned, err := s.log.pin(mayRefuse, false)
 	if errors.Is(err, errFileRetired) && l.flushed.Load() >= target {
 		return nil // rolled (so fsynced) and deleted by retention meanwhile

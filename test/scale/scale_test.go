@@ -87,6 +87,9 @@ func TestPartitionsAtScale(t *testing.T) {
 
 	produced := produceOneEach(t, b.address, topics)
 	t.Logf("produced one acks=all record to each of %d partitions in %v", partitions, produced.Round(time.Millisecond))
+	if refused := b.metric("sluice_storage_file_refusals_total"); refused != 0 {
+		t.Errorf("%v file opens refused while producing to every partition: fsyncs pinned the whole budget", refused)
+	}
 	readSample(t, b.address, topics)
 	mbps := produceSpread(t, b.address, topics[0])
 	t.Logf("produced %d records of %d B over the %d partitions of %s with acks=all: %.1f MB/s",
