@@ -24,9 +24,13 @@ vet:
 
 # gotest first installs the Debian tools some tests need (iproute2 and
 # iptables for the network-partition test), as root; elsewhere those tests
-# skip.
+# skip. test/scale runs alone afterwards: it asserts the issue's time
+# targets, which another package's test sharing the two cores would make
+# it miss (creating 20,000 partitions took 23 s beside test/cluster, 9 s
+# alone).
 gotest: test-deps
-	$(GO) test $(TEST_FLAGS) ./...
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v /test/scale)
+	$(GO) test $(TEST_FLAGS) ./test/scale/
 
 test-deps:
 	bash scripts/test-deps.sh
