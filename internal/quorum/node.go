@@ -236,11 +236,12 @@ func start(cfg Config) (*Node, error) {
 	if err := bootstrapIfEmpty(rc, cfg, logStore, snapshots, transport); err != nil {
 		return nil, errors.Join(err, n.closeStores())
 	}
-	cachedLog, err := raft.NewLogCache(512, logStore)
+	stores := raftStores{WAL: logStore}
+	cachedLog, err := raft.NewLogCache(512, stores)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("metadata log cache: %w", err), n.closeStores())
 	}
-	r, err := raft.NewRaft(rc, n.fsm, cachedLog, logStore, snapshots, transport)
+	r, err := raft.NewRaft(rc, n.fsm, cachedLog, stores, snapshots, transport)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start metadata raft: %w", err), n.closeStores())
 	}

@@ -4,7 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/sluice-io/sluice/internal/metadata"
 	"github.com/sluice-io/sluice/internal/vfs"
@@ -104,3 +111,67 @@ func lie(f vfs.File, err error) (vfs.File, error) {
 type lyingFile struct{ vfs.File }
 
 func (lyingFile) Sync() error { return nil }
+
+// stateWriteWatch reports, once, that a node failed to write its Raft
+// state file (wal-state, where the current term is kept).
+type stateWriteWatch struct {
+	vfs.FS
+	once   sync.Once
+	failed chan struct{}
+}
+
+func (w *stateWriteWatch) Create(name string) (vfs.File, error) {
+	f, err := w.FS.Create(name)
+	if err != nil && strings.HasPrefix(filepath.Base(name), stateFileName) {
+		w.once.Do(func() { close(w.failed) })
+	}
+	return f, err
+}
+
+// TestPoweredOffVoterSeesNewTerm: a voter whose disk lost power goes on
+// receiving Raft traffic until it is closed, as every broker does in the
+// in-process power-cut tests between the cut and its Halt. A newer term
+// (here a leadership transfer to the third voter) cannot be persisted, and
+// hashicorp/raft panics on that, which took the whole test binary down
+// (TestClusterPowerCutKeepsEveryAcknowledgedRecord, once in CI); the dead
+// voter's raft goroutine stops instead, the other two go on committing,
+// and Close returns.
+func TestPoweredOffVoterSeesNewTerm(t *testing.T) {
+	const voters = 3
+	mems := make([]*vfs.MemFS, voters)
+	powers := make([]*vfs.PowerFS, voters)
+	watches := make([]*stateWriteWatch, voters)
+	fsys := make([]vfs.FS, voters)
+	for i := range voters {
+		mems[i] = vfs.NewMem()
+		powers[i] = vfs.NewPowerFS(mems[i])
+		watches[i] = &stateWriteWatch{FS: powers[i], failed: make(chan struct{})}
+		fsys[i] = watches[i]
+	}
+	c := startClusterOn(t, fsys)
+	leader := c.leader(c.nodes)
+	c.proposeOnLeader(c.nodes, topicBatch("before", 1, 1)...)
+	c.waitTopic(c.nodes, "before")
+	li := slices.Index(c.nodes, leader)
+	dead, next := (li+1)%voters, (li+2)%voters
+	powers[dead].Cut(mems[dead].Crash)
+	transfer := leader.raft.LeadershipTransferToServer(serverID(c.voters[next].NodeID), raft.ServerAddress(c.voters[next].Address))
+	if err := transfer.Error(); err != nil {
+		t.Fatalf("transfer leadership to node %d: %v", c.voters[next].NodeID, err)
+	}
+	select {
+	case <-watches[dead].failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the powered-off voter never tried to persist the new term")
+	}
+	open := without(c.nodes, c.nodes[dead])
+	c.proposeOnLeader(open, topicBatch("after", 2, 1)...)
+	c.waitTopic(open, "after")
+	closed := make(chan error, 1)
+	go func() { closed <- c.nodes[dead].Close() }()
+	select {
+	case <-closed: // errors expected: its files are gone
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close of the powered-off voter does not return")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/sluice-io/sluice/internal/metadata"
+	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // divertListener accepts connections the way a Sluice listener with the
@@ -55,6 +56,13 @@ type testCluster struct {
 
 func startCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return startClusterOn(t, make([]vfs.FS, n))
+}
+
+// startClusterOn is startCluster with node i on fsys[i] (nil: the OS).
+func startClusterOn(t *testing.T, fsys []vfs.FS) *testCluster {
+	t.Helper()
+	n := len(fsys)
 	c := &testCluster{t: t}
 	var listeners []net.Listener
 	for i := range n {
@@ -74,7 +82,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 		divertListener(t, l, stream)
 		c.streams = append(c.streams, stream)
 		c.nodes = append(c.nodes, openNode(t, c.dirs[i], func(cfg *Config) {
-			cfg.NodeID, cfg.Voters, cfg.Transport = int32(i+1), c.voters, transport
+			cfg.NodeID, cfg.Voters, cfg.Transport, cfg.FS = int32(i+1), c.voters, transport, fsys[i]
 			cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
 		}))
 	}

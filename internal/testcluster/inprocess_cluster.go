@@ -292,11 +292,9 @@ func (c *InProcessCluster) PowerCutTorn(rng *rand.Rand) {
 // dead machines would not hand anything over.
 //
 // Between the cut and its Halt an old broker still runs, on failing
-// files: hashicorp/raft panics when it cannot persist a new term, so its
-// quorum member must be closed before it could start an election (an
-// election timeout, 1 s or more, after its leader went quiet); Halt
-// closes it at once, and the other nodes' leaders keep heartbeating until
-// they close too.
+// files, and may still see Raft traffic with a newer term: the raft
+// goroutine that cannot persist it stops (quorum's raftStores) rather
+// than panic as hashicorp/raft does on a real disk error.
 func (c *InProcessCluster) PowerOff() { c.powerOff(nil) }
 
 // PowerOffTorn is PowerOff with torn writes (vfs.MemFS.CrashTorn: each
