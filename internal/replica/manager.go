@@ -77,7 +77,7 @@ type Manager struct {
 	log   *slog.Logger
 	clean bool // the previous run shut down cleanly: logs skip recovery
 
-	mu         sync.RWMutex // guards partitions, scan, checkpointed and failed
+	mu         sync.RWMutex // guards partitions, scan, checkpointed, shutdownStates and failed
 	partitions map[TopicPartition]*Partition
 	// scan is partitions as a slice, for the background passes (flush
 	// checks every 100 ms, ISR checks, retention, checkpoints): built on
@@ -95,6 +95,10 @@ type Manager struct {
 	// written keeps the rest (a partition the metadata has not reached
 	// yet must not lose its high watermark).
 	checkpointed map[TopicPartition]int64
+	// shutdownStates holds the active segments the clean-shutdown marker
+	// recorded, for logs not opened yet: the first open of each takes its
+	// own out (a log closed and opened again in this run has changed).
+	shutdownStates storage.ShutdownStates
 	// failed holds the partitions whose log would not open, so that
 	// nobody retries them before openRetryBackoff (manager_open.go) and
 	// requests for them are answered KAFKA_STORAGE_ERROR.
@@ -124,7 +128,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err := vfs.MkdirAllDurable(cfg.FS, cfg.LogDir); err != nil {
 		return nil, fmt.Errorf("create log dir %s: %w", cfg.LogDir, err)
 	}
-	clean, err := storage.TakeCleanShutdown(cfg.FS, cfg.LogDir)
+	clean, states, err := storage.TakeCleanShutdown(cfg.FS, cfg.LogDir)
 	if err != nil {
 		return nil, fmt.Errorf("read clean shutdown marker in %s: %w", cfg.LogDir, err)
 	}
@@ -132,7 +136,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if !clean && slices.ContainsFunc(entries, isPartitionDir) {
 		cfg.Logger.Info("log dir was not shut down cleanly, recovering logs", "dir", cfg.LogDir)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, clean: clean, partitions: map[TopicPartition]*Partition{}, failed: map[TopicPartition]openFailure{},
+	m := &Manager{cfg: cfg, log: cfg.Logger, clean: clean, shutdownStates: states, partitions: map[TopicPartition]*Partition{}, failed: map[TopicPartition]openFailure{},
 		checkpointed: readHighWatermarks(cfg.FS, cfg.LogDir, entries, cfg.Logger)}
 	m.hw.start(m, millis(cfg.HighWatermarkCheckpointIntervalMs, defaultHighWatermarkCheckpointIntervalMs))
 	return m, nil
@@ -186,6 +190,7 @@ func (m *Manager) open(tp TopicPartition, topicID [16]byte, leaderEpoch int32, c
 		Logger:        m.log.With("topic", topic, "partition", partition),
 		Now:           m.cfg.Now,
 		CleanShutdown: m.clean,
+		ActiveSegment: m.takeShutdownState(tp),
 		Files:         m.cfg.Files,
 
 		ProducerIDExpirationMs: m.cfg.ProducerIDExpirationMs,
@@ -206,9 +211,23 @@ func (m *Manager) open(tp TopicPartition, topicID [16]byte, leaderEpoch int32, c
 		return existing, nil
 	}
 	m.partitions[tp] = p
-	m.scan = nil
+	m.addToScanLocked(p)
 	delete(m.checkpointed, tp)
 	return p, nil
+}
+
+// takeShutdownState removes and returns what the clean-shutdown marker
+// recorded of the active segment of tp's log, if anything.
+func (m *Manager) takeShutdownState(tp TopicPartition) *storage.ActiveSegmentState {
+	name := tp.dirName()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	state, ok := m.shutdownStates[name]
+	if !ok {
+		return nil
+	}
+	delete(m.shutdownStates, name)
+	return &state
 }
 
 // checkpointedHighWatermark is the high watermark the checkpoint read at
@@ -266,6 +285,21 @@ func (m *Manager) Remove(topic string, partition int32) error {
 func (m *Manager) all() []*Partition {
 	scan, _ := m.scans()
 	return scan
+}
+
+// addToScanLocked adds a newly hosted p to scan and writeCached, if they
+// are built: a start opening 100,000 partitions would otherwise rebuild
+// them, under mu, on every pass between two opens. Appending does not
+// disturb a pass still using the slices: it sees its own length, and the
+// appended element lies past it (or in a new array). Caller holds mu.
+func (m *Manager) addToScanLocked(p *Partition) {
+	if m.scan == nil {
+		return
+	}
+	m.scan = append(m.scan, p)
+	if p.log.WriteCaching() {
+		m.writeCached = append(m.writeCached, p)
+	}
 }
 
 // scans returns scan and writeCached, rebuilding them if stale.
@@ -477,7 +511,8 @@ func (m *Manager) Close() error {
 	if hwErr != nil {
 		m.log.Error("high watermark checkpoint failed at shutdown", "dir", m.cfg.LogDir, "err", hwErr)
 	}
-	if errs := closeAll(parts); len(errs) > 0 {
+	states, errs := closeAll(parts)
+	if len(errs) > 0 {
 		return errors.Join(append(errs, hwErr)...)
 	}
 	if unopened := m.unopenedLogs(parts); len(unopened) > 0 {
@@ -486,7 +521,7 @@ func (m *Manager) Close() error {
 		m.log.Info("not marking a clean shutdown: logs were never opened", "logs", unopened)
 		return hwErr
 	}
-	if err := storage.WriteCleanShutdown(m.cfg.FS, m.cfg.LogDir); err != nil {
+	if err := storage.WriteCleanShutdown(m.cfg.FS, m.cfg.LogDir, states); err != nil {
 		return errors.Join(fmt.Errorf("write clean shutdown marker: %w", err), hwErr)
 	}
 	return hwErr

@@ -137,8 +137,11 @@ func (m *Manager) failAll(reqs []OpenRequest, err error) []OpenFailure {
 
 // logDir is tp's log directory.
 func (m *Manager) logDir(tp TopicPartition) string {
-	return path.Join(m.cfg.LogDir, tp.Topic+"-"+strconv.Itoa(int(tp.Partition)))
+	return path.Join(m.cfg.LogDir, tp.dirName())
 }
+
+// dirName is the name of tp's log directory, <topic>-<partition>.
+func (tp TopicPartition) dirName() string { return tp.Topic + "-" + strconv.Itoa(int(tp.Partition)) }
 
 // recentFailure is ErrOpenFailed with tp's error if its open failed less
 // than openRetryBackoff ago, else nil.
@@ -198,7 +201,7 @@ func SummarizeOpenFailures(failures []OpenFailure) (count int, first []string, f
 // closeAll closes every partition and its log, in parallel as EnsureAll
 // opens them (each Close fsyncs what was written since the last seal),
 // and returns the errors.
-func closeAll(parts map[TopicPartition]*Partition) []error {
+func closeAll(parts map[TopicPartition]*Partition) (storage.ShutdownStates, []error) {
 	list := make([]*Partition, 0, len(parts))
 	for _, p := range parts {
 		list = append(list, p)
@@ -218,5 +221,11 @@ func closeAll(parts map[TopicPartition]*Partition) []error {
 		})
 	}
 	wg.Wait()
-	return slices.DeleteFunc(errs, func(err error) bool { return err == nil })
+	states := make(storage.ShutdownStates, len(list))
+	for _, p := range list {
+		if state, ok := p.log.ShutdownState(); ok {
+			states[TopicPartition{p.Topic, p.Partition}.dirName()] = state
+		}
+	}
+	return states, slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 }

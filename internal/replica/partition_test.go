@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-io/sluice/internal/record"
@@ -124,7 +126,78 @@ func TestCloseMarksCleanOnlyWhenEveryLogWasOpened(t *testing.T) {
 	if err := failedStart.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if clean, err := storage.TakeCleanShutdown(fs, "/data"); err != nil || clean {
+	if clean, _, err := storage.TakeCleanShutdown(fs, "/data"); err != nil || clean {
 		t.Fatalf("after a run that never opened t-0: clean=%v err=%v, want not clean", clean, err)
+	}
+}
+
+// segmentOpens counts opens of partition segment files (.log, .index,
+// .timeindex).
+type segmentOpens struct {
+	vfs.FS
+	opens atomic.Int64
+}
+
+func (s *segmentOpens) count(name string) {
+	if strings.HasSuffix(name, ".log") || strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex") {
+		s.opens.Add(1)
+	}
+}
+
+func (s *segmentOpens) Open(name string) (vfs.File, error) {
+	s.count(name)
+	return s.FS.Open(name)
+}
+
+func (s *segmentOpens) OpenAppend(name string) (vfs.File, error) {
+	s.count(name)
+	return s.FS.OpenAppend(name)
+}
+
+func (s *segmentOpens) OpenReadWrite(name string) (vfs.File, error) {
+	s.count(name)
+	return s.FS.OpenReadWrite(name)
+}
+
+// After a clean shutdown the marker carries each log's active segment
+// (storage.ActiveSegmentState), so a restart opens small partitions
+// without touching their segment files, and they serve what they held.
+func TestCleanRestartOpensNoSegmentFile(t *testing.T) {
+	fsys := &segmentOpens{FS: vfs.NewMem()}
+	first, err := NewManager(ManagerConfig{FS: fsys, LogDir: "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range int32(3) {
+		p, err := first.Ensure("t", [16]byte{1}, i, 0, storage.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range i {
+			if _, err := p.Log().Append(batch(t, 2), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fsys.opens.Store(0)
+	second, err := NewManager(ManagerConfig{FS: fsys, LogDir: "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	for i := range int32(3) {
+		p, err := second.Ensure("t", [16]byte{1}, i, 0, storage.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end, want := p.Log().LogEndOffset(), int64(2*i); end != want {
+			t.Errorf("t-%d: log end %d after the clean restart, want %d", i, end, want)
+		}
+	}
+	if n := fsys.opens.Load(); n != 0 {
+		t.Errorf("the clean restart opened %d segment files of three small partitions, want none", n)
 	}
 }

@@ -151,7 +151,7 @@ func (a *applier) apply(prev, next *metadata.Image) {
 					continue
 				}
 			}
-			roles = append(roles, roleChange{t, p, tc})
+			roles = append(roles, roleChange{t, p, &tc})
 		}
 		if old != nil && configsChanged(old, t) {
 			a.applyConfig(t, tc)
@@ -198,8 +198,8 @@ func (a *applier) applyConfig(t *metadata.Topic, tc config.Topic) {
 
 // becomeReplica opens the partition if needed and gives it the role the
 // image names.
-func (a *applier) becomeReplica(t *metadata.Topic, p *metadata.Partition, tc config.Topic) {
-	part, err := a.b.partitions.Ensure(t.Name, t.ID, p.Index, p.LeaderEpoch, storageConfig(tc))
+func (a *applier) becomeReplica(t *metadata.Topic, p *metadata.Partition, tc *config.Topic) {
+	part, err := a.b.partitions.Ensure(t.Name, t.ID, p.Index, p.LeaderEpoch, storageConfig(*tc))
 	if err != nil {
 		if !errors.Is(err, replica.ErrOpenFailed) { // else openHosted logged it
 			a.log.Error("open partition failed", "topic", t.Name, "partition", p.Index, "err", err)

@@ -65,7 +65,7 @@ func (a *applier) unopened(next *metadata.Image) []replica.OpenRequest {
 type roleChange struct {
 	topic     *metadata.Topic
 	partition *metadata.Partition
-	config    config.Topic
+	config    *config.Topic // one per topic: a start-up has 100,000 changes
 }
 
 // maxRoleWorkers bounds the goroutines applyRoles runs on. A role change

@@ -74,8 +74,12 @@ func decodeCheckpoint(name string, b []byte) (checkpoint, error) {
 }
 
 // readCheckpoint returns the log's checkpoint; found is false if there
-// is none (a new log, or one whose checkpoint an operator removed).
-func (l *Log) readCheckpoint() (c checkpoint, found bool, err error) {
+// is none (a new log, or one whose checkpoint an operator removed; listed
+// false says the directory listing has none).
+func (l *Log) readCheckpoint(listed bool) (c checkpoint, found bool, err error) {
+	if !listed {
+		return checkpoint{}, false, nil
+	}
 	name := filepath.Join(l.dir, checkpointName)
 	var b []byte
 	err = l.files.transient(mayRefuse, name, func() (err error) {

@@ -124,6 +124,11 @@ type Options struct {
 	// CleanShutdown skips the recovery scan: the caller found the log
 	// directory's clean-shutdown marker (TakeCleanShutdown).
 	CleanShutdown bool
+	// ActiveSegment is what the clean-shutdown marker recorded of this
+	// log's active segment (TakeCleanShutdown); with CleanShutdown, Open
+	// loads the segment from it when it matches the files, and reads the
+	// segment otherwise.
+	ActiveSegment *ActiveSegmentState
 	// CleanerBufferBytes caps the memory of a compaction pass's key map
 	// (Kafka's log.cleaner.dedupe.buffer.size); 0 means
 	// DefaultCleanerBufferBytes. See the package doc, "Compaction".

@@ -138,6 +138,19 @@
 // checkpoint records recovery point = log end offset. Lengths read from disk
 // are checked against the file size before anything is allocated.
 //
+// Open with CleanShutdown scans nothing: sealed segments are trusted as
+// above, and the active segment's end is found from its indexes and the
+// batch headers after the last index entry. The clean-shutdown marker
+// (version 2) also records each log's active segment as Close left it
+// (ActiveSegmentState: size, next offset, timestamps, and the indexes
+// themselves when they hold at most one entry each); Open given that
+// state (Options.ActiveSegment) checks it against the segment's base and
+// size and then loads the segment without opening it, and falls back to
+// reading it on any mismatch. The files a load reads are the ones the
+// directory listing names: a log without a checkpoint or leader-epoch
+// file is not asked for one. A clean restart of 100,000 idle partitions
+// so costs a listing and a stat per partition.
+//
 // # Compaction
 //
 // For cleanup.policy=compact (Config.Compact), Compact runs Kafka's log

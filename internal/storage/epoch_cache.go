@@ -227,8 +227,12 @@ func parseEpochLine(line string) (epochEntry, error) {
 
 // readEpochCheckpoint reads the log's leader-epoch-checkpoint; found is
 // false when there is none (a new log, or a data directory from before
-// replication). A file that fails its checks is an errBadEpochCheckpoint.
-func (l *Log) readEpochCheckpoint() (es epochEntries, found bool, err error) {
+// replication; listed false says the directory listing has none). A file
+// that fails its checks is an errBadEpochCheckpoint.
+func (l *Log) readEpochCheckpoint(listed bool) (es epochEntries, found bool, err error) {
+	if !listed {
+		return nil, false, nil
+	}
 	name := filepath.Join(l.dir, epochCheckpointName)
 	b, err := l.readFile(mayRefuse, name, maxEpochCheckpointBytes)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -380,8 +384,8 @@ func (l *Log) assignLeaderEpochLocked(leaderEpoch int32, base int64) error {
 // to fill from later appends; one that fails its checks is rebuilt from
 // the batch headers of the whole log, since a leader answering from an
 // empty cache could let a follower keep a divergent tail.
-func (l *Log) loadEpochsLocked(recovered epochEntries) error {
-	es, found, err := l.readEpochCheckpoint()
+func (l *Log) loadEpochsLocked(recovered epochEntries, listed bool) error {
+	es, found, err := l.readEpochCheckpoint(listed)
 	rebuilt := errors.Is(err, errBadEpochCheckpoint)
 	if rebuilt {
 		l.logger.Warn("rebuilding unreadable leader epoch checkpoint from the log", slog.Any("error", err))

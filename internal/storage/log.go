@@ -87,6 +87,13 @@ type Log struct {
 	// (pristine.go). Close skips the seal's fsyncs while it holds.
 	pristine *pristineState
 
+	// shutdownState is the active segment as a clean Close left it, nil
+	// until then (appendMu).
+	shutdownState *ActiveSegmentState
+	// loadState is the active segment as the clean-shutdown marker
+	// recorded it (Options.ActiveSegment), used and dropped by Open.
+	loadState *ActiveSegmentState
+
 	// syncMu is held by the group-commit leader across its fsync.
 	syncMu sync.Mutex
 
@@ -116,11 +123,13 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	l := &Log{fsys: fsys, files: opts.Files, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now,
 		cleanerBufferBytes: opts.CleanerBufferBytes, producerIDExpirationMs: opts.ProducerIDExpirationMs,
-		producers: newProducerStates()}
+		producers: newProducerStates(), loadState: opts.ActiveSegment}
 	l.firstDirty.Store(noCleanerCheckpoint)
 	l.firstUnstable.Store(noTxnFirstOffset)
 	l.config.Store(&cfg)
-	if err := l.load(opts.CleanShutdown); err != nil {
+	err := l.load(opts.CleanShutdown)
+	l.loadState = nil
+	if err != nil {
 		l.releaseAll()
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
@@ -669,9 +678,25 @@ func (l *Log) Close() error {
 	if err = l.writable(); err == nil {
 		err = l.closeCleanlyLocked()
 	}
+	if err == nil {
+		state := l.activeLocked().state()
+		l.shutdownState = &state
+	}
 	l.closed.Store(true)
 	l.releaseAll()
 	return err
+}
+
+// ShutdownState is what the last Close, if it was clean, knew of the
+// active segment, for the log directory's clean-shutdown marker
+// (WriteCleanShutdown).
+func (l *Log) ShutdownState() (ActiveSegmentState, bool) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.shutdownState == nil {
+		return ActiveSegmentState{}, false
+	}
+	return *l.shutdownState, true
 }
 
 func (l *Log) closeCleanlyLocked() error {

@@ -291,24 +291,24 @@ func TestCleanShutdownMarker(t *testing.T) {
 	fsys := newMemFS(t)
 	fsys.MkdirAll("logs")
 	fsys.SyncDir("/")
-	if clean, err := TakeCleanShutdown(fsys, "logs"); clean || err != nil {
+	if clean, _, err := TakeCleanShutdown(fsys, "logs"); clean || err != nil {
 		t.Fatalf("no marker: %v, %v", clean, err)
 	}
-	if err := WriteCleanShutdown(fsys, "logs"); err != nil {
+	if err := WriteCleanShutdown(fsys, "logs", nil); err != nil {
 		t.Fatal(err)
 	}
 	fsys.Crash() // the marker is durable
-	if clean, err := TakeCleanShutdown(fsys, "logs"); !clean || err != nil {
+	if clean, _, err := TakeCleanShutdown(fsys, "logs"); !clean || err != nil {
 		t.Fatalf("marker written: %v, %v", clean, err)
 	}
 	fsys.Crash() // and so is taking it
-	if clean, _ := TakeCleanShutdown(fsys, "logs"); clean {
+	if clean, _, _ := TakeCleanShutdown(fsys, "logs"); clean {
 		t.Error("marker survived being taken")
 	}
 	f, _ := fsys.Create("logs/" + cleanShutdownName)
 	f.Write([]byte("garbage"))
 	f.Close()
-	if clean, err := TakeCleanShutdown(fsys, "logs"); clean || err != nil {
+	if clean, _, err := TakeCleanShutdown(fsys, "logs"); clean || err != nil {
 		t.Errorf("garbage marker: %v, %v", clean, err)
 	}
 }

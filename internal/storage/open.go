@@ -20,15 +20,20 @@ import (
 // checkpoint saying recovery point = log end offset, and the producer
 // states rebuilt.
 func (l *Log) load(clean bool) error {
-	if err := l.ensureDir(); err != nil {
-		return err
-	}
 	names, err := l.listAfterSwaps()
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = l.ensureDir(); err == nil {
+			names, err = l.listAfterSwaps()
+		}
+	}
 	if err != nil {
 		return err
 	}
 	l.removeStrays(names)
-	cp, found, err := l.readCheckpoint()
+	// The listing says which small files there are to read: a log that
+	// never wrote a checkpoint or a leader epoch (an idle partition) is
+	// spared an open that would fail.
+	cp, found, err := l.readCheckpoint(slices.Contains(names, checkpointName))
 	if err != nil {
 		return err
 	}
@@ -57,7 +62,7 @@ func (l *Log) load(clean bool) error {
 	}
 	recovered := l.recoveredEpochs
 	l.recoveredEpochs = nil
-	return l.loadEpochsLocked(recovered)
+	return l.loadEpochsLocked(recovered, slices.Contains(names, epochCheckpointName))
 }
 
 // ensureDir creates the partition directory durably if it is missing.
@@ -160,6 +165,7 @@ func (l *Log) loadSegments(bases []int64, recoveryPoint int64, clean bool) (scan
 		case !clean && (last || bases[i+1] > recoveryPoint):
 			err = l.recoverSegment(seg, last, recoveryPoint)
 			scanned = true
+		case last && l.loadActiveFromState(seg):
 		case last:
 			var fellBack bool
 			fellBack, err = l.loadActiveClean(seg, recoveryPoint)
@@ -460,6 +466,42 @@ func (l *Log) rebuildSealed(seg *segment) error {
 	}
 	seg.applyScan(&res)
 	return nil
+}
+
+// loadActiveFromState loads the last segment after a clean shutdown from
+// what the clean-shutdown marker recorded of it (Options.ActiveSegment),
+// reading its indexes only if they have more than one entry and the log
+// not at all. It
+// reports false, having changed nothing, when there is no state or it does
+// not match what is on disk (the segment's base or size, the indexes'
+// entries): then loadActiveClean reads the segment.
+func (l *Log) loadActiveFromState(seg *segment) bool {
+	st := l.loadState
+	if st == nil || !st.plausible() || st.Base != seg.baseOffset || st.Size != seg.size {
+		return false
+	}
+	offsets, times, inState := st.indexes()
+	if !inState {
+		offsetBytes, timeBytes, err := l.readIndexFiles(seg.baseOffset, seg.size)
+		if err != nil {
+			return false
+		}
+		if offsets, err = decodeOffsetIndex(offsetBytes, seg.size); err != nil || int64(len(offsets)) != st.OffsetEntries {
+			return false
+		}
+		if times, err = decodeTimeIndex(timeBytes, st.NextOffset-st.Base); err != nil || int64(len(times)) != st.TimeEntries {
+			return false
+		}
+	}
+	seg.offsets, seg.times, seg.nextOffset, seg.firstTimestamp = offsets, times, st.NextOffset, st.FirstTimestamp
+	seg.indexer.reset(l.config.Load().IndexIntervalBytes)
+	seg.indexer.maxTimestamp, seg.indexer.offsetOfMaxTimestamp = st.MaxTimestamp, st.OffsetOfMaxTimestamp
+	if n := len(times); n > 0 {
+		seg.indexer.lastTimeEntry = times[n-1].timestamp
+	}
+	seg.maxTimestamp, seg.offsetOfMaxTimestamp = st.MaxTimestamp, st.OffsetOfMaxTimestamp
+	seg.indexLoaded = true
+	return true
 }
 
 // loadActiveClean loads the last segment after a clean shutdown without a

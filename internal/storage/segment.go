@@ -102,6 +102,21 @@ type segment struct {
 
 func (s *segment) logName() string { return s.name }
 
+// state is the active segment's shape for the clean-shutdown marker.
+// Caller holds Log.appendMu.
+func (s *segment) state() ActiveSegmentState {
+	st := ActiveSegmentState{Base: s.baseOffset, Size: s.size, NextOffset: s.nextOffset,
+		MaxTimestamp: s.indexer.maxTimestamp, OffsetOfMaxTimestamp: s.indexer.offsetOfMaxTimestamp,
+		FirstTimestamp: s.firstTimestamp, OffsetEntries: int64(len(s.offsets)), TimeEntries: int64(len(s.times))}
+	if n := len(s.offsets); n > 0 {
+		st.LastOffsetRelative, st.LastOffsetPosition = int64(s.offsets[n-1].relativeOffset), int64(s.offsets[n-1].position)
+	}
+	if n := len(s.times); n > 0 {
+		st.LastTimeTimestamp, st.LastTimeRelative = s.times[n-1].timestamp, int64(s.times[n-1].relativeOffset)
+	}
+	return st
+}
+
 // relative converts an offset in this segment to an index's relative offset.
 func (s *segment) relative(offset int64) int64 { return offset - s.baseOffset }
 
