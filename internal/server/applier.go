@@ -30,7 +30,7 @@ import (
 //
 // Threading: the applier goroutine owns applied and caughtUp; mu guards
 // the published offset and its condition variable, which WaitApplied
-// waits on; first is closed once, under firstOnce.
+// waits on.
 type applier struct {
 	b       *Broker
 	log     *slog.Logger
@@ -38,10 +38,8 @@ type applier struct {
 	applied *metadata.Image
 	// caughtUp: an image holding this incarnation's registration has been
 	// seen; until then nothing is applied (holdUntilCaughtUp).
-	caughtUp  bool
-	started   time.Time     // for the catch-up's log line
-	first     chan struct{} // closed once the first caught-up image is applied
-	firstOnce sync.Once
+	caughtUp bool
+	started  time.Time // for the catch-up's log line
 
 	mu            sync.Mutex
 	cond          *sync.Cond
@@ -50,7 +48,7 @@ type applier struct {
 
 func newApplier(b *Broker) *applier {
 	a := &applier{b: b, log: b.log.With("component", "applier"), notify: make(chan struct{}, 1), applied: metadata.NewImage(), appliedOffset: -1,
-		started: time.Now(), first: make(chan struct{})}
+		started: time.Now()}
 	a.cond = sync.NewCond(&a.mu)
 	return a
 }

@@ -85,6 +85,12 @@ type Broker struct {
 	// (datadir_lock.go).
 	dirLock *dataDirLock
 
+	// serving is closed once this incarnation first serves (waitServing:
+	// unfenced, and the image that unfenced it applied); the listeners
+	// hold client requests until then (catchup.go, requestGate).
+	serving     chan struct{}
+	servingOnce sync.Once
+
 	stop chan struct{}
 	wg   sync.WaitGroup // background loops
 
@@ -112,7 +118,7 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{cfg: cfg, log: opts.Logger, stop: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: opts.Logger, stop: make(chan struct{}), serving: make(chan struct{})}
 	if b.dirLock, err = lockDataDirs(opts.FS, cfg.LogDirs, b.log); err != nil { // before anything in them is opened
 		return nil, err
 	}
@@ -188,8 +194,31 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 		if err := b.waitServing(ctx); err != nil {
 			return nil, err
 		}
+		b.markServing()
+	} else if cfg.IsBroker() {
+		b.wg.Go(b.serveWhenReady)
 	}
 	return b, nil
+}
+
+// markServing opens the request gate, once.
+func (b *Broker) markServing() { b.servingOnce.Do(func() { close(b.serving) }) }
+
+// serveWhenReady opens the request gate of a cluster node once it serves
+// (waitServing), or gives up when the broker stops.
+func (b *Broker) serveWhenReady() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := b.waitServing(ctx); err == nil {
+		b.markServing()
+	}
 }
 
 // replicaEligible reports whether a broker may join an ISR: registered,

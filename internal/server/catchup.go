@@ -30,11 +30,14 @@ import (
 // high watermark, and BrokerLifecycleManager's initial catch-up to the
 // registration offset.
 //
-// Until that first publication, the listeners hold client requests
-// (requestGate), as Kafka enables request processing only after the
-// initial catch-up: a client's Metadata must not list an empty or old
-// image, and a Produce must not be refused for a topic the image does not
-// know yet.
+// Until the broker serves, unfenced with the image that unfenced it
+// applied (waitServing), the listeners hold client requests (requestGate),
+// as Kafka's BrokerServer enables request processing only after the
+// initial catch-up and the unfencing: a client's Metadata must not list an
+// empty or old image, nor one where this broker's partitions have no
+// leader yet because it is still fenced (a client caches that: franz-go
+// for metadata.max.age's minimum, 5 s), and a Produce must not be refused
+// for a topic the image does not know yet.
 
 // caughtUpWith reports whether img holds this incarnation's registration,
 // the point from which the applier may act on images.
@@ -60,22 +63,14 @@ func (a *applier) holdUntilCaughtUp(img *metadata.Image) bool {
 	return false
 }
 
-// published tells the rest of the broker that the first caught-up image
-// has been applied: the request gate opens, and a fenced broker sends its
-// next heartbeat at once, since it now reports an offset the controller
-// unfences it at.
-func (a *applier) published() {
-	a.firstOnce.Do(func() { close(a.first) })
-	a.b.lifecycle.metadataApplied()
-}
-
-// servingReady is closed once the applier has applied its first
-// caught-up image.
-func (a *applier) servingReady() <-chan struct{} { return a.first }
+// published tells the lifecycle that the first caught-up image has been
+// applied: a fenced broker sends its next heartbeat at once, since it now
+// reports an offset the controller unfences it at.
+func (a *applier) published() { a.b.lifecycle.metadataApplied() }
 
 // requestGate is the Handler a broker's listeners serve through: it holds
-// each client request until the applier's first caught-up image
-// (servingReady), then passes it on. Held, a request keeps its
+// each client request until the broker first serves (Broker.serving),
+// then passes it on. Held, a request keeps its
 // connection's reader waiting, so the client sees a slow answer, as with
 // a Kafka broker that has not enabled request processing yet; clients
 // time a request out after their request timeout and try another broker.
@@ -117,5 +112,5 @@ func (b *Broker) gatedHandler(h api.Handler) api.Handler {
 	if !b.cfg.IsBroker() {
 		return h
 	}
-	return &requestGate{Handler: h, ready: b.applier.servingReady()}
+	return &requestGate{Handler: h, ready: b.serving}
 }

@@ -325,8 +325,8 @@ func checkNoStaleLeadership(t *testing.T, n *catchupNode, before map[string]int3
 	}
 }
 
-// The request gate holds a client's request until the first caught-up
-// image is applied and lets through at once ApiVersions and what other
+// The request gate holds a client's request until the broker serves and
+// lets through at once ApiVersions and what other
 // nodes send (their client ID is wire.ClientID), which the catch-up may
 // itself need.
 func TestRequestGateHoldsClientRequestsUntilCaughtUp(t *testing.T) {
