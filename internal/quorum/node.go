@@ -420,9 +420,14 @@ func applyResult(future raft.ApplyFuture) error {
 
 // Snapshot makes Raft snapshot the image now and truncate its log. Raft also
 // does this by itself every SnapshotThreshold entries; this is for tests and
-// operators.
+// operators, and for a clean shutdown. A log with nothing new since the
+// last snapshot is left as it is, without an error.
 func (n *Node) Snapshot() error {
-	if err := n.raft.Snapshot().Error(); err != nil {
+	err := n.raft.Snapshot().Error()
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("snapshot metadata: %w", err)
 	}
 	return nil

@@ -201,6 +201,18 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (_ *Broker, err error)
 	return b, nil
 }
 
+// snapshotMetadata snapshots the metadata image at a clean shutdown, so
+// that the next start restores it instead of replaying the log since the
+// last snapshot: each restart of a broker with 100,000 partitions adds two
+// batches of 100,000 leader changes (fenced at the stop, elected at the
+// start), and replaying a few of them cost a second before the broker
+// could open a partition. A failure only costs that replay.
+func (b *Broker) snapshotMetadata() {
+	if err := b.quorum.Snapshot(); err != nil {
+		b.log.Warn("metadata snapshot at shutdown failed; the next start replays the log", "err", err)
+	}
+}
+
 // markServing opens the request gate, once.
 func (b *Broker) markServing() { b.servingOnce.Do(func() { close(b.serving) }) }
 
@@ -738,6 +750,9 @@ func (b *Broker) close(controlled bool) error {
 		b.fetchers.Close()
 	}
 	if b.quorum != nil {
+		if controlled {
+			b.snapshotMetadata()
+		}
 		errs = append(errs, b.quorum.Close())
 	}
 	b.toController.close()

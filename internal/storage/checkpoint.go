@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"path/filepath"
 
@@ -96,20 +95,15 @@ func (l *Log) readCheckpoint(listed bool) (c checkpoint, found bool, err error) 
 	return c, err == nil, err
 }
 
-// readCheckpointBytes reads up to one byte more than a checkpoint holds,
-// so that a longer file fails to decode (as corruption).
+// readCheckpointBytes reads a checkpoint file; one longer than a
+// checkpoint by more than a byte is returned cut there, so that it fails
+// to decode (as corruption) without being read whole.
 func readCheckpointBytes(fsys vfs.FS, name string) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
+	b, err := vfs.ReadFile(fsys, name, checkpointSize+1)
+	if errors.Is(err, vfs.ErrTooLarge) {
+		return make([]byte, checkpointSize+1), nil
 	}
-	defer f.Close()
-	buf := make([]byte, checkpointSize+1)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read checkpoint %s: %w", name, err)
-	}
-	return buf[:n], nil
+	return b, err
 }
 
 // writeCheckpoint replaces the log's checkpoint atomically and durably.

@@ -93,6 +93,10 @@ type Log struct {
 	// loadState is the active segment as the clean-shutdown marker
 	// recorded it (Options.ActiveSegment), used and dropped by Open.
 	loadState *ActiveSegmentState
+	// loadListing is the directory's file names while Open loads the log
+	// (nil otherwise): a file it does not name is not there to read or
+	// remove (mayExistLocked).
+	loadListing []string
 
 	// syncMu is held by the group-commit leader across its fsync.
 	syncMu sync.Mutex
@@ -128,7 +132,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	l.firstUnstable.Store(noTxnFirstOffset)
 	l.config.Store(&cfg)
 	err := l.load(opts.CleanShutdown)
-	l.loadState = nil
+	l.loadState, l.loadListing = nil, nil
 	if err != nil {
 		l.releaseAll()
 		return nil, fmt.Errorf("open log %s: %w", dir, err)

@@ -29,6 +29,7 @@ func (l *Log) load(clean bool) error {
 	if err != nil {
 		return err
 	}
+	l.loadListing = names
 	l.removeStrays(names)
 	// The listing says which small files there are to read: a log that
 	// never wrote a checkpoint or a leader epoch (an idle partition) is
@@ -63,6 +64,13 @@ func (l *Log) load(clean bool) error {
 	recovered := l.recoveredEpochs
 	l.recoveredEpochs = nil
 	return l.loadEpochsLocked(recovered, slices.Contains(names, epochCheckpointName))
+}
+
+// mayExistLocked reports whether the file at path may exist: false only
+// while Open loads the log and its listing does not name it, so that
+// loading an idle partition does not ask for files it never wrote.
+func (l *Log) mayExistLocked(path string) bool {
+	return l.loadListing == nil || slices.Contains(l.loadListing, filepath.Base(path))
 }
 
 // ensureDir creates the partition directory durably if it is missing.
@@ -225,7 +233,23 @@ func (l *Log) finishLoad(cp checkpoint, firstBase int64, scanned bool) error {
 		l.markPristineLocked()
 	}
 	l.flushed.Store(l.logEndOffset)
+	if scanned && l.recoveryPointUnneededLocked() {
+		return nil
+	}
 	return l.writeCheckpointLocked()
+}
+
+// recoveryPointUnneededLocked reports whether a recovery that moved the
+// recovery point only within the active segment may leave the checkpoint
+// as it is: the next recovery after a crash scans the whole active segment
+// whatever the recovery point in it, so the new one would change nothing
+// but cost two fsyncs per partition (a restart after SIGKILL recovers
+// every partition). The next checkpoint written (a roll, Close) records
+// it.
+func (l *Log) recoveryPointUnneededLocked() bool {
+	c := l.checkpointed
+	return c.recoveryPoint >= l.activeLocked().baseOffset && c.logStartOffset == l.logStartOffset &&
+		c.firstDirtyOffset == l.firstDirty.Load()
 }
 
 // syncRecovered fsyncs the active segment after a recovery scan: the bytes

@@ -197,6 +197,9 @@ func (l *Log) loadAbortedBelowLocked(from int64) (out []AbortedTxn, stale []*seg
 			continue
 		}
 		name := segmentFileName(l.dir, s.baseOffset, txnIndexSuffix)
+		if !l.mayExistLocked(name) {
+			continue
+		}
 		b, err := l.readFile(neverRefuse, name, (s.size/txnIndexEntrySize+1)*txnIndexEntrySize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -245,6 +248,10 @@ func (l *Log) rewriteTxnIndexesLocked(aborted []AbortedTxn, segments []*segment)
 		lo := sort.Search(len(aborted), func(i int) bool { return aborted[i].LastOffset >= s.baseOffset })
 		hi := sort.Search(len(aborted), func(i int) bool { return aborted[i].LastOffset >= s.nextOffset })
 		name := segmentFileName(l.dir, s.baseOffset, txnIndexSuffix)
+		if lo == hi && !l.mayExistLocked(name) {
+			s.hasTxnIndex, s.txnIndexBehind = false, false
+			continue
+		}
 		if lo == hi {
 			err := l.fsys.Remove(name)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {

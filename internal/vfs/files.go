@@ -46,11 +46,23 @@ func WriteFileAtomic(fsys FS, name string, data []byte) error {
 	return nil
 }
 
+// ErrTooLarge is wrapped by ReadFile's error for a file over its limit.
+var ErrTooLarge = errors.New("file larger than allowed")
+
+func tooLarge(name string, size, limit int64) error {
+	return fmt.Errorf("%s is %d bytes, more than the %d allowed: %w", name, size, limit, ErrTooLarge)
+}
+
 // ReadFile returns the contents of name, refusing a file larger than
 // limit bytes before allocating for it (a corrupt or foreign file must not
-// cost memory). A missing file's error satisfies errors.Is(err,
-// fs.ErrNotExist).
+// cost memory; the error wraps ErrTooLarge). A missing file's error
+// satisfies errors.Is(err, fs.ErrNotExist).
 func ReadFile(fsys FS, name string, limit int64) ([]byte, error) {
+	if r, ok := fsys.(interface {
+		readFileLimit(name string, limit int64) ([]byte, error)
+	}); ok {
+		return r.readFileLimit(name, limit)
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
@@ -61,7 +73,7 @@ func ReadFile(fsys FS, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("size of %s: %w", name, err)
 	}
 	if size > limit {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", name, size, limit)
+		return nil, tooLarge(name, size, limit)
 	}
 	buf := make([]byte, size)
 	if _, err := f.ReadAt(buf, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {

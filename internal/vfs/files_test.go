@@ -1,7 +1,10 @@
 package vfs
 
 import (
+	"errors"
+	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 )
 
@@ -32,5 +35,34 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if _, err := ReadFile(m, "d/state", 5); err == nil {
 		t.Error("ReadFile read a file above its limit")
+	}
+}
+
+// ReadFile answers alike on the real filesystem (its system-call path,
+// OS.readFileLimit) and on a MemFS: contents, an empty file, a missing
+// file (fs.ErrNotExist), a file over the limit (ErrTooLarge).
+func TestReadFileOnEveryFS(t *testing.T) {
+	osDir := t.TempDir()
+	mem := NewMem()
+	mem.MkdirAll("/m")
+	for name, fsys := range map[string]struct {
+		fs  FS
+		dir string
+	}{"OS": {OS{}, osDir}, "Mem": {mem, "/m"}} {
+		for file, content := range map[string]string{"full": "0123456789", "empty": ""} {
+			if err := WriteFile(fsys.fs, filepath.Join(fsys.dir, file), []byte(content)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadFile(fsys.fs, filepath.Join(fsys.dir, file), 10)
+			if err != nil || string(got) != content {
+				t.Errorf("%s: %s read %q, %v; want %q", name, file, got, err, content)
+			}
+		}
+		if _, err := ReadFile(fsys.fs, filepath.Join(fsys.dir, "full"), 9); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: a 10-byte file under a 9-byte limit: %v, want ErrTooLarge", name, err)
+		}
+		if _, err := ReadFile(fsys.fs, filepath.Join(fsys.dir, "missing"), 9); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: a missing file: %v, want fs.ErrNotExist", name, err)
+		}
 	}
 }
