@@ -190,7 +190,7 @@ func (m *Manager) open(tp TopicPartition, topicID [16]byte, leaderEpoch int32, c
 		Logger:        m.log.With("topic", topic, "partition", partition),
 		Now:           m.cfg.Now,
 		CleanShutdown: m.clean,
-		ActiveSegment: m.takeShutdownState(tp),
+		ShutdownState: m.takeShutdownState(tp),
 		Files:         m.cfg.Files,
 
 		ProducerIDExpirationMs: m.cfg.ProducerIDExpirationMs,
@@ -218,7 +218,7 @@ func (m *Manager) open(tp TopicPartition, topicID [16]byte, leaderEpoch int32, c
 
 // takeShutdownState removes and returns what the clean-shutdown marker
 // recorded of the active segment of tp's log, if anything.
-func (m *Manager) takeShutdownState(tp TopicPartition) *storage.ActiveSegmentState {
+func (m *Manager) takeShutdownState(tp TopicPartition) *storage.ShutdownState {
 	name := tp.dirName()
 	m.mu.Lock()
 	defer m.mu.Unlock()

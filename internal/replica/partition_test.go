@@ -160,7 +160,7 @@ func (s *segmentOpens) OpenReadWrite(name string) (vfs.File, error) {
 }
 
 // After a clean shutdown the marker carries each log's active segment
-// (storage.ActiveSegmentState), so a restart opens small partitions
+// (storage.ShutdownState), so a restart opens small partitions
 // without touching their segment files, and they serve what they held.
 func TestCleanRestartOpensNoSegmentFile(t *testing.T) {
 	fsys := &segmentOpens{FS: vfs.NewMem()}

@@ -128,7 +128,7 @@ type Options struct {
 	// log's active segment (TakeCleanShutdown); with CleanShutdown, Open
 	// loads the segment from it when it matches the files, and reads the
 	// segment otherwise.
-	ActiveSegment *ActiveSegmentState
+	ShutdownState *ShutdownState
 	// CleanerBufferBytes caps the memory of a compaction pass's key map
 	// (Kafka's log.cleaner.dedupe.buffer.size); 0 means
 	// DefaultCleanerBufferBytes. See the package doc, "Compaction".

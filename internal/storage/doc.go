@@ -141,15 +141,17 @@
 // Open with CleanShutdown scans nothing: sealed segments are trusted as
 // above, and the active segment's end is found from its indexes and the
 // batch headers after the last index entry. The clean-shutdown marker
-// (version 2) also records each log's active segment as Close left it
-// (ActiveSegmentState: size, next offset, timestamps, and the indexes
-// themselves when they hold at most one entry each); Open given that
-// state (Options.ActiveSegment) checks it against the segment's base and
-// size and then loads the segment without opening it, and falls back to
-// reading it on any mismatch. The files a load reads are the ones the
-// directory listing names: a log without a checkpoint or leader-epoch
-// file is not asked for one. A clean restart of 100,000 idle partitions
-// so costs a listing and a stat per partition.
+// (version 2) also records each log as Close left it (ShutdownState: the
+// active segment's size, next offset, timestamps, and its indexes
+// themselves when they hold at most one entry each; the contents of the
+// checkpoint and leader-epoch files); Open given that state
+// (Options.ShutdownState) checks it against the last segment's base and
+// size and then loads the log without opening those files, and falls
+// back to reading them on any mismatch. The files a load reads are the
+// ones the directory listing names: a log without a checkpoint,
+// leader-epoch or .txnindex file is not asked for one. A clean restart of
+// 100,000 idle partitions so costs a listing, a stat and at most a
+// producer snapshot read per partition.
 //
 // # Compaction
 //

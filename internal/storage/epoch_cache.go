@@ -385,7 +385,14 @@ func (l *Log) assignLeaderEpochLocked(leaderEpoch int32, base int64) error {
 // the batch headers of the whole log, since a leader answering from an
 // empty cache could let a follower keep a divergent tail.
 func (l *Log) loadEpochsLocked(recovered epochEntries, listed bool) error {
-	es, found, err := l.readEpochCheckpoint(listed)
+	var es epochEntries
+	var found bool
+	var err error
+	if st := l.loadState; listed && st != nil && st.epochsKnown {
+		es, found = slices.Clone(st.epochs), true // the file's contents, from the clean-shutdown state
+	} else {
+		es, found, err = l.readEpochCheckpoint(listed)
+	}
 	rebuilt := errors.Is(err, errBadEpochCheckpoint)
 	if rebuilt {
 		l.logger.Warn("rebuilding unreadable leader epoch checkpoint from the log", slog.Any("error", err))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,10 +90,10 @@ type Log struct {
 
 	// shutdownState is the active segment as a clean Close left it, nil
 	// until then (appendMu).
-	shutdownState *ActiveSegmentState
+	shutdownState *ShutdownState
 	// loadState is the active segment as the clean-shutdown marker
-	// recorded it (Options.ActiveSegment), used and dropped by Open.
-	loadState *ActiveSegmentState
+	// recorded it (Options.ShutdownState), used and dropped by Open.
+	loadState *ShutdownState
 	// loadListing is the directory's file names while Open loads the log
 	// (nil otherwise): a file it does not name is not there to read or
 	// remove (mayExistLocked).
@@ -127,7 +128,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	l := &Log{fsys: fsys, files: opts.Files, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now,
 		cleanerBufferBytes: opts.CleanerBufferBytes, producerIDExpirationMs: opts.ProducerIDExpirationMs,
-		producers: newProducerStates(), loadState: opts.ActiveSegment}
+		producers: newProducerStates(), loadState: opts.ShutdownState}
 	l.firstDirty.Store(noCleanerCheckpoint)
 	l.firstUnstable.Store(noTxnFirstOffset)
 	l.config.Store(&cfg)
@@ -684,6 +685,8 @@ func (l *Log) Close() error {
 	}
 	if err == nil {
 		state := l.activeLocked().state()
+		state.checkpointed, state.checkpoint = true, l.checkpointed
+		state.epochsKnown, state.epochs = !l.epochsUnsynced, slices.Clone(l.epochs)
 		l.shutdownState = &state
 	}
 	l.closed.Store(true)
@@ -694,11 +697,11 @@ func (l *Log) Close() error {
 // ShutdownState is what the last Close, if it was clean, knew of the
 // active segment, for the log directory's clean-shutdown marker
 // (WriteCleanShutdown).
-func (l *Log) ShutdownState() (ActiveSegmentState, bool) {
+func (l *Log) ShutdownState() (ShutdownState, bool) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if l.shutdownState == nil {
-		return ActiveSegmentState{}, false
+		return ShutdownState{}, false
 	}
 	return *l.shutdownState, true
 }

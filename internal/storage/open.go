@@ -30,11 +30,14 @@ func (l *Log) load(clean bool) error {
 		return err
 	}
 	l.loadListing = names
+	if bases := segmentBases(names); l.loadState != nil && (len(bases) == 0 || bases[len(bases)-1] != l.loadState.Base) {
+		l.loadState = nil // not the log the state describes
+	}
 	l.removeStrays(names)
 	// The listing says which small files there are to read: a log that
 	// never wrote a checkpoint or a leader epoch (an idle partition) is
 	// spared an open that would fail.
-	cp, found, err := l.readCheckpoint(slices.Contains(names, checkpointName))
+	cp, found, err := l.loadCheckpoint(slices.Contains(names, checkpointName))
 	if err != nil {
 		return err
 	}
@@ -64,6 +67,15 @@ func (l *Log) load(clean bool) error {
 	recovered := l.recoveredEpochs
 	l.recoveredEpochs = nil
 	return l.loadEpochsLocked(recovered, slices.Contains(names, epochCheckpointName))
+}
+
+// loadCheckpoint is readCheckpoint, taken from the clean-shutdown state
+// when that has it.
+func (l *Log) loadCheckpoint(listed bool) (checkpoint, bool, error) {
+	if st := l.loadState; listed && st != nil && st.checkpointed {
+		return st.checkpoint, true, nil
+	}
+	return l.readCheckpoint(listed)
 }
 
 // mayExistLocked reports whether the file at path may exist: false only
@@ -493,7 +505,7 @@ func (l *Log) rebuildSealed(seg *segment) error {
 }
 
 // loadActiveFromState loads the last segment after a clean shutdown from
-// what the clean-shutdown marker recorded of it (Options.ActiveSegment),
+// what the clean-shutdown marker recorded of it (Options.ShutdownState),
 // reading its indexes only if they have more than one entry and the log
 // not at all. It
 // reports false, having changed nothing, when there is no state or it does
@@ -502,6 +514,7 @@ func (l *Log) rebuildSealed(seg *segment) error {
 func (l *Log) loadActiveFromState(seg *segment) bool {
 	st := l.loadState
 	if st == nil || !st.plausible() || st.Base != seg.baseOffset || st.Size != seg.size {
+		l.loadState = nil // read the rest from the files too
 		return false
 	}
 	offsets, times, inState := st.indexes()

@@ -104,8 +104,8 @@ func (s *segment) logName() string { return s.name }
 
 // state is the active segment's shape for the clean-shutdown marker.
 // Caller holds Log.appendMu.
-func (s *segment) state() ActiveSegmentState {
-	st := ActiveSegmentState{Base: s.baseOffset, Size: s.size, NextOffset: s.nextOffset,
+func (s *segment) state() ShutdownState {
+	st := ShutdownState{Base: s.baseOffset, Size: s.size, NextOffset: s.nextOffset,
 		MaxTimestamp: s.indexer.maxTimestamp, OffsetOfMaxTimestamp: s.indexer.offsetOfMaxTimestamp,
 		FirstTimestamp: s.firstTimestamp, OffsetEntries: int64(len(s.offsets)), TimeEntries: int64(len(s.times))}
 	if n := len(s.offsets); n > 0 {

@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +19,9 @@ func TestShutdownStatesMarker(t *testing.T) {
 	states := ShutdownStates{
 		"a-0": {Base: 0, Size: 0, NextOffset: 0, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1, FirstTimestamp: -1},
 		"topic-17": {Base: 1000, Size: 4096, NextOffset: 1234, MaxTimestamp: 1700000000000, OffsetOfMaxTimestamp: 1200, FirstTimestamp: 1690000000000,
-			OffsetEntries: 7, TimeEntries: 6, LastOffsetRelative: 200, LastOffsetPosition: 3000, LastTimeTimestamp: 1699999999999, LastTimeRelative: 190},
+			OffsetEntries: 7, TimeEntries: 6, LastOffsetRelative: 200, LastOffsetPosition: 3000, LastTimeTimestamp: 1699999999999, LastTimeRelative: 190,
+			checkpointed: true, checkpoint: checkpoint{logStartOffset: 10, recoveryPoint: 1234, firstDirtyOffset: -1},
+			epochsKnown: true, epochs: epochEntries{{epoch: 3, startOffset: 0}, {epoch: 5, startOffset: 900}}},
 		"x.y_z-123": {Base: 5, Size: 70, NextOffset: 6, MaxTimestamp: 9, OffsetOfMaxTimestamp: 5, FirstTimestamp: 9},
 	}
 	encoded := encodeShutdownStates(states)
@@ -26,7 +30,7 @@ func TestShutdownStatesMarker(t *testing.T) {
 		t.Fatalf("decoded %d states (ok %v), want %d", len(got), ok, len(states))
 	}
 	for name, want := range states {
-		if got[name] != want {
+		if !reflect.DeepEqual(got[name], want) {
 			t.Errorf("%s: decoded %+v, want %+v", name, got[name], want)
 		}
 	}
@@ -59,10 +63,11 @@ func TestShutdownStatesMarker(t *testing.T) {
 	}
 }
 
-// openCounter counts opens of segment files (.log, .index, .timeindex).
+// openCounter counts opens of segment files (.log, .index, .timeindex)
+// and of the checkpoint and leader-epoch files.
 type openCounter struct {
 	vfs.FS
-	opens atomic.Int64
+	opens, checkpointOpens atomic.Int64
 }
 
 func (c *openCounter) count(name string) {
@@ -70,6 +75,9 @@ func (c *openCounter) count(name string) {
 		if strings.HasSuffix(name, suffix) {
 			c.opens.Add(1)
 		}
+	}
+	if base := filepath.Base(name); base == checkpointName || base == epochCheckpointName {
+		c.checkpointOpens.Add(1)
 	}
 }
 
@@ -95,6 +103,8 @@ type activeShape struct {
 	offsets                                                              string
 	times                                                                string
 	indexer                                                              indexer
+	checkpointed                                                         checkpoint
+	epochs                                                               string
 }
 
 func shapeOf(l *Log) activeShape {
@@ -102,7 +112,7 @@ func shapeOf(l *Log) activeShape {
 	defer l.appendMu.Unlock()
 	s := l.activeLocked()
 	return activeShape{s.size, s.nextOffset, s.maxTimestamp, s.offsetOfMaxTimestamp, s.firstTimestamp,
-		fmt.Sprint(s.offsets), fmt.Sprint(s.times), s.indexer}
+		fmt.Sprint(s.offsets), fmt.Sprint(s.times), s.indexer, l.checkpointed, fmt.Sprint(l.epochs)}
 }
 
 // TestOpenFromShutdownState: a log opened after a clean shutdown from the
@@ -121,7 +131,7 @@ func TestOpenFromShutdownState(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The same log twice, on two file systems: one is opened from
 			// its shutdown state, the other by reading its files.
-			build := func() (*openCounter, ActiveSegmentState) {
+			build := func() (*openCounter, ShutdownState) {
 				fsys := &openCounter{FS: newMemFS(t)}
 				l := mustOpen(t, fsys, "t-0", cfg, testOptions(t))
 				for i := range tc.batches {
@@ -138,10 +148,13 @@ func TestOpenFromShutdownState(t *testing.T) {
 			}
 			stateFS, state := build()
 			readFS, _ := build()
-			before := stateFS.opens.Load()
-			fromState := mustOpen(t, stateFS, "t-0", cfg, Options{Logger: testOptions(t).Logger, CleanShutdown: true, ActiveSegment: &state})
+			before, checkpointsBefore := stateFS.opens.Load(), stateFS.checkpointOpens.Load()
+			fromState := mustOpen(t, stateFS, "t-0", cfg, Options{Logger: testOptions(t).Logger, CleanShutdown: true, ShutdownState: &state})
 			defer fromState.Close()
 			opened := stateFS.opens.Load() - before
+			if n := stateFS.checkpointOpens.Load() - checkpointsBefore; n != 0 {
+				t.Errorf("loading from the state opened the checkpoint or leader-epoch file %d times", n)
+			}
 			if state.OffsetEntries <= 1 && state.TimeEntries <= 1 && opened != 0 {
 				t.Errorf("loading from a state holding its indexes (%+v) opened %d segment files", state, opened)
 			}
@@ -175,13 +188,13 @@ func TestOpenFromShutdownState(t *testing.T) {
 		read := mustOpen(t, fsys, "t-0", cfg, Options{CleanShutdown: true})
 		want := shapeOf(read)
 		read.Close()
-		for _, bad := range []ActiveSegmentState{
-			func() ActiveSegmentState { s := state; s.Size--; return s }(),
-			func() ActiveSegmentState { s := state; s.Base++; return s }(),
-			func() ActiveSegmentState { s := state; s.OffsetEntries = 3; return s }(),
-			func() ActiveSegmentState { s := state; s.NextOffset = s.Base - 1; return s }(),
+		for _, bad := range []ShutdownState{
+			func() ShutdownState { s := state; s.Size--; return s }(),
+			func() ShutdownState { s := state; s.Base++; return s }(),
+			func() ShutdownState { s := state; s.OffsetEntries = 3; return s }(),
+			func() ShutdownState { s := state; s.NextOffset = s.Base - 1; return s }(),
 		} {
-			reopened := mustOpen(t, fsys, "t-0", cfg, Options{CleanShutdown: true, ActiveSegment: &bad})
+			reopened := mustOpen(t, fsys, "t-0", cfg, Options{CleanShutdown: true, ShutdownState: &bad})
 			if got := shapeOf(reopened); got != want {
 				t.Errorf("state %+v was used: active segment %+v, want %+v", bad, got, want)
 			}
