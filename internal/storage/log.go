@@ -128,7 +128,10 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	l := &Log{fsys: fsys, files: opts.Files, dir: dir, logger: opts.Logger.With(slog.String("log", dir)), now: opts.Now,
 		cleanerBufferBytes: opts.CleanerBufferBytes, producerIDExpirationMs: opts.ProducerIDExpirationMs,
-		producers: newProducerStates(), loadState: opts.ShutdownState}
+		producers: newProducerStates()}
+	if opts.CleanShutdown {
+		l.loadState = opts.ShutdownState // a state describes only what a clean Close left
+	}
 	l.firstDirty.Store(noCleanerCheckpoint)
 	l.firstUnstable.Store(noTxnFirstOffset)
 	l.config.Store(&cfg)
@@ -686,7 +689,9 @@ func (l *Log) Close() error {
 	if err == nil {
 		state := l.activeLocked().state()
 		state.checkpointed, state.checkpoint = true, l.checkpointed
-		state.epochsKnown, state.epochs = !l.epochsUnsynced, slices.Clone(l.epochs)
+		if !l.epochsUnsynced {
+			state.epochsKnown, state.epochs = true, slices.Clone(l.epochs)
+		}
 		l.shutdownState = &state
 	}
 	l.closed.Store(true)

@@ -527,9 +527,11 @@ func (l *Log) loadActiveFromState(seg *segment) bool {
 			return false
 		}
 		if offsets, err = decodeOffsetIndex(offsetBytes, seg.size); err != nil || int64(len(offsets)) != st.OffsetEntries {
+			l.loadState = nil
 			return false
 		}
 		if times, err = decodeTimeIndex(timeBytes, st.NextOffset-st.Base); err != nil || int64(len(times)) != st.TimeEntries {
+			l.loadState = nil
 			return false
 		}
 	}

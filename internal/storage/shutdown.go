@@ -73,6 +73,15 @@ func (s ShutdownState) fields() [stateFields]int64 {
 		boolField(s.checkpointed), s.checkpoint.logStartOffset, s.checkpoint.recoveryPoint, s.checkpoint.firstDirtyOffset, epochs}
 }
 
+// epochsToEncode is the epochs the encoding carries: none unless known,
+// as the count in fields says.
+func (s ShutdownState) epochsToEncode() epochEntries {
+	if !s.epochsKnown {
+		return nil
+	}
+	return s.epochs
+}
+
 func boolField(b bool) int64 {
 	if b {
 		return 1
@@ -151,7 +160,7 @@ func encodeShutdownStates(states ShutdownStates) []byte {
 		for _, v := range s.fields() {
 			b = binary.BigEndian.AppendUint64(b, uint64(v))
 		}
-		for _, e := range s.epochs {
+		for _, e := range s.epochsToEncode() {
 			b = binary.BigEndian.AppendUint64(b, uint64(e.epoch))
 			b = binary.BigEndian.AppendUint64(b, uint64(e.startOffset))
 		}

@@ -24,6 +24,30 @@ func TestShutdownStatesMarker(t *testing.T) {
 			epochsKnown: true, epochs: epochEntries{{epoch: 3, startOffset: 0}, {epoch: 5, startOffset: 900}}},
 		"x.y_z-123": {Base: 5, Size: 70, NextOffset: 6, MaxTimestamp: 9, OffsetOfMaxTimestamp: 5, FirstTimestamp: 9},
 	}
+	// A log whose newest leader epoch has no batch under it yet (a leader
+	// elected, nothing appended since): its epochs are not in its state,
+	// and the marker must still decode, for it and for the logs after it.
+	mem := newMemFS(t)
+	l := mustOpen(t, mem, "t-0", testConfig(), testOptions(t))
+	mustAppend(t, l, testBatch(t, 1, 1, 10, 1))
+	if err := l.AssignLeaderEpoch(9); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	unsynced, _ := l.ShutdownState()
+	if unsynced.epochsKnown || unsynced.epochs != nil {
+		t.Fatalf("state of a log with an unsynced leader epoch: epochs known %v, %v; want not known, none", unsynced.epochsKnown, unsynced.epochs)
+	}
+	states["a-1-unsynced-epoch"] = unsynced
+	states["zz-last"] = states["x.y_z-123"]
+	withEpochs := unsynced
+	withEpochs.epochs = epochEntries{{epoch: 9, startOffset: 1}} // unknown: not encoded
+	if got, ok := decodeShutdownStates(encodeShutdownStates(ShutdownStates{"a-0": withEpochs, "b-0": states["topic-17"]})); !ok ||
+		!reflect.DeepEqual(got["b-0"], states["topic-17"]) || got["a-0"].epochs != nil {
+		t.Fatalf("a state whose unknown epochs are set: decoded %v (ok %v)", got, ok)
+	}
 	encoded := encodeShutdownStates(states)
 	got, ok := decodeShutdownStates(encoded)
 	if !ok || len(got) != len(states) {
