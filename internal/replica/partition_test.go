@@ -131,39 +131,29 @@ func TestCloseMarksCleanOnlyWhenEveryLogWasOpened(t *testing.T) {
 	}
 }
 
-// segmentOpens counts opens of partition segment files (.log, .index,
-// .timeindex).
+// segmentOpens counts, through a vfs.FaultFS that fails nothing, opens of
+// partition segment files (.log, .index, .timeindex).
 type segmentOpens struct {
-	vfs.FS
+	*vfs.FaultFS
 	opens atomic.Int64
 }
 
-func (s *segmentOpens) count(name string) {
-	if strings.HasSuffix(name, ".log") || strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex") {
-		s.opens.Add(1)
-	}
-}
-
-func (s *segmentOpens) Open(name string) (vfs.File, error) {
-	s.count(name)
-	return s.FS.Open(name)
-}
-
-func (s *segmentOpens) OpenAppend(name string) (vfs.File, error) {
-	s.count(name)
-	return s.FS.OpenAppend(name)
-}
-
-func (s *segmentOpens) OpenReadWrite(name string) (vfs.File, error) {
-	s.count(name)
-	return s.FS.OpenReadWrite(name)
+func newSegmentOpens(inner vfs.FS) *segmentOpens {
+	s := &segmentOpens{}
+	s.FaultFS = vfs.NewFaultFS(inner, vfs.InjectorFunc(func(op vfs.Op) error {
+		if op.Kind == vfs.OpOpen && (strings.HasSuffix(op.Path, ".log") || strings.HasSuffix(op.Path, ".index") || strings.HasSuffix(op.Path, ".timeindex")) {
+			s.opens.Add(1)
+		}
+		return nil
+	}))
+	return s
 }
 
 // After a clean shutdown the marker carries each log's active segment
 // (storage.ShutdownState), so a restart opens small partitions
 // without touching their segment files, and they serve what they held.
 func TestCleanRestartOpensNoSegmentFile(t *testing.T) {
-	fsys := &segmentOpens{FS: vfs.NewMem()}
+	fsys := newSegmentOpens(vfs.NewMem())
 	first, err := NewManager(ManagerConfig{FS: fsys, LogDir: "/data"})
 	if err != nil {
 		t.Fatal(err)

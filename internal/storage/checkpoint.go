@@ -73,13 +73,13 @@ func decodeCheckpoint(name string, b []byte) (checkpoint, error) {
 }
 
 // readCheckpoint returns the log's checkpoint; found is false if there
-// is none (a new log, or one whose checkpoint an operator removed; listed
-// false says the directory listing has none).
-func (l *Log) readCheckpoint(listed bool) (c checkpoint, found bool, err error) {
-	if !listed {
+// is none (a new log, or one whose checkpoint an operator removed; while
+// Open loads the log, one its listing lacks: mayExistLocked).
+func (l *Log) readCheckpoint() (c checkpoint, found bool, err error) {
+	name := filepath.Join(l.dir, checkpointName)
+	if !l.mayExistLocked(name) {
 		return checkpoint{}, false, nil
 	}
-	name := filepath.Join(l.dir, checkpointName)
 	var b []byte
 	err = l.files.transient(mayRefuse, name, func() (err error) {
 		b, err = readCheckpointBytes(l.fsys, name)

@@ -227,13 +227,14 @@ func parseEpochLine(line string) (epochEntry, error) {
 
 // readEpochCheckpoint reads the log's leader-epoch-checkpoint; found is
 // false when there is none (a new log, or a data directory from before
-// replication; listed false says the directory listing has none). A file
-// that fails its checks is an errBadEpochCheckpoint.
-func (l *Log) readEpochCheckpoint(listed bool) (es epochEntries, found bool, err error) {
-	if !listed {
+// replication; while Open loads the log, one its listing lacks:
+// mayExistLocked). A file that fails its checks is an
+// errBadEpochCheckpoint.
+func (l *Log) readEpochCheckpoint() (es epochEntries, found bool, err error) {
+	name := filepath.Join(l.dir, epochCheckpointName)
+	if !l.mayExistLocked(name) {
 		return nil, false, nil
 	}
-	name := filepath.Join(l.dir, epochCheckpointName)
 	b, err := l.readFile(mayRefuse, name, maxEpochCheckpointBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -384,14 +385,14 @@ func (l *Log) assignLeaderEpochLocked(leaderEpoch int32, base int64) error {
 // to fill from later appends; one that fails its checks is rebuilt from
 // the batch headers of the whole log, since a leader answering from an
 // empty cache could let a follower keep a divergent tail.
-func (l *Log) loadEpochsLocked(recovered epochEntries, listed bool) error {
+func (l *Log) loadEpochsLocked(recovered epochEntries) error {
 	var es epochEntries
 	var found bool
 	var err error
-	if st := l.loadState; listed && st != nil && st.epochsKnown {
+	if st := l.loadState; st != nil && st.epochsKnown && l.mayExistLocked(epochCheckpointName) {
 		es, found = slices.Clone(st.epochs), true // the file's contents, from the clean-shutdown state
 	} else {
-		es, found, err = l.readEpochCheckpoint(listed)
+		es, found, err = l.readEpochCheckpoint()
 	}
 	rebuilt := errors.Is(err, errBadEpochCheckpoint)
 	if rebuilt {

@@ -34,10 +34,7 @@ func (l *Log) load(clean bool) error {
 		l.loadState = nil // not the log the state describes
 	}
 	l.removeStrays(names)
-	// The listing says which small files there are to read: a log that
-	// never wrote a checkpoint or a leader epoch (an idle partition) is
-	// spared an open that would fail.
-	cp, found, err := l.loadCheckpoint(slices.Contains(names, checkpointName))
+	cp, found, err := l.loadCheckpoint()
 	if err != nil {
 		return err
 	}
@@ -66,21 +63,22 @@ func (l *Log) load(clean bool) error {
 	}
 	recovered := l.recoveredEpochs
 	l.recoveredEpochs = nil
-	return l.loadEpochsLocked(recovered, slices.Contains(names, epochCheckpointName))
+	return l.loadEpochsLocked(recovered)
 }
 
 // loadCheckpoint is readCheckpoint, taken from the clean-shutdown state
 // when that has it.
-func (l *Log) loadCheckpoint(listed bool) (checkpoint, bool, error) {
-	if st := l.loadState; listed && st != nil && st.checkpointed {
+func (l *Log) loadCheckpoint() (checkpoint, bool, error) {
+	if st := l.loadState; st != nil && st.checkpointed && l.mayExistLocked(checkpointName) {
 		return st.checkpoint, true, nil
 	}
-	return l.readCheckpoint(listed)
+	return l.readCheckpoint()
 }
 
 // mayExistLocked reports whether the file at path may exist: false only
 // while Open loads the log and its listing does not name it, so that
-// loading an idle partition does not ask for files it never wrote.
+// loading an idle partition (no checkpoint, leader-epoch or .txnindex
+// file yet) does not ask for files it never wrote.
 func (l *Log) mayExistLocked(path string) bool {
 	return l.loadListing == nil || slices.Contains(l.loadListing, filepath.Base(path))
 }

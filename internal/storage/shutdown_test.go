@@ -87,37 +87,31 @@ func TestShutdownStatesMarker(t *testing.T) {
 	}
 }
 
-// openCounter counts opens of segment files (.log, .index, .timeindex)
-// and of the checkpoint and leader-epoch files.
+// openCounter counts, through a vfs.FaultFS that fails nothing, opens of
+// segment files (.log, .index, .timeindex) and of the checkpoint and
+// leader-epoch files.
 type openCounter struct {
-	vfs.FS
+	*vfs.FaultFS
 	opens, checkpointOpens atomic.Int64
 }
 
-func (c *openCounter) count(name string) {
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if strings.HasSuffix(name, suffix) {
-			c.opens.Add(1)
+func newOpenCounter(inner vfs.FS) *openCounter {
+	c := &openCounter{}
+	c.FaultFS = vfs.NewFaultFS(inner, vfs.InjectorFunc(func(op vfs.Op) error {
+		if op.Kind != vfs.OpOpen {
+			return nil
 		}
-	}
-	if base := filepath.Base(name); base == checkpointName || base == epochCheckpointName {
-		c.checkpointOpens.Add(1)
-	}
-}
-
-func (c *openCounter) Open(name string) (vfs.File, error) {
-	c.count(name)
-	return c.FS.Open(name)
-}
-
-func (c *openCounter) OpenAppend(name string) (vfs.File, error) {
-	c.count(name)
-	return c.FS.OpenAppend(name)
-}
-
-func (c *openCounter) OpenReadWrite(name string) (vfs.File, error) {
-	c.count(name)
-	return c.FS.OpenReadWrite(name)
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if strings.HasSuffix(op.Path, suffix) {
+				c.opens.Add(1)
+			}
+		}
+		if base := filepath.Base(op.Path); base == checkpointName || base == epochCheckpointName {
+			c.checkpointOpens.Add(1)
+		}
+		return nil
+	}))
+	return c
 }
 
 // activeShape is what loading gives the active segment, for comparing a
@@ -156,7 +150,7 @@ func TestOpenFromShutdownState(t *testing.T) {
 			// The same log twice, on two file systems: one is opened from
 			// its shutdown state, the other by reading its files.
 			build := func() (*openCounter, ShutdownState) {
-				fsys := &openCounter{FS: newMemFS(t)}
+				fsys := newOpenCounter(newMemFS(t))
 				l := mustOpen(t, fsys, "t-0", cfg, testOptions(t))
 				for i := range tc.batches {
 					mustAppend(t, l, testBatch(t, 1+i%3, int64(1000+i*10-(i%4)*7), 30+i%40, byte(i)))
@@ -227,47 +221,22 @@ func TestOpenFromShutdownState(t *testing.T) {
 	})
 }
 
-// logSyncCounter counts fsyncs of .log files.
+// logSyncCounter counts, through a vfs.FaultFS that fails nothing,
+// fsyncs of .log files.
 type logSyncCounter struct {
-	vfs.FS
+	*vfs.FaultFS
 	syncs atomic.Int64
 }
 
-type countedLogFile struct {
-	vfs.File
-	c *logSyncCounter
-}
-
-func (f countedLogFile) Sync() error {
-	f.c.syncs.Add(1)
-	return f.File.Sync()
-}
-
-func (c *logSyncCounter) wrap(name string, f vfs.File, err error) (vfs.File, error) {
-	if err != nil || !strings.HasSuffix(name, logSuffix) {
-		return f, err
-	}
-	return countedLogFile{f, c}, nil
-}
-
-func (c *logSyncCounter) Create(name string) (vfs.File, error) {
-	f, err := c.FS.Create(name)
-	return c.wrap(name, f, err)
-}
-
-func (c *logSyncCounter) Open(name string) (vfs.File, error) {
-	f, err := c.FS.Open(name)
-	return c.wrap(name, f, err)
-}
-
-func (c *logSyncCounter) OpenAppend(name string) (vfs.File, error) {
-	f, err := c.FS.OpenAppend(name)
-	return c.wrap(name, f, err)
-}
-
-func (c *logSyncCounter) OpenReadWrite(name string) (vfs.File, error) {
-	f, err := c.FS.OpenReadWrite(name)
-	return c.wrap(name, f, err)
+func newLogSyncCounter(inner vfs.FS) *logSyncCounter {
+	c := &logSyncCounter{}
+	c.FaultFS = vfs.NewFaultFS(inner, vfs.InjectorFunc(func(op vfs.Op) error {
+		if op.Kind == vfs.OpSync && strings.HasSuffix(op.Path, logSuffix) {
+			c.syncs.Add(1)
+		}
+		return nil
+	}))
+	return c
 }
 
 // TestRecoveryAtRecoveryPointSyncsNothing: a recovery scan that finds the
@@ -276,7 +245,7 @@ func (c *logSyncCounter) OpenReadWrite(name string) (vfs.File, error) {
 // one that finds bytes past it does.
 func TestRecoveryAtRecoveryPointSyncsNothing(t *testing.T) {
 	mem := newMemFS(t)
-	fsys := &logSyncCounter{FS: mem}
+	fsys := newLogSyncCounter(mem)
 	l := mustOpen(t, fsys, "t-0", testConfig(), testOptions(t))
 	for i := range 3 {
 		res := mustAppend(t, l, testBatch(t, 2, int64(i), 20, byte(i)))
