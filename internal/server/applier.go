@@ -44,6 +44,7 @@ type applier struct {
 	mu            sync.Mutex
 	cond          *sync.Cond
 	appliedOffset int64
+	appliedImage  *metadata.Image // the image appliedOffset is of (mu)
 }
 
 func newApplier(b *Broker) *applier {
@@ -83,10 +84,30 @@ func (a *applier) applyLatest() {
 	a.apply(a.applied, next)
 	a.applied = next
 	a.mu.Lock()
-	a.appliedOffset = next.Offset()
+	a.appliedOffset, a.appliedImage = next.Offset(), next
 	a.cond.Broadcast()
 	a.mu.Unlock()
 	a.published()
+}
+
+// waitAppliedImage returns once an applied image satisfies ok, or when ctx
+// ends.
+func (a *applier) waitAppliedImage(ctx context.Context, ok func(*metadata.Image) bool) error {
+	stop := context.AfterFunc(ctx, func() {
+		a.mu.Lock()
+		a.cond.Broadcast()
+		a.mu.Unlock()
+	})
+	defer stop()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for a.appliedImage == nil || !ok(a.appliedImage) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		a.cond.Wait()
+	}
+	return nil
 }
 
 // WaitApplied returns once an image at or past offset has been applied to

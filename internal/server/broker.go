@@ -389,6 +389,15 @@ func (b *Broker) waitServing(ctx context.Context) error {
 	if err := b.applier.WaitApplied(ctx, b.quorum.Image().Offset()); err != nil {
 		return fmt.Errorf("open partitions: %w", err)
 	}
+	// The heartbeat that said unfenced may come before this node's own
+	// image holds the unfencing; what it serves must show it.
+	unfenced := func(img *metadata.Image) bool {
+		br := img.Broker(b.cfg.NodeID)
+		return br != nil && !br.Fenced && br.IncarnationID == b.lifecycle.incarnation
+	}
+	if err := b.applier.waitAppliedImage(ctx, unfenced); err != nil {
+		return fmt.Errorf("apply the unfencing: %w", err)
+	}
 	return nil
 }
 

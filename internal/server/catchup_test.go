@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -270,6 +271,13 @@ func checkFirstClients(t *testing.T, ctx context.Context, n *catchupNode, want m
 		if err != nil {
 			t.Errorf("metadata from node %d: %v", n.id, err)
 			return
+		}
+		// Held until the node serves, so it is unfenced in the image that
+		// answers (fenced brokers are left out of Metadata): a client
+		// answered while it was still fenced would cache its partitions
+		// without this leader.
+		if !slices.ContainsFunc(resp.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == n.id }) {
+			t.Errorf("node %d's first Metadata does not list node %d itself: answered while it was still fenced", n.id, n.id)
 		}
 		for name, partitions := range want {
 			if got := listed(resp, name); got != partitions {
